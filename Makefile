@@ -1,0 +1,45 @@
+# flinksync: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+PKGS  := ./...
+
+.PHONY: all build test unit lint fmt bench fuzz clean
+
+all: build
+
+## build: the flinksync binary, to bin/flinksync
+build:
+	$(GO) build -o $(BIN)/flinksync ./cmd/flinksync
+
+## test: lint, build the local control plane (once), then every test, integration tests included.
+## Fuzz seed corpora run as ordinary tests.
+test: lint controlplane
+	KUBEBUILDER_ASSETS=$(BIN) FLINKSYNC_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 30m $(PKGS)
+
+## unit: the tests that need no control plane (integration tests skip, saying so)
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+## lint: gofmt check and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './hack/controlplane/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## bench: every benchmark, with memory figures
+bench: controlplane
+	KUBEBUILDER_ASSETS=$(BIN) FLINKSYNC_REQUIRE_CONTROLPLANE=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 30m $(PKGS)
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/model
+
+clean:
+	rm -rf $(BIN)/flinksync
+
+include hack/make/controlplane.mk

@@ -1,0 +1,76 @@
+// Command flinksync is a GitOps reconciler for Apache Flink on Kubernetes.
+// It only parses flags, wires the pipeline stages together and prints; the
+// stages live under internal/.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every command.
+const (
+	exitOK      = 0
+	exitFound   = 1 // findings at error severity, differences, drift, failed environments
+	exitCantRun = 2 // bad flags, unreadable repository, unreachable cluster
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// cantRun wraps an error that stopped a command from running (exit 2).
+func cantRun(err error) error { return &exitError{code: exitCantRun, err: err} }
+
+// found reports that a command ran and found something (exit 1), having
+// printed it already.
+func found() error { return &exitError{code: exitFound} }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	root := newRootCommand()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "flinksync:", ee.err)
+		}
+		return ee.code
+	}
+	// cobra's own errors: unknown commands and bad flags.
+	fmt.Fprintln(os.Stderr, "flinksync:", err)
+	return exitCantRun
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "flinksync",
+		Short: "GitOps for Apache Flink on Kubernetes: validate, size, render, apply and watch",
+		Long: `flinksync reads a Git repository of Flink environments, compute pools and
+applications, validates it against policy, sizes every application, renders
+FKO or CFK objects, applies and prunes them per environment and reports drift.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newValidateCommand())
+	return root
+}

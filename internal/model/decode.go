@@ -1,0 +1,326 @@
+package model
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/flinksync/flinksync/internal/diag"
+)
+
+// Load rule IDs: one per class of problem the loader finds.
+const (
+	RuleSyntax       = "LOAD-001" // malformed YAML
+	RuleUnknownField = "LOAD-002" // a field the format does not have
+	RuleWrongType    = "LOAD-003" // a value of the wrong type
+	RuleRequired     = "LOAD-004" // a required field is missing
+	RuleName         = "LOAD-005" // a name that is not a DNS-1123 label
+	RuleDuplicate    = "LOAD-006" // two objects of one kind with one name
+	RuleReference    = "LOAD-007" // a reference to a missing environment or pool
+	RulePoolNotAllow = "LOAD-008" // a pool used in an environment it does not allow
+	RuleQuantity     = "LOAD-009" // an invalid Kubernetes quantity
+	RuleEnum         = "LOAD-010" // a value outside the field's allowed set
+	RuleNoEnv        = "LOAD-011" // a repository with no environment
+	RuleKind         = "LOAD-012" // an unknown apiVersion or kind
+	RuleInvalidValue = "LOAD-013" // a value of the right type but not allowed (negative, bad duration)
+	RuleRead         = "LOAD-014" // a file that cannot be read
+)
+
+// decoder turns one YAML document into a typed value, strictly: it reports
+// every unknown field, wrong type, missing required field and bad enum value
+// with its line, and records the line of every field for later stages.
+type decoder struct {
+	file     string
+	findings []*diag.Finding
+	lines    map[string]int
+	// env and app label the findings of an override or application.
+	env, app string
+	// failed records the paths that had a problem.
+	failed map[string]bool
+	// lenient skips required-field checks (for overrides, which are partial).
+	lenient bool
+}
+
+func (d *decoder) fail(line int, path, rule, msg string) {
+	if d.failed != nil {
+		d.failed[path] = true
+	}
+	if path != "" {
+		msg = path + ": " + msg
+	}
+	d.findings = append(d.findings, &diag.Finding{
+		Rule: rule, Severity: diag.Error, File: d.file, Line: line,
+		Environment: d.env, App: d.app, Message: msg,
+	})
+}
+
+var decoderType = reflect.TypeFor[nodeDecoder]()
+
+// decode fills v (addressable) from n; path is the field path for messages.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return
+		}
+		n = n.Alias
+	}
+	if d.lines != nil && path != "" {
+		if _, seen := d.lines[path]; !seen {
+			d.lines[path] = n.Line
+		}
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(decoderType) {
+		if fe := v.Addr().Interface().(nodeDecoder).decodeNode(n); fe != nil {
+			d.fail(n.Line, path, fe.rule, fe.msg)
+		}
+		return
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // absent and null mean the same: the default applies
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		nv := reflect.New(v.Type().Elem())
+		d.decode(n, nv.Elem(), path)
+		v.Set(nv)
+	case reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.fail(n.Line, path, RuleWrongType, "expected a map, got "+describe(n))
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		d.eachPair(n, path, func(key string, kn, vn *yaml.Node) {
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(vn, ev, joinKey(path, key))
+			m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), ev)
+		})
+		v.Set(m)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n.Line, path, RuleWrongType, "expected a list, got "+describe(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, en := range n.Content {
+			d.decode(en, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(s)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+			d.fail(n.Line, path, RuleWrongType, "expected a string, got "+describe(n)+quoteHint(n))
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			d.fail(n.Line, path, RuleWrongType, "expected a whole number, got "+describe(n))
+			return
+		}
+		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
+		if err != nil || v.OverflowInt(i) {
+			d.fail(n.Line, path, RuleInvalidValue, fmt.Sprintf("%s is out of range", n.Value))
+			return
+		}
+		if i < 0 {
+			d.fail(n.Line, path, RuleInvalidValue, fmt.Sprintf("must not be negative, got %d", i))
+			return
+		}
+		v.SetInt(i)
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.fail(n.Line, path, RuleWrongType, "expected true or false, got "+describe(n))
+			return
+		}
+		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
+	default:
+		d.fail(n.Line, path, RuleWrongType, "unsupported field type "+v.Type().String())
+	}
+}
+
+// quoteHint suggests quoting when a number or boolean stands where a string belongs.
+func quoteHint(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool") {
+		return fmt.Sprintf(" (quote it: \"%s\")", n.Value)
+	}
+	return ""
+}
+
+// eachPair walks a mapping node's key/value pairs, reporting non-string and
+// repeated keys.
+func (d *decoder) eachPair(n *yaml.Node, path string, f func(key string, kn, vn *yaml.Node)) {
+	seen := make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		if kn.Kind != yaml.ScalarNode {
+			d.fail(kn.Line, path, RuleWrongType, "a map key must be a plain string, got "+describe(kn))
+			continue
+		}
+		if kn.Tag == "!!merge" {
+			d.fail(kn.Line, path, RuleSyntax, "YAML merge keys (<<) are not supported; write the fields out")
+			continue
+		}
+		if first, dup := seen[kn.Value]; dup {
+			d.fail(kn.Line, joinKey(path, kn.Value), RuleSyntax, fmt.Sprintf("key written twice (first at line %d)", first))
+			continue
+		}
+		seen[kn.Value] = kn.Line
+		f(kn.Value, kn, vn)
+	}
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n.Line, path, RuleWrongType, "expected a map of fields, got "+describe(n))
+		return
+	}
+	info := fieldsOf(v.Type())
+	present := make(map[string]bool, len(info.byName))
+	d.eachPair(n, path, func(key string, kn, vn *yaml.Node) {
+		f, ok := info.byName[key]
+		if !ok {
+			msg := fmt.Sprintf("unknown field %q", key)
+			if s := suggest(key, info.names); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += " (known fields: " + strings.Join(info.names, ", ") + ")"
+			}
+			d.fail(kn.Line, path, RuleUnknownField, msg)
+			return
+		}
+		present[key] = true
+		fp := joinKey(path, key)
+		fv := v.Field(f.index)
+		before := len(d.findings)
+		d.decode(vn, fv, fp)
+		if len(d.findings) == before && len(f.enum) > 0 && fv.Kind() == reflect.String && fv.String() != "" {
+			if !contains(f.enum, fv.String()) {
+				d.fail(vn.Line, fp, RuleEnum, fmt.Sprintf("%q is not one of %s", fv.String(), strings.Join(f.enum, ", ")))
+				fv.SetString("")
+			}
+		}
+	})
+	for _, f := range info.fields {
+		if f.required && !present[f.name] && !d.lenient {
+			where := "missing required field " + strconv.Quote(f.name)
+			d.fail(n.Line, path, RuleRequired, where)
+		}
+	}
+}
+
+type fieldInfo struct {
+	name     string
+	index    int
+	required bool
+	enum     []string
+}
+
+type structInfo struct {
+	fields []fieldInfo
+	byName map[string]fieldInfo
+	names  []string
+}
+
+var structCache sync.Map // reflect.Type -> *structInfo
+
+func fieldsOf(t reflect.Type) *structInfo {
+	if si, ok := structCache.Load(t); ok {
+		return si.(*structInfo)
+	}
+	si := &structInfo{byName: map[string]fieldInfo{}}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		name := strings.Split(sf.Tag.Get("yaml"), ",")[0]
+		if name == "" || name == "-" || !sf.IsExported() {
+			continue
+		}
+		fi := fieldInfo{name: name, index: i, required: sf.Tag.Get("model") == "required"}
+		if e := sf.Tag.Get("enum"); e != "" {
+			fi.enum = strings.Split(e, ",")
+		}
+		si.fields = append(si.fields, fi)
+		si.byName[name] = fi
+		si.names = append(si.names, name)
+	}
+	sort.Strings(si.names)
+	structCache.Store(t, si)
+	return si
+}
+
+// suggest returns the known name closest to key when it is a likely typo.
+func suggest(key string, names []string) string {
+	best, bestD := "", 3
+	lk := strings.ToLower(key)
+	for _, n := range names {
+		if strings.ToLower(n) == lk {
+			return n
+		}
+		if d := editDistance(lk, strings.ToLower(n)); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// joinKey extends a field path; keys with dots (Flink configuration keys)
+// are bracketed so paths stay unambiguous.
+func joinKey(path, key string) string {
+	if strings.ContainsAny(key, ".[]") {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// parentPath drops the last segment of a field path.
+func parentPath(p string) string {
+	if strings.HasSuffix(p, "]") {
+		if i := strings.LastIndex(p, "["); i >= 0 {
+			return p[:i]
+		}
+	}
+	if i := strings.LastIndex(p, "."); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}

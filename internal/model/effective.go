@@ -1,0 +1,198 @@
+package model
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// checkApp checks one application and builds its effective spec in each of
+// its environments.
+func (l *loader) checkApp(a *FlinkApplication) {
+	name, o := a.Metadata.Name, a.Origin
+	seen := map[string]bool{}
+	report := func(origin Origin, path, rule, env, format string, args ...any) {
+		line := origin.LineOf(path)
+		// A problem on a line of the base spec is the app's, not one
+		// environment's: report it once.
+		if line == o.LineOf(path) {
+			env = ""
+		}
+		msg := path + ": " + fmt.Sprintf(format, args...)
+		key := fmt.Sprintf("%s\x00%d\x00%s\x00%s", origin.File, line, rule, msg)
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		l.errorf(origin.File, line, rule, env, name, "%s", msg)
+	}
+	if _, ok := o.lines["spec"]; !ok {
+		return // reported as a missing required field
+	}
+	if len(a.Spec.Environments) == 0 {
+		l.errorf(o.File, o.LineOf("spec"), RuleRequired, "", name, "spec: missing required field \"environments\" (the environments the app runs in)")
+	}
+	if v := a.Spec.FlinkVersion; v != "" && !contains(flinkVersions, v) {
+		report(o, "spec.flinkVersion", RuleEnum, "", "%q is not one of %s", v, strings.Join(flinkVersions, ", "))
+	}
+	runsIn := map[string]bool{}
+	for i, env := range a.Spec.Environments {
+		path := fmt.Sprintf("spec.environments[%d]", i)
+		if runsIn[env] {
+			report(o, path, RuleDuplicate, "", "environment %q is listed twice", env)
+			continue
+		}
+		runsIn[env] = true
+		if l.repo.envs[env] == nil {
+			report(o, path, RuleReference, "", "environment %q not found%s", env, l.known(KindEnvironment))
+		}
+	}
+	// Validate each override on its own, at its own lines.
+	envNames := make([]string, 0, len(a.Spec.Overrides))
+	for env := range a.Spec.Overrides {
+		envNames = append(envNames, env)
+	}
+	sort.Strings(envNames)
+	for _, env := range envNames {
+		ov := a.Spec.Overrides[env]
+		path := joinKey("spec.overrides", env)
+		if !runsIn[env] {
+			rule := RuleInvalidValue
+			if l.repo.envs[env] == nil {
+				rule = RuleReference
+			}
+			l.errorf(o.File, o.LineOf(path), rule, env, name, "%s: the app does not run in environment %q (spec.environments: %s)", path, env, strings.Join(a.Spec.Environments, ", "))
+			continue
+		}
+		d := &decoder{file: o.File, env: env, app: name, lenient: true}
+		for i := 0; i+1 < len(ov.node.Content); i += 2 {
+			if k := ov.node.Content[i].Value; k == "environments" || k == "overrides" {
+				d.fail(ov.node.Content[i].Line, path, RuleUnknownField, fmt.Sprintf("%q cannot be overridden per environment", k))
+			}
+		}
+		var scratch AppSpec
+		d.decode(ov.node, reflect.ValueOf(&scratch).Elem(), path)
+		l.findings = append(l.findings, d.findings...)
+	}
+
+	for _, env := range a.Spec.Environments {
+		e := l.repo.envs[env]
+		if e == nil || l.repo.effective == nil {
+			continue
+		}
+		eff := &EffectiveApp{Name: name, App: a, Environment: e, Spec: a.Spec, Origin: o}
+		if ov, ok := a.Spec.Overrides[env]; ok && ov.node != nil && o.node != nil {
+			merged := mergeNodes(o.node, ov.node, "spec")
+			d := &decoder{file: o.File, lines: map[string]int{}, lenient: true}
+			var spec AppSpec
+			d.decode(merged, reflect.ValueOf(&spec).Elem(), "spec")
+			// Lines outside spec (metadata) stay those of the document.
+			for k, v := range o.lines {
+				if !strings.HasPrefix(k, "spec") {
+					d.lines[k] = v
+				}
+			}
+			eff.Spec, eff.Origin = spec, Origin{File: o.File, Line: o.Line, lines: d.lines}
+		}
+		eff.Spec.Overrides = nil
+		s := &eff.Spec
+		if s.Pool == "" {
+			report(eff.Origin, "spec", RuleRequired, env, "missing required field \"pool\" (the compute pool the app runs with)")
+		} else if p := l.repo.pools[s.Pool]; p == nil {
+			report(eff.Origin, "spec.pool", RuleReference, env, "pool %q not found%s", s.Pool, l.known(KindComputePool))
+		} else if !p.AllowedIn(env) {
+			l.errorf(eff.Origin.File, eff.Origin.LineOf("spec.pool"), RulePoolNotAllow, env, name,
+				"spec.pool: pool %q is not allowed in environment %q (the pool allows: %s); pick another pool or override it in spec.overrides.%s.pool",
+				s.Pool, env, strings.Join(p.Spec.Environments, ", "), env)
+		} else {
+			eff.Pool = p
+		}
+		if s.Image == "" {
+			s.Image = e.Spec.Defaults.Image
+		}
+		if s.Image == "" {
+			report(eff.Origin, "spec", RuleRequired, env, "no image for environment %q: set spec.image here or spec.defaults.image in %s", env, e.Origin.File)
+		}
+		if s.FlinkVersion == "" {
+			s.FlinkVersion = e.Spec.Defaults.FlinkVersion
+		} else if !contains(flinkVersions, s.FlinkVersion) {
+			report(eff.Origin, "spec.flinkVersion", RuleEnum, env, "%q is not one of %s", s.FlinkVersion, strings.Join(flinkVersions, ", "))
+		}
+		if s.FlinkVersion == "" {
+			report(eff.Origin, "spec", RuleRequired, env, "no flinkVersion for environment %q: set spec.flinkVersion here or spec.defaults.flinkVersion in %s", env, e.Origin.File)
+		}
+		if s.ImagePullPolicy == "" {
+			s.ImagePullPolicy = e.Spec.Defaults.ImagePullPolicy
+		}
+		if s.TaskManagers == 0 && s.Workload.RecordsPerSecond == 0 && !o.failed["spec.workload.recordsPerSecond"] && !o.failed["spec.taskManagers"] {
+			report(eff.Origin, "spec.workload", RuleRequired, env, "missing required field \"recordsPerSecond\": sizing needs the workload (or set an explicit spec.taskManagers)")
+		}
+		applyAppDefaults(s)
+		l.repo.effective[env] = append(l.repo.effective[env], eff)
+	}
+}
+
+// applyAppDefaults fills the defaults of an effective spec; each is listed
+// in docs/repo-format.md.
+func applyAppDefaults(s *AppSpec) {
+	if s.Mode == "" {
+		s.Mode = ModeNative
+	}
+	if s.Job.UpgradeMode == "" {
+		s.Job.UpgradeMode = "stateless"
+	}
+	if s.Job.State == "" {
+		s.Job.State = "running"
+	}
+	w := &s.Workload
+	if w.AvgRecordBytes == 0 {
+		w.AvgRecordBytes = DefaultAvgRecordBytes
+	}
+	if w.Complexity == "" {
+		w.Complexity = ComplexityMedium
+	}
+	if !w.Latency.Set {
+		w.Latency = DefaultLatency
+	}
+	if w.Skew == "" {
+		w.Skew = SkewLow
+	}
+	if !w.RecoveryTarget.Set {
+		w.RecoveryTarget = DefaultRecoveryTarget
+	}
+}
+
+// mergeNodes merges over into base: maps merge key by key (recursively),
+// anything else is replaced. Neither input is changed. path is base's field
+// path, used to find the "spec" mapping inside a whole document.
+func mergeNodes(base, over *yaml.Node, _ string) *yaml.Node {
+	if base.Kind == yaml.AliasNode && base.Alias != nil {
+		base = base.Alias
+	}
+	if over.Kind == yaml.AliasNode && over.Alias != nil {
+		over = over.Alias
+	}
+	if base.Kind != yaml.MappingNode || over.Kind != yaml.MappingNode {
+		return over
+	}
+	out := &yaml.Node{Kind: yaml.MappingNode, Tag: base.Tag, Line: base.Line, Column: base.Column}
+	out.Content = append(make([]*yaml.Node, 0, len(base.Content)+len(over.Content)), base.Content...)
+	for i := 0; i+1 < len(over.Content); i += 2 {
+		k, v := over.Content[i], over.Content[i+1]
+		replaced := false
+		for j := 0; j+1 < len(out.Content); j += 2 {
+			if out.Content[j].Value == k.Value {
+				out.Content[j+1] = mergeNodes(out.Content[j+1], v, "")
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out.Content = append(out.Content, k, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,530 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/go-multierror"
+	yaml "go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/flinksync/flinksync/internal/diag"
+)
+
+// Repository is a loaded repository: every object that decoded, and the
+// effective application per environment.
+type Repository struct {
+	Environments []*Environment
+	Pools        []*ComputePool
+	Apps         []*FlinkApplication
+	Policies     []*Policy
+	// Files are the YAML files read, relative to the root, in read order.
+	Files []string
+
+	envs      map[string]*Environment
+	pools     map[string]*ComputePool
+	apps      map[string]*FlinkApplication
+	effective map[string][]*EffectiveApp
+}
+
+// Environment returns the environment called name, or nil.
+func (r *Repository) Environment(name string) *Environment { return r.envs[name] }
+
+// Pool returns the pool called name, or nil.
+func (r *Repository) Pool(name string) *ComputePool { return r.pools[name] }
+
+// App returns the application called name, or nil.
+func (r *Repository) App(name string) *FlinkApplication { return r.apps[name] }
+
+// EffectiveApps returns the applications of environment env, by name, with
+// their overrides merged and defaults applied.
+func (r *Repository) EffectiveApps(env string) []*EffectiveApp { return r.effective[env] }
+
+// EffectiveApp is an application as it runs in one environment: the spec
+// with overrides.<env> merged over it and defaults applied.
+type EffectiveApp struct {
+	Name        string
+	App         *FlinkApplication
+	Environment *Environment
+	Pool        *ComputePool
+	// Spec is the merged spec; its Overrides are nil.
+	Spec AppSpec
+	// Origin locates the fields of Spec: an overridden field points at the
+	// override's line.
+	Origin Origin
+}
+
+// ErrNotDirectory is returned when the repository root cannot be read.
+var ErrNotDirectory = errors.New("repository root is not a readable directory")
+
+// Load reads the repository under the directory root. See LoadFS.
+func Load(root string) (*Repository, error) {
+	st, err := os.Stat(root)
+	if err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%s: %w", root, ErrNotDirectory)
+	}
+	return LoadFS(os.DirFS(root))
+}
+
+// LoadFS reads every *.yaml and *.yml file of fsys, except under overlays/
+// and hidden folders, and returns the typed repository.
+//
+// When the repository has problems, LoadFS still returns what it could read,
+// together with a *multierror.Error whose entries are *diag.Finding, one per
+// problem, each with file and line; Findings extracts them. Any other error
+// means the repository could not be read at all.
+func LoadFS(fsys fs.FS) (*Repository, error) {
+	l := &loader{fsys: fsys, repo: &Repository{
+		envs: map[string]*Environment{}, pools: map[string]*ComputePool{}, apps: map[string]*FlinkApplication{},
+		effective: map[string][]*EffectiveApp{},
+	}}
+	if err := fs.WalkDir(fsys, ".", l.visit); err != nil {
+		return nil, err
+	}
+	l.check()
+	if len(l.findings) == 0 {
+		return l.repo, nil
+	}
+	diag.Sort(l.findings)
+	var merr *multierror.Error
+	for _, f := range l.findings {
+		merr = multierror.Append(merr, f)
+	}
+	merr.ErrorFormat = formatFindings
+	return l.repo, merr
+}
+
+// Findings returns the findings inside an error from Load, or nil.
+func Findings(err error) []*diag.Finding {
+	var out []*diag.Finding
+	var merr *multierror.Error
+	if errors.As(err, &merr) {
+		for _, e := range merr.Errors {
+			var f *diag.Finding
+			if errors.As(e, &f) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	var f *diag.Finding
+	if errors.As(err, &f) {
+		return []*diag.Finding{f}
+	}
+	return nil
+}
+
+func formatFindings(es []error) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problem(s) in the repository:", len(es))
+	for _, e := range es {
+		b.WriteString("\n  ")
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+type loader struct {
+	fsys     fs.FS
+	repo     *Repository
+	findings []*diag.Finding
+}
+
+func (l *loader) add(f *diag.Finding) { l.findings = append(l.findings, f) }
+
+func (l *loader) errorf(file string, line int, rule, env, app, format string, args ...any) {
+	l.add(&diag.Finding{Rule: rule, Severity: diag.Error, File: file, Line: line, Environment: env, App: app,
+		Message: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) visit(p string, d fs.DirEntry, err error) error {
+	if err != nil {
+		if p == "." {
+			return err
+		}
+		l.errorf(p, 0, RuleRead, "", "", "cannot read: %v", err)
+		return nil
+	}
+	if d.IsDir() {
+		if p == "." {
+			return nil
+		}
+		base := d.Name()
+		if strings.HasPrefix(base, ".") || p == "overlays" {
+			return fs.SkipDir
+		}
+		return nil
+	}
+	ext := path.Ext(p)
+	if (ext != ".yaml" && ext != ".yml") || strings.HasPrefix(d.Name(), ".") {
+		return nil
+	}
+	data, err := fs.ReadFile(l.fsys, p)
+	if err != nil {
+		l.errorf(p, 0, RuleRead, "", "", "cannot read: %v", err)
+		return nil
+	}
+	l.repo.Files = append(l.repo.Files, p)
+	l.file(p, data)
+	return nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// file reads every document of one file.
+func (l *loader) file(name string, data []byte) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			line := 0
+			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+				line, _ = strconv.Atoi(m[1])
+			}
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			msg = yamlLine.ReplaceAllString(msg, "")
+			msg = strings.TrimLeft(msg, " :")
+			l.errorf(name, line, RuleSyntax, "", "", "malformed YAML: %s (the rest of the file was not read)", msg)
+			return
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		l.document(name, doc.Content[0])
+	}
+}
+
+// document dispatches one document by kind.
+func (l *loader) document(file string, n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an empty document
+	}
+	if n.Kind != yaml.MappingNode {
+		l.errorf(file, n.Line, RuleWrongType, "", "", "a document must be a map with apiVersion, kind, metadata and spec, got %s", describe(n))
+		return
+	}
+	var apiVersion, kind *yaml.Node
+	body := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column, Tag: n.Tag}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "apiVersion":
+			apiVersion = n.Content[i+1]
+		case "kind":
+			kind = n.Content[i+1]
+		default:
+			body.Content = append(body.Content, n.Content[i], n.Content[i+1])
+		}
+	}
+	name := peekName(body)
+	if apiVersion == nil {
+		l.errorf(file, n.Line, RuleRequired, "", "", "missing required field \"apiVersion\" (want %s)", APIVersion)
+		return
+	}
+	if kind == nil {
+		l.errorf(file, n.Line, RuleRequired, "", "", "missing required field \"kind\" (one of Environment, ComputePool, FlinkApplication, Policy)")
+		return
+	}
+	if apiVersion.Value != APIVersion {
+		l.errorf(file, apiVersion.Line, RuleKind, "", "", "apiVersion: %q is not supported; use %s", apiVersion.Value, APIVersion)
+		return
+	}
+	d := &decoder{file: file, lines: map[string]int{}, failed: map[string]bool{}}
+	origin := func() Origin { return Origin{File: file, Line: n.Line, lines: d.lines, failed: d.failed} }
+	switch kind.Value {
+	case KindEnvironment:
+		e := &Environment{}
+		d.env = name
+		d.decode(body, reflect.ValueOf(e).Elem(), "")
+		e.Origin = origin()
+		l.repo.Environments = append(l.repo.Environments, e)
+	case KindComputePool:
+		p := &ComputePool{}
+		d.decode(body, reflect.ValueOf(p).Elem(), "")
+		p.Origin = origin()
+		l.repo.Pools = append(l.repo.Pools, p)
+	case KindFlinkApplication:
+		a := &FlinkApplication{}
+		d.app = name
+		d.decode(body, reflect.ValueOf(a).Elem(), "")
+		a.Origin = origin()
+		a.Origin.node = field(body, "spec")
+		l.repo.Apps = append(l.repo.Apps, a)
+	case KindPolicy:
+		p := &Policy{}
+		d.decode(body, reflect.ValueOf(p).Elem(), "")
+		p.Origin = origin()
+		l.repo.Policies = append(l.repo.Policies, p)
+	default:
+		l.errorf(file, kind.Line, RuleKind, "", "", "kind: %q is not a kind of %s (one of Environment, ComputePool, FlinkApplication, Policy)", kind.Value, APIVersion)
+		return
+	}
+	l.findings = append(l.findings, d.findings...)
+}
+
+// field returns the value of key in a mapping node, or nil.
+func field(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// peekName finds metadata.name in a document body to label its findings.
+func peekName(body *yaml.Node) string {
+	for i := 0; i+1 < len(body.Content); i += 2 {
+		if body.Content[i].Value != "metadata" || body.Content[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		md := body.Content[i+1]
+		for j := 0; j+1 < len(md.Content); j += 2 {
+			if md.Content[j].Value == "name" && md.Content[j+1].Kind == yaml.ScalarNode {
+				return md.Content[j+1].Value
+			}
+		}
+	}
+	return ""
+}
+
+// flinkVersions are the spec.flinkVersion values of the FKO 1.15 CRD.
+var flinkVersions = []string{"v1_13", "v1_14", "v1_15", "v1_16", "v1_17", "v1_18", "v1_19", "v1_20", "v2_0", "v2_1", "v2_2"}
+
+// check runs the cross-document checks, applies defaults and builds the
+// effective applications.
+func (l *loader) check() {
+	r := l.repo
+	sortByName(r.Environments, func(e *Environment) string { return e.Metadata.Name })
+	sortByName(r.Pools, func(p *ComputePool) string { return p.Metadata.Name })
+	sortByName(r.Apps, func(a *FlinkApplication) string { return a.Metadata.Name })
+	sortByName(r.Policies, func(p *Policy) string { return p.Metadata.Name })
+
+	for _, e := range r.Environments {
+		if l.named(KindEnvironment, e.Metadata.Name, e.Origin, e.Metadata.Name, "") {
+			if prev, dup := r.envs[e.Metadata.Name]; dup {
+				l.duplicate(KindEnvironment, e.Metadata.Name, e.Origin, prev.Origin, e.Metadata.Name, "")
+				continue
+			}
+			r.envs[e.Metadata.Name] = e
+		}
+		l.checkEnvironment(e)
+	}
+	if len(r.Environments) == 0 {
+		l.errorf("", 0, RuleNoEnv, "", "", "the repository declares no Environment: add one (e.g. environments/dev.yaml with kind: Environment)")
+	}
+	for _, p := range r.Pools {
+		if l.named(KindComputePool, p.Metadata.Name, p.Origin, "", "") {
+			if prev, dup := r.pools[p.Metadata.Name]; dup {
+				l.duplicate(KindComputePool, p.Metadata.Name, p.Origin, prev.Origin, "", "")
+				continue
+			}
+			r.pools[p.Metadata.Name] = p
+		}
+		l.checkPool(p)
+	}
+	for _, p := range r.Policies {
+		l.named(KindPolicy, p.Metadata.Name, p.Origin, "", "")
+		l.checkPolicy(p)
+	}
+	for _, a := range r.Apps {
+		if l.named(KindFlinkApplication, a.Metadata.Name, a.Origin, "", a.Metadata.Name) {
+			if prev, dup := r.apps[a.Metadata.Name]; dup {
+				l.duplicate(KindFlinkApplication, a.Metadata.Name, a.Origin, prev.Origin, "", a.Metadata.Name)
+				continue
+			}
+			r.apps[a.Metadata.Name] = a
+		}
+		l.checkApp(a)
+	}
+	for env := range r.effective {
+		sortByName(r.effective[env], func(e *EffectiveApp) string { return e.Name })
+	}
+}
+
+func sortByName[T any](s []T, name func(T) string) {
+	sort.SliceStable(s, func(i, j int) bool { return name(s[i]) < name(s[j]) })
+}
+
+// named checks a metadata.name; it reports false when the name is unusable.
+func (l *loader) named(kind, name string, o Origin, env, app string) bool {
+	if name == "" {
+		return false // reported as a missing required field
+	}
+	if !isLabel(name) {
+		l.errorf(o.File, o.LineOf("metadata.name"), RuleName, env, app,
+			"metadata.name: %s name %q is not a DNS-1123 label: %s", kind, name, labelRule)
+		return false
+	}
+	return true
+}
+
+func (l *loader) duplicate(kind, name string, o, prev Origin, env, app string) {
+	l.errorf(o.File, o.LineOf("metadata.name"), RuleDuplicate, env, app,
+		"metadata.name: %s %q is already declared at %s:%d; names must be unique per kind", kind, name, prev.File, prev.LineOf("metadata.name"))
+}
+
+func (l *loader) checkEnvironment(e *Environment) {
+	name, o, s := e.Metadata.Name, e.Origin, &e.Spec
+	bad := func(path, rule, format string, args ...any) {
+		l.errorf(o.File, o.LineOf(path), rule, name, "", path+": "+format, args...)
+	}
+	if s.Namespace != "" {
+		if !isLabel(s.Namespace) {
+			bad("spec.namespace", RuleName, "namespace %q is not a DNS-1123 label: %s", s.Namespace, labelRule)
+		}
+	}
+	if s.Nodes.CPU.Set && s.Nodes.CPU.Sign() == 0 {
+		bad("spec.nodes.cpu", RuleInvalidValue, "must be more than zero")
+	}
+	if s.Nodes.Memory.Set && s.Nodes.Memory.Sign() == 0 {
+		bad("spec.nodes.memory", RuleInvalidValue, "must be more than zero")
+	}
+	if o.has("spec.nodes.count") && s.Nodes.Count == 0 {
+		bad("spec.nodes.count", RuleInvalidValue, "must be at least 1")
+	}
+	if s.ServiceAccount == "" {
+		s.ServiceAccount = "flink"
+	} else if errs := validation.IsDNS1123Subdomain(s.ServiceAccount); len(errs) > 0 {
+		bad("spec.serviceAccount", RuleName, "%q is not a valid service account name: %s", s.ServiceAccount, strings.Join(errs, "; "))
+	}
+	if v := s.Defaults.FlinkVersion; v != "" && !contains(flinkVersions, v) {
+		bad("spec.defaults.flinkVersion", RuleEnum, "%q is not one of %s", v, strings.Join(flinkVersions, ", "))
+	}
+	switch {
+	case s.Target == TargetCFK && s.CFK == nil:
+		bad("spec", RuleRequired, "missing required field \"cfk\" (cfk.cmfRestClassRef) for target cfk")
+	case s.Target == TargetFKO && s.CFK != nil:
+		bad("spec.cfk", RuleInvalidValue, "only meaningful for target cfk; remove it or set target: cfk")
+	}
+	if s.CFK != nil && s.CFK.CMFRestClassRef.Namespace == "" {
+		s.CFK.CMFRestClassRef.Namespace = s.Namespace
+	}
+	if s.TLS != nil && s.TLS.MountPath == "" {
+		s.TLS.MountPath = DefaultTLSMountPath
+	}
+	if s.Sync.Drift == "" {
+		s.Sync.Drift = DriftCorrect
+	}
+}
+
+// Defaults the loader applies; docs/repo-format.md lists each.
+const (
+	// DefaultTLSMountPath is where the TLS secret is mounted in Flink pods.
+	DefaultTLSMountPath = "/opt/flink/tls"
+	// DefaultSlots is FKO's default taskmanager.numberOfTaskSlots.
+	DefaultSlots = 1
+	// DefaultAvgRecordBytes is the record size the sizing baseline assumes (reference/sizing.md).
+	DefaultAvgRecordBytes = 512
+)
+
+var (
+	// DefaultJobManagerCPU and DefaultJobManagerMemory are the JobManager of
+	// FKO's basic example (1 CPU, 2048m).
+	DefaultJobManagerCPU    = MustQuantity("1")
+	DefaultJobManagerMemory = MustQuantity("2Gi")
+	// DefaultLatency is the latency target when an app gives none: the
+	// start of the "relaxed" class of reference/sizing.md.
+	DefaultLatency = Duration{Duration: 5e9, Set: true}
+	// DefaultRecoveryTarget is how long a restore may take when an app gives none.
+	DefaultRecoveryTarget = Duration{Duration: 300e9, Set: true}
+)
+
+func (l *loader) checkPool(p *ComputePool) {
+	name, o, s := p.Metadata.Name, p.Origin, &p.Spec
+	bad := func(path, rule, format string, args ...any) {
+		l.errorf(o.File, o.LineOf(path), rule, "", "", path+": "+format, args...)
+	}
+	if s.TaskManager.CPU.Set && s.TaskManager.CPU.Sign() == 0 {
+		bad("spec.taskManager.cpu", RuleInvalidValue, "must be more than zero")
+	}
+	if s.TaskManager.Memory.Set && s.TaskManager.Memory.Sign() == 0 {
+		bad("spec.taskManager.memory", RuleInvalidValue, "must be more than zero")
+	}
+	if o.has("spec.taskManager.slots") && s.TaskManager.Slots == 0 {
+		bad("spec.taskManager.slots", RuleInvalidValue, "must be at least 1")
+	}
+	if s.TaskManager.Slots == 0 {
+		s.TaskManager.Slots = DefaultSlots
+	}
+	if !s.JobManager.CPU.Set {
+		s.JobManager.CPU = DefaultJobManagerCPU
+	} else if s.JobManager.CPU.Sign() == 0 {
+		bad("spec.jobManager.cpu", RuleInvalidValue, "must be more than zero")
+	}
+	if !s.JobManager.Memory.Set {
+		s.JobManager.Memory = DefaultJobManagerMemory
+	} else if s.JobManager.Memory.Sign() == 0 {
+		bad("spec.jobManager.memory", RuleInvalidValue, "must be more than zero")
+	}
+	for i, env := range s.Environments {
+		if l.repo.envs[env] == nil {
+			bad(fmt.Sprintf("spec.environments[%d]", i), RuleReference, "environment %q not found (pool %q)%s", env, name, l.known(KindEnvironment))
+		}
+	}
+}
+
+func (l *loader) checkPolicy(p *Policy) {
+	o, s := p.Origin, &p.Spec
+	bad := func(path, rule, format string, args ...any) {
+		l.errorf(o.File, o.LineOf(path), rule, "", "", path+": "+format, args...)
+	}
+	for i, env := range s.RequireTLS {
+		if l.repo.envs[env] == nil {
+			bad(fmt.Sprintf("spec.requireTLS[%d]", i), RuleReference, "environment %q not found%s", env, l.known(KindEnvironment))
+		}
+	}
+	for i, w := range s.Waivers {
+		at := fmt.Sprintf("spec.waivers[%d]", i)
+		if w.Rule != "" && !ruleID.MatchString(w.Rule) {
+			bad(at+".rule", RuleInvalidValue, "%q is not a rule ID (like TLS-001 or CPU-004)", w.Rule)
+		}
+		if w.Environment != "" && l.repo.envs[w.Environment] == nil {
+			bad(at+".environment", RuleReference, "environment %q not found%s", w.Environment, l.known(KindEnvironment))
+		}
+	}
+	for i, id := range s.Unwaivable {
+		if !ruleID.MatchString(id) {
+			bad(fmt.Sprintf("spec.unwaivable[%d]", i), RuleInvalidValue, "%q is not a rule ID (like TLS-001 or CPU-004)", id)
+		}
+	}
+}
+
+const labelRule = "use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+
+func isLabel(s string) bool { return len(validation.IsDNS1123Label(s)) == 0 }
+
+var ruleID = regexp.MustCompile(`^[A-Z]+-[0-9]{3}$`)
+
+// known lists the declared names of a kind for "not found" messages.
+func (l *loader) known(kind string) string {
+	var names []string
+	switch kind {
+	case KindEnvironment:
+		for n := range l.repo.envs {
+			names = append(names, n)
+		}
+	case KindComputePool:
+		for n := range l.repo.pools {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return "; declared: " + strings.Join(names, ", ")
+}

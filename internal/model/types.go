@@ -1,0 +1,310 @@
+package model
+
+// APIVersion is the only apiVersion of the repository format.
+const APIVersion = "flinksync.dev/v1alpha1"
+
+// The kinds of the repository format.
+const (
+	KindEnvironment      = "Environment"
+	KindComputePool      = "ComputePool"
+	KindFlinkApplication = "FlinkApplication"
+	KindPolicy           = "Policy"
+)
+
+// ObjectMeta is the metadata every document carries.
+type ObjectMeta struct {
+	Name        string            `yaml:"name" model:"required"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// Origin says where a document was read from, and where each of its fields
+// sits, so later stages can point users at the exact line.
+type Origin struct {
+	// File is the path relative to the repository root, with forward slashes.
+	File string
+	// Line is the line of the document's first key.
+	Line  int
+	lines map[string]int
+	// node is the document's spec, kept for merging overrides.
+	node *yamlNode
+	// failed holds the paths whose values could not be decoded, so later
+	// checks do not report them twice.
+	failed map[string]bool
+}
+
+// has reports whether the field at path was written and decoded.
+func (o Origin) has(path string) bool {
+	_, ok := o.lines[path]
+	return ok && !o.failed[path]
+}
+
+// LineOf returns the line of the field at path ("spec.pool",
+// "spec.workload.latency", "spec.waivers[0].rule"), or of its nearest
+// enclosing field that is present, or of the document.
+func (o Origin) LineOf(path string) int {
+	for p := path; p != ""; p = parentPath(p) {
+		if l, ok := o.lines[p]; ok {
+			return l
+		}
+	}
+	return o.Line
+}
+
+// Environment is where applications run: a namespace of a cluster, served
+// by one Flink operator (target).
+type Environment struct {
+	Metadata ObjectMeta      `yaml:"metadata" model:"required"`
+	Spec     EnvironmentSpec `yaml:"spec" model:"required"`
+	Origin   Origin          `yaml:"-"`
+}
+
+// Target is the Flink operator an environment is rendered for.
+type Target string
+
+const (
+	// TargetFKO renders FlinkDeployment objects for the Apache Flink Kubernetes Operator.
+	TargetFKO Target = "fko"
+	// TargetCFK renders FlinkEnvironment/FlinkApplication objects for Confluent for Kubernetes.
+	TargetCFK Target = "cfk"
+)
+
+// EnvironmentSpec is the body of an Environment.
+type EnvironmentSpec struct {
+	Target         Target      `yaml:"target" model:"required" enum:"fko,cfk"`
+	Namespace      string      `yaml:"namespace" model:"required"`
+	Nodes          Nodes       `yaml:"nodes" model:"required"`
+	ServiceAccount string      `yaml:"serviceAccount"`
+	Defaults       AppDefaults `yaml:"defaults"`
+	TLS            *TLS        `yaml:"tls"`
+	CFK            *CFK        `yaml:"cfk"`
+	Sync           Sync        `yaml:"sync"`
+}
+
+// Nodes is the shape and number of the worker nodes Flink pods land on.
+type Nodes struct {
+	CPU    Quantity `yaml:"cpu" model:"required"`
+	Memory Quantity `yaml:"memory" model:"required"`
+	Count  int      `yaml:"count" model:"required"`
+}
+
+// AppDefaults are shared by every application of an environment.
+type AppDefaults struct {
+	Image              string             `yaml:"image"`
+	ImagePullPolicy    string             `yaml:"imagePullPolicy" enum:"Always,IfNotPresent,Never"`
+	FlinkVersion       string             `yaml:"flinkVersion"`
+	FlinkConfiguration FlinkConfiguration `yaml:"flinkConfiguration"`
+}
+
+// TLS describes the certificates of an environment.
+type TLS struct {
+	// Required makes Flink internal and REST TLS mandatory (policy TLS-001).
+	Required bool `yaml:"required"`
+	// SecretName is a kubernetes.io/tls secret mounted into the Flink pods.
+	SecretName string `yaml:"secretName"`
+	// MountPath is where the secret is mounted (default /opt/flink/tls).
+	MountPath string `yaml:"mountPath"`
+}
+
+// CFK holds the settings of a target: cfk environment.
+type CFK struct {
+	CMFRestClassRef ObjectRef `yaml:"cmfRestClassRef" model:"required"`
+}
+
+// ObjectRef names a namespaced object.
+type ObjectRef struct {
+	Name      string `yaml:"name" model:"required"`
+	Namespace string `yaml:"namespace"`
+}
+
+// DriftMode says what happens when the live cluster differs from Git.
+type DriftMode string
+
+const (
+	// DriftCorrect re-applies the desired state over drift.
+	DriftCorrect DriftMode = "correct"
+	// DriftWarn only detects and reports drift.
+	DriftWarn DriftMode = "warn"
+)
+
+// Sync holds how an environment is synced.
+type Sync struct {
+	// Prune deletes objects removed from Git (default true).
+	Prune *bool `yaml:"prune"`
+	// Drift is correct (default) or warn.
+	Drift DriftMode `yaml:"drift" enum:"correct,warn"`
+	// Force takes over fields another field manager owns (default false).
+	Force bool `yaml:"force"`
+}
+
+// PruneEnabled reports whether pruning is on (the default).
+func (s Sync) PruneEnabled() bool { return s.Prune == nil || *s.Prune }
+
+// ComputePool is the shape of the TaskManagers and JobManager that the
+// applications of the pool run with.
+type ComputePool struct {
+	Metadata ObjectMeta      `yaml:"metadata" model:"required"`
+	Spec     ComputePoolSpec `yaml:"spec" model:"required"`
+	Origin   Origin          `yaml:"-"`
+}
+
+// ComputePoolSpec is the body of a ComputePool.
+type ComputePoolSpec struct {
+	TaskManager     TaskManagerShape `yaml:"taskManager" model:"required"`
+	JobManager      JobManagerShape  `yaml:"jobManager"`
+	MaxTaskManagers int              `yaml:"maxTaskManagers"`
+	// FlinkConfiguration is merged over the environment defaults and under the app's keys.
+	FlinkConfiguration FlinkConfiguration `yaml:"flinkConfiguration"`
+	// Environments allowed to use the pool; empty means all.
+	Environments []string `yaml:"environments"`
+}
+
+// AllowedIn reports whether the pool may be used in environment env.
+func (p *ComputePool) AllowedIn(env string) bool {
+	if len(p.Spec.Environments) == 0 {
+		return true
+	}
+	for _, e := range p.Spec.Environments {
+		if e == env {
+			return true
+		}
+	}
+	return false
+}
+
+// TaskManagerShape is the resources of one TaskManager.
+type TaskManagerShape struct {
+	CPU    Quantity `yaml:"cpu" model:"required"`
+	Memory Quantity `yaml:"memory" model:"required"`
+	Slots  int      `yaml:"slots"`
+	// LocalDisk is the local disk for RocksDB state per TaskManager.
+	LocalDisk Quantity `yaml:"localDisk"`
+}
+
+// JobManagerShape is the resources of the JobManager.
+type JobManagerShape struct {
+	CPU    Quantity `yaml:"cpu"`
+	Memory Quantity `yaml:"memory"`
+}
+
+// FlinkApplication is one Flink job and the environments it runs in.
+type FlinkApplication struct {
+	Metadata ObjectMeta `yaml:"metadata" model:"required"`
+	Spec     AppSpec    `yaml:"spec" model:"required"`
+	Origin   Origin     `yaml:"-"`
+}
+
+// AppSpec is the body of a FlinkApplication. Overrides hold, per
+// environment, a partial AppSpec merged over this one.
+type AppSpec struct {
+	Environments       []string            `yaml:"environments"`
+	Pool               string              `yaml:"pool"`
+	Image              string              `yaml:"image"`
+	ImagePullPolicy    string              `yaml:"imagePullPolicy" enum:"Always,IfNotPresent,Never"`
+	FlinkVersion       string              `yaml:"flinkVersion"`
+	Mode               Mode                `yaml:"mode" enum:"native,standalone"`
+	Job                Job                 `yaml:"job" model:"required"`
+	Workload           Workload            `yaml:"workload"`
+	TaskManagers       int                 `yaml:"taskManagers"`
+	FlinkConfiguration FlinkConfiguration  `yaml:"flinkConfiguration"`
+	Overrides          map[string]Override `yaml:"overrides"`
+}
+
+// Override is the per-environment part of an application: any AppSpec field
+// but environments and overrides. It is kept as YAML and merged field by
+// field over the spec (maps merge key by key, lists and values replace); the
+// result is the application's EffectiveApp in that environment.
+type Override struct{ node *yamlNode }
+
+func (o *Override) decodeNode(n *yamlNode) *fieldError {
+	if n.Kind != yamlMapping {
+		return &fieldError{RuleWrongType, "expected a map of spec fields to override, got " + describe(n)}
+	}
+	o.node = n
+	return nil
+}
+
+// Mode is the FKO deployment mode.
+type Mode string
+
+const (
+	// ModeNative lets the JobManager create TaskManager pods (FKO default).
+	ModeNative Mode = "native"
+	// ModeStandalone runs TaskManagers as a Deployment; the JobManager needs no API access.
+	ModeStandalone Mode = "standalone"
+)
+
+// Job is the Flink job an application runs.
+type Job struct {
+	JarURI                string      `yaml:"jarURI" model:"required"`
+	EntryClass            string      `yaml:"entryClass"`
+	Args                  []string    `yaml:"args"`
+	UpgradeMode           UpgradeMode `yaml:"upgradeMode" enum:"stateless,savepoint,last-state"`
+	State                 JobState    `yaml:"state" enum:"running,suspended"`
+	InitialSavepointPath  string      `yaml:"initialSavepointPath"`
+	AllowNonRestoredState *bool       `yaml:"allowNonRestoredState"`
+}
+
+// UpgradeMode is how FKO upgrades a running job.
+type UpgradeMode string
+
+// JobState is the desired state of a job.
+type JobState string
+
+// Complexity is how much work a record costs.
+type Complexity string
+
+// The complexity classes.
+const (
+	ComplexitySimple  Complexity = "simple"
+	ComplexityMedium  Complexity = "medium"
+	ComplexityComplex Complexity = "complex"
+)
+
+// Skew is how unevenly keys spread over subtasks.
+type Skew string
+
+// The skew classes.
+const (
+	SkewLow    Skew = "low"
+	SkewMedium Skew = "medium"
+	SkewHigh   Skew = "high"
+)
+
+// Workload is what sizing turns into resources.
+type Workload struct {
+	RecordsPerSecond int64      `yaml:"recordsPerSecond"`
+	AvgRecordBytes   int64      `yaml:"avgRecordBytes"`
+	DistinctKeys     int64      `yaml:"distinctKeys"`
+	StateSize        Quantity   `yaml:"stateSize"`
+	Complexity       Complexity `yaml:"complexity" enum:"simple,medium,complex"`
+	Latency          Duration   `yaml:"latency"`
+	Skew             Skew       `yaml:"skew" enum:"low,medium,high"`
+	// RecoveryTarget is how long a restore after failure may take.
+	RecoveryTarget Duration `yaml:"recoveryTarget"`
+}
+
+// Policy is the repository's own policy: it can only tighten the daemon's.
+type Policy struct {
+	Metadata ObjectMeta `yaml:"metadata" model:"required"`
+	Spec     PolicySpec `yaml:"spec" model:"required"`
+	Origin   Origin     `yaml:"-"`
+}
+
+// PolicySpec is the body of a Policy.
+type PolicySpec struct {
+	MaxTaskManagerCPU Quantity `yaml:"maxTaskManagerCPU"`
+	RequireTLS        []string `yaml:"requireTLS"`
+	// Unwaivable lists rule IDs no waiver may suppress (meaningful in the daemon's policy).
+	Unwaivable []string `yaml:"unwaivable"`
+	Waivers    []Waiver `yaml:"waivers"`
+}
+
+// Waiver suppresses one rule for an environment (and application) until it expires.
+type Waiver struct {
+	Rule        string `yaml:"rule" model:"required"`
+	Environment string `yaml:"environment"`
+	App         string `yaml:"app"`
+	Reason      string `yaml:"reason" model:"required"`
+	Expires     Date   `yaml:"expires" model:"required"`
+}

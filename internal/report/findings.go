@@ -1,0 +1,59 @@
+// Package report turns the results of the pipeline into what people and
+// machines read: text, JSON, JUnit and SARIF for findings; it is the last
+// stage and nothing depends on it but the command line.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/flinksync/flinksync/internal/diag"
+)
+
+// FindingsDoc is the stable JSON schema of `flinksync validate --output json`.
+type FindingsDoc struct {
+	Findings []*diag.Finding `json:"findings"`
+	Summary  diag.Summary    `json:"summary"`
+}
+
+// WriteFindingsJSON writes findings as {"findings":[…],"summary":{…}}.
+func WriteFindingsJSON(w io.Writer, fs []*diag.Finding) error {
+	if fs == nil {
+		fs = []*diag.Finding{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(FindingsDoc{Findings: fs, Summary: diag.Summarize(fs)})
+}
+
+// WriteFindingsText writes one line a finding,
+// "file:line: severity RULE-ID env/app: message", then a summary line.
+func WriteFindingsText(w io.Writer, fs []*diag.Finding) error {
+	for _, f := range fs {
+		sev := string(f.Severity)
+		if f.Waived {
+			sev = "waived"
+		}
+		scope := f.Environment
+		switch {
+		case scope != "" && f.App != "":
+			scope += "/" + f.App
+		case f.App != "":
+			scope = f.App
+		}
+		if scope == "" {
+			scope = "-"
+		}
+		msg := f.Message
+		if f.Waived && f.WaivedBy != "" {
+			msg += " [waived: " + f.WaivedBy + "]"
+		}
+		if _, err := fmt.Fprintf(w, "%s: %s %s %s: %s\n", f.Location(), sev, f.Rule, scope, msg); err != nil {
+			return err
+		}
+	}
+	s := diag.Summarize(fs)
+	_, err := fmt.Fprintf(w, "%d error(s), %d warning(s), %d waived\n", s.Errors, s.Warnings, s.Waived)
+	return err
+}
