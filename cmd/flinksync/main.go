@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -39,12 +40,15 @@ func cantRun(err error) error { return &exitError{code: exitCantRun, err: err} }
 func found() error { return &exitError{code: exitFound} }
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) int {
+// run executes one command line and returns its exit code.
+func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCommand()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -52,12 +56,12 @@ func run(args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "flinksync:", ee.err)
+			fmt.Fprintln(stderr, "flinksync:", ee.err)
 		}
 		return ee.code
 	}
 	// cobra's own errors: unknown commands and bad flags.
-	fmt.Fprintln(os.Stderr, "flinksync:", err)
+	fmt.Fprintln(stderr, "flinksync:", err)
 	return exitCantRun
 }
 

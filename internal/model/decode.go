@@ -59,6 +59,16 @@ func (d *decoder) fail(line int, path, rule, msg string) {
 	})
 }
 
+// line records where the field at path is written (its key's line), once.
+func (d *decoder) line(path string, line int) {
+	if d.lines == nil || path == "" {
+		return
+	}
+	if _, seen := d.lines[path]; !seen {
+		d.lines[path] = line
+	}
+}
+
 var decoderType = reflect.TypeFor[nodeDecoder]()
 
 // decode fills v (addressable) from n; path is the field path for messages.
@@ -69,11 +79,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		n = n.Alias
 	}
-	if d.lines != nil && path != "" {
-		if _, seen := d.lines[path]; !seen {
-			d.lines[path] = n.Line
-		}
-	}
+	d.line(path, n.Line)
 	if v.CanAddr() && v.Addr().Type().Implements(decoderType) {
 		if fe := v.Addr().Interface().(nodeDecoder).decodeNode(n); fe != nil {
 			d.fail(n.Line, path, fe.rule, fe.msg)
@@ -97,6 +103,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 		d.eachPair(n, path, func(key string, kn, vn *yaml.Node) {
+			d.line(joinKey(path, key), kn.Line)
 			ev := reflect.New(v.Type().Elem()).Elem()
 			d.decode(vn, ev, joinKey(path, key))
 			m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), ev)
@@ -196,6 +203,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		present[key] = true
 		fp := joinKey(path, key)
+		d.line(fp, kn.Line)
 		fv := v.Field(f.index)
 		before := len(d.findings)
 		d.decode(vn, fv, fp)

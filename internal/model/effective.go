@@ -32,7 +32,7 @@ func (l *loader) checkApp(a *FlinkApplication) {
 	if _, ok := o.lines["spec"]; !ok {
 		return // reported as a missing required field
 	}
-	if len(a.Spec.Environments) == 0 {
+	if len(a.Spec.Environments) == 0 && !o.failed["spec.environments"] {
 		l.errorf(o.File, o.LineOf("spec"), RuleRequired, "", name, "spec: missing required field \"environments\" (the environments the app runs in)")
 	}
 	if v := a.Spec.FlinkVersion; v != "" && !contains(flinkVersions, v) {
@@ -56,6 +56,7 @@ func (l *loader) checkApp(a *FlinkApplication) {
 		envNames = append(envNames, env)
 	}
 	sort.Strings(envNames)
+	badOverride := map[string]bool{}
 	for _, env := range envNames {
 		ov := a.Spec.Overrides[env]
 		path := joinKey("spec.overrides", env)
@@ -75,12 +76,15 @@ func (l *loader) checkApp(a *FlinkApplication) {
 		}
 		var scratch AppSpec
 		d.decode(ov.node, reflect.ValueOf(&scratch).Elem(), path)
+		if len(d.findings) > 0 {
+			badOverride[env] = true
+		}
 		l.findings = append(l.findings, d.findings...)
 	}
 
 	for _, env := range a.Spec.Environments {
 		e := l.repo.envs[env]
-		if e == nil || l.repo.effective == nil {
+		if e == nil || badOverride[env] {
 			continue
 		}
 		eff := &EffectiveApp{Name: name, App: a, Environment: e, Spec: a.Spec, Origin: o}
@@ -185,7 +189,7 @@ func mergeNodes(base, over *yaml.Node, _ string) *yaml.Node {
 		replaced := false
 		for j := 0; j+1 < len(out.Content); j += 2 {
 			if out.Content[j].Value == k.Value {
-				out.Content[j+1] = mergeNodes(out.Content[j+1], v, "")
+				out.Content[j], out.Content[j+1] = k, mergeNodes(out.Content[j+1], v, "")
 				replaced = true
 				break
 			}

@@ -1,0 +1,45 @@
+package model
+
+import (
+	"regexp"
+	"testing"
+	"testing/fstest"
+)
+
+// FuzzLoad feeds arbitrary bytes to the loader, as an application file
+// beside a valid repository and as a repository's only file. The loader must
+// never panic, and every problem must be a finding with a LOAD rule.
+func FuzzLoad(f *testing.F) {
+	for _, s := range base {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte("apiVersion: flinksync.dev/v1alpha1\nkind: FlinkApplication\nmetadata: {name: x}\nspec:\n  overrides:\n    dev: {workload: {latency: 1s}}\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Add([]byte("- - - [\n"))
+	f.Add([]byte("apiVersion: flinksync.dev/v1alpha1\nkind: Environment\nmetadata: {name: e}\nspec: {nodes: {cpu: 1e309, memory: -1, count: 99999999999999999999}}\n"))
+	f.Add([]byte("---\n---\nnull\n---\n<<: {a: 1}\n"))
+	rule := regexp.MustCompile(`^LOAD-\d{3}$`)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, fsys := range []fstest.MapFS{
+			repoFS(map[string]string{"apps/fuzz.yaml": string(data)}),
+			{"only.yaml": &fstest.MapFile{Data: data}},
+		} {
+			repo, err := LoadFS(fsys)
+			if repo == nil {
+				t.Fatalf("LoadFS returned no repository (err %v)", err)
+			}
+			if err == nil {
+				continue
+			}
+			fs := Findings(err)
+			if len(fs) == 0 {
+				t.Fatalf("an error that carries no finding: %v", err)
+			}
+			for _, f := range fs {
+				if !rule.MatchString(f.Rule) || f.Message == "" || f.Line < 0 {
+					t.Fatalf("malformed finding %+v", f)
+				}
+			}
+		}
+	})
+}
