@@ -1,0 +1,279 @@
+package render
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flinksync/flinksync/internal/model"
+)
+
+// FlinkRoleRules are exactly the rules of the `flink` Role that the FKO Helm
+// chart gives the JobManager: pods and configmaps, and apps deployments with
+// their finalizers, with these verbs.
+var FlinkRoleRules = []RoleRule{
+	{APIGroups: []string{""}, Resources: []string{"pods", "configmaps"}, Verbs: flinkRoleVerbs},
+	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "deployments/finalizers"}, Verbs: flinkRoleVerbs},
+}
+
+var flinkRoleVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+
+// RoleRule is one rule of a Role.
+type RoleRule struct {
+	APIGroups []string
+	Resources []string
+	Verbs     []string
+}
+
+type builder struct {
+	env  *model.Environment
+	opts Options
+}
+
+func (b *builder) meta(kind, apiVersion, name, app string, appLabels map[string]string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{}}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	u.SetName(name)
+	u.SetNamespace(b.env.Spec.Namespace)
+	labels := map[string]string{}
+	for k, v := range appLabels {
+		labels[k] = v
+	}
+	labels[LabelManagedBy] = ManagedByValue
+	labels[LabelEnvironment] = b.env.Metadata.Name
+	if app != "" {
+		labels[LabelName] = app
+	}
+	u.SetLabels(labels)
+	if b.opts.Revision != "" {
+		u.SetAnnotations(map[string]string{AnnRevision: b.opts.Revision})
+	}
+	return u
+}
+
+func (b *builder) envObject(u *unstructured.Unstructured, path string) *Object {
+	o := b.env.Origin
+	return &Object{Unstructured: u, File: o.File, Line: o.LineOf(path)}
+}
+
+// rbac renders the JobManager's ServiceAccount, the FKO `flink` Role and
+// the RoleBinding between them.
+func (b *builder) rbac() []*Object {
+	sa := b.env.Spec.ServiceAccount
+	acct := b.meta("ServiceAccount", "v1", sa, "", nil)
+
+	role := b.meta("Role", "rbac.authorization.k8s.io/v1", sa, "", nil)
+	var rules []any
+	for _, r := range FlinkRoleRules {
+		rules = append(rules, map[string]any{
+			"apiGroups": strs(r.APIGroups), "resources": strs(r.Resources), "verbs": strs(r.Verbs),
+		})
+	}
+	role.Object["rules"] = rules
+
+	binding := b.meta("RoleBinding", "rbac.authorization.k8s.io/v1", sa+"-role-binding", "", nil)
+	binding.Object["roleRef"] = map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa}
+	binding.Object["subjects"] = []any{map[string]any{"kind": "ServiceAccount", "name": sa, "namespace": b.env.Spec.Namespace}}
+
+	return []*Object{
+		b.envObject(acct, "spec.serviceAccount"),
+		b.envObject(role, "spec.serviceAccount"),
+		b.envObject(binding, "spec.serviceAccount"),
+	}
+}
+
+// flinkEnvironment renders the CFK FlinkEnvironment of a cfk environment.
+func (b *builder) flinkEnvironment() *Object {
+	s := b.env.Spec
+	u := b.meta(FlinkEnvironmentGVK.Kind, FlinkEnvironmentGVK.GroupVersion().String(), b.env.Metadata.Name, "", nil)
+	conf := s.Defaults.FlinkConfiguration.Clone()
+	b.tls(conf)
+	defaults := map[string]any{}
+	if len(conf) > 0 {
+		defaults["flinkConfiguration"] = stringMap(conf)
+	}
+	u.Object["spec"] = map[string]any{
+		"kubernetesNamespace":      s.Namespace,
+		"flinkApplicationDefaults": map[string]any{"spec": defaults},
+		"cmfRestClassRef":          map[string]any{"name": s.CFK.CMFRestClassRef.Name, "namespace": s.CFK.CMFRestClassRef.Namespace},
+	}
+	return b.envObject(u, "spec.cfk")
+}
+
+// app renders one application: a FlinkDeployment (fko) or a FlinkApplication (cfk).
+func (b *builder) app(app *model.EffectiveApp, res Resources) *Object {
+	s := app.Spec
+	gvk := FlinkDeploymentGVK
+	if b.env.Spec.Target == model.TargetCFK {
+		gvk = FlinkApplicationGVK
+	}
+	u := b.meta(gvk.Kind, gvk.GroupVersion().String(), app.Name, app.Name, app.App.Metadata.Labels)
+
+	spec := map[string]any{
+		"image":              s.Image,
+		"flinkVersion":       s.FlinkVersion,
+		"serviceAccount":     b.env.Spec.ServiceAccount,
+		"mode":               string(s.Mode),
+		"flinkConfiguration": stringMap(b.flinkConfiguration(app, res)),
+		"jobManager": map[string]any{
+			"resource": resource(res.JobManagerCPU, res.JobManagerMemory),
+		},
+		"taskManager": map[string]any{
+			"resource": resource(res.TaskManagerCPU, res.TaskManagerMemory),
+			"replicas": int64(res.TaskManagers),
+		},
+		"job": b.job(s.Job, res),
+	}
+	if s.ImagePullPolicy != "" {
+		spec["imagePullPolicy"] = s.ImagePullPolicy
+	}
+	if gvk == FlinkApplicationGVK {
+		// CFK reads the environment's defaults itself; the app carries only
+		// its own configuration on top of them.
+		spec["flinkEnvironment"] = b.env.Metadata.Name
+		ref := b.env.Spec.CFK.CMFRestClassRef
+		spec["cmfRestClassRef"] = map[string]any{"name": ref.Name, "namespace": ref.Namespace}
+	}
+	u.Object["spec"] = spec
+	return &Object{Unstructured: u, App: app.Name, File: app.Origin.File, Line: app.Origin.Line}
+}
+
+func (b *builder) job(j model.Job, res Resources) map[string]any {
+	job := map[string]any{
+		"jarURI":      j.JarURI,
+		"parallelism": int64(res.Parallelism()),
+		"upgradeMode": string(j.UpgradeMode),
+		"state":       string(j.State),
+	}
+	if j.EntryClass != "" {
+		job["entryClass"] = j.EntryClass
+	}
+	if len(j.Args) > 0 {
+		job["args"] = strs(j.Args)
+	}
+	if j.InitialSavepointPath != "" {
+		job["initialSavepointPath"] = j.InitialSavepointPath
+	}
+	if j.AllowNonRestoredState != nil {
+		job["allowNonRestoredState"] = *j.AllowNonRestoredState
+	}
+	return job
+}
+
+// flinkConfiguration merges, in order: the environment's defaults, the
+// pool's keys, the app's keys, then the keys sizing owns, then TLS. For cfk,
+// the environment's defaults travel in the FlinkEnvironment instead.
+func (b *builder) flinkConfiguration(app *model.EffectiveApp, res Resources) model.FlinkConfiguration {
+	conf := model.FlinkConfiguration{}
+	envConf := b.env.Spec.Defaults.FlinkConfiguration
+	if b.env.Spec.Target == model.TargetFKO {
+		for k, v := range envConf {
+			conf[k] = v
+		}
+	}
+	if app.Pool != nil {
+		for k, v := range app.Pool.Spec.FlinkConfiguration {
+			conf[k] = v
+		}
+	}
+	for k, v := range app.Spec.FlinkConfiguration {
+		conf[k] = v
+	}
+	conf[KeySlots] = strconv.Itoa(res.Slots)
+	_, inEnv := envConf[KeyCheckpointInterval]
+	if _, set := conf[KeyCheckpointInterval]; !set && !inEnv && res.CheckpointInterval > 0 {
+		conf[KeyCheckpointInterval] = FlinkDuration(res.CheckpointInterval)
+	}
+	if b.env.Spec.Target == model.TargetFKO {
+		b.tls(conf)
+	}
+	return conf
+}
+
+// TLSEnabled reports whether flinksync renders TLS settings for env.
+func TLSEnabled(env *model.Environment) bool {
+	t := env.Spec.TLS
+	return t != nil && (t.Required || t.SecretName != "")
+}
+
+// Keystore and truststore file names inside the mounted TLS secret: the
+// names cert-manager uses when it writes PKCS#12 stores into a
+// kubernetes.io/tls secret (keystores.pkcs12.create).
+const (
+	KeystoreFile   = "keystore.p12"
+	TruststoreFile = "truststore.p12"
+)
+
+// tls adds Flink's internal and REST TLS keys and mounts the certificate
+// secret with kubernetes.secrets.
+func (b *builder) tls(conf model.FlinkConfiguration) {
+	if !TLSEnabled(b.env) {
+		return
+	}
+	t := b.env.Spec.TLS
+	conf["security.ssl.internal.enabled"] = "true"
+	conf["security.ssl.rest.enabled"] = "true"
+	if t.SecretName == "" {
+		return // policy TLS-002 reports the missing secret
+	}
+	ks, ts := t.MountPath+"/"+KeystoreFile, t.MountPath+"/"+TruststoreFile
+	conf["security.ssl.internal.keystore"] = ks
+	conf["security.ssl.internal.truststore"] = ts
+	conf["security.ssl.rest.keystore"] = ks
+	conf["security.ssl.rest.truststore"] = ts
+	mount := t.SecretName + ":" + t.MountPath
+	if cur := conf["kubernetes.secrets"]; cur != "" && !strings.Contains(cur, mount) {
+		mount = cur + "," + mount
+	}
+	conf["kubernetes.secrets"] = mount
+}
+
+func resource(cpu float64, memory int64) map[string]any {
+	return map[string]any{"cpu": cpu, "memory": FlinkMemory(memory)}
+}
+
+// FlinkMemory formats bytes the way Flink reads memory sizes: whole
+// mebibytes as "8192m", else kibibytes "k", else plain bytes.
+func FlinkMemory(bytes int64) string {
+	const ki, mi = 1 << 10, 1 << 20
+	switch {
+	case bytes%mi == 0:
+		return fmt.Sprintf("%dm", bytes/mi)
+	case bytes%ki == 0:
+		return fmt.Sprintf("%dk", bytes/ki)
+	default:
+		return strconv.FormatInt(bytes, 10)
+	}
+}
+
+// FlinkDuration formats a duration the way Flink reads it ("30 s", "500 ms").
+func FlinkDuration(d time.Duration) string {
+	switch {
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d min", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%d s", d/time.Second)
+	default:
+		return fmt.Sprintf("%d ms", d/time.Millisecond)
+	}
+}
+
+func strs(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func stringMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

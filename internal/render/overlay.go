@@ -1,0 +1,175 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// OverlayDir is the folder of the per-environment kustomize overlays.
+const OverlayDir = "overlays"
+
+// annRenderID tags each rendered object while the overlay runs, so objects
+// the overlay added (and those it kept) can be told apart afterwards.
+const annRenderID = "flinksync.dev/render-id"
+
+// In the in-memory filesystem: the rendered objects form a base the user's
+// overlay is pointed at.
+const (
+	memBase    = "/flinksync-rendered"
+	memOverlay = "/" + OverlayDir
+)
+
+var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+type overlayResult struct {
+	objects []*Object
+	file    string
+}
+
+// ErrRemoteOverlay is returned for overlays that reach outside the repository.
+var ErrRemoteOverlay = errors.New("remote bases, remote components and Helm charts are not allowed in overlays; vendor the files into the repository")
+
+// applyOverlay runs overlays/<env>/ over objs with kustomize, in memory.
+// It returns nil when the environment has no overlay.
+func applyOverlay(src fs.FS, env string, objs []*Object) (*overlayResult, error) {
+	dir := path.Join(OverlayDir, env)
+	var file string
+	var data []byte
+	for _, n := range kustomizationNames {
+		b, err := fs.ReadFile(src, path.Join(dir, n))
+		if err == nil {
+			file, data = path.Join(dir, n), b
+			break
+		}
+	}
+	if file == "" {
+		return nil, nil
+	}
+	var k map[string]any
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return nil, fmt.Errorf("%s: not a valid kustomization: %v", file, err)
+	}
+	if k == nil {
+		k = map[string]any{}
+	}
+	if err := refuseRemote(file, k); err != nil {
+		return nil, err
+	}
+
+	mem := filesys.MakeFsInMemory()
+	if err := copyTree(src, OverlayDir, mem, memOverlay); err != nil {
+		return nil, fmt.Errorf("%s: %v", dir, err)
+	}
+	var stream strings.Builder
+	for i, o := range objs {
+		c := o.DeepCopy()
+		ann := c.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[annRenderID] = strconv.Itoa(i)
+		c.SetAnnotations(ann)
+		b, err := yaml.Marshal(c.Object)
+		if err != nil {
+			return nil, err
+		}
+		stream.WriteString("---\n")
+		stream.Write(b)
+	}
+	if err := mem.WriteFile(memBase+"/rendered.yaml", []byte(stream.String())); err != nil {
+		return nil, err
+	}
+	if err := mem.WriteFile(memBase+"/kustomization.yaml", []byte("resources:\n- rendered.yaml\n")); err != nil {
+		return nil, err
+	}
+	resources, _ := k["resources"].([]any)
+	k["resources"] = append([]any{"../../" + strings.TrimPrefix(memBase, "/")}, resources...)
+	patched, err := yaml.Marshal(k)
+	if err != nil {
+		return nil, err
+	}
+	memDir := path.Join(memOverlay, env)
+	if err := mem.WriteFile(path.Join(memDir, path.Base(file)), patched); err != nil {
+		return nil, err
+	}
+
+	kz := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	rm, err := kz.Run(mem, memDir)
+	if err != nil {
+		msg := strings.ReplaceAll(err.Error(), memOverlay+"/", OverlayDir+"/")
+		return nil, fmt.Errorf("%s: kustomize overlay failed: %s", file, msg)
+	}
+	out := &overlayResult{file: file}
+	for _, r := range rm.Resources() {
+		m, err := r.Map()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", file, err)
+		}
+		u := &unstructured.Unstructured{Object: m}
+		o := &Object{Unstructured: u, File: file, Line: 1, FromOverlay: true}
+		ann := u.GetAnnotations()
+		if id, ok := ann[annRenderID]; ok {
+			if i, err := strconv.Atoi(id); err == nil && i >= 0 && i < len(objs) {
+				o.App, o.File, o.Line, o.FromOverlay = objs[i].App, objs[i].File, objs[i].Line, false
+			}
+			delete(ann, annRenderID)
+			if len(ann) == 0 {
+				ann = nil
+			}
+			u.SetAnnotations(ann)
+		}
+		out.objects = append(out.objects, o)
+	}
+	return out, nil
+}
+
+// refuseRemote rejects kustomization entries that would fetch from outside
+// the repository or run programs.
+func refuseRemote(file string, k map[string]any) error {
+	for _, key := range []string{"resources", "components", "bases"} {
+		list, _ := k[key].([]any)
+		for _, e := range list {
+			s, _ := e.(string)
+			if isRemote(s) {
+				return fmt.Errorf("%s: %s entry %q: %w", file, key, s, ErrRemoteOverlay)
+			}
+		}
+	}
+	for _, key := range []string{"helmCharts", "helmGlobals", "helmChartInflationGenerator"} {
+		if _, ok := k[key]; ok {
+			return fmt.Errorf("%s: %s: %w", file, key, ErrRemoteOverlay)
+		}
+	}
+	return nil
+}
+
+func isRemote(s string) bool {
+	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@") || strings.Contains(s, "?ref=") ||
+		strings.HasPrefix(s, "github.com/") || strings.HasPrefix(s, "gitlab.com/") || strings.HasPrefix(s, "bitbucket.org/")
+}
+
+// copyTree copies the files under dir of src into mem under to.
+func copyTree(src fs.FS, dir string, mem filesys.FileSystem, to string) error {
+	return fs.WalkDir(src, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		b, err := fs.ReadFile(src, p)
+		if err != nil {
+			return err
+		}
+		return mem.WriteFile(path.Join(to, strings.TrimPrefix(p, dir)), b)
+	})
+}
