@@ -84,6 +84,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if fe := v.Addr().Interface().(nodeDecoder).decodeNode(n); fe != nil {
 			d.fail(n.Line, path, fe.rule, fe.msg)
 		}
+		if n.Kind == yaml.MappingNode && path != "" {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				d.line(joinKey(path, n.Content[i].Value), n.Content[i].Line)
+			}
+		}
 		return
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {

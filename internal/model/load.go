@@ -413,6 +413,10 @@ func (l *loader) checkEnvironment(e *Environment) {
 	if s.CFK != nil && s.CFK.CMFRestClassRef.Namespace == "" {
 		s.CFK.CMFRestClassRef.Namespace = s.Namespace
 	}
+	if s.CFK != nil && s.CFK.CMFRest != nil && s.CFK.CMFRestClassRef.Namespace != s.Namespace {
+		bad("spec.cfk.cmfRestClassRef.namespace", RuleInvalidValue,
+			"a CMFRestClass that flinksync renders (spec.cfk.cmfRest) lives in the environment's namespace %q; remove the namespace or the cmfRest block", s.Namespace)
+	}
 	if s.TLS != nil && s.TLS.MountPath == "" {
 		s.TLS.MountPath = DefaultTLSMountPath
 	}
@@ -527,4 +531,37 @@ func (l *loader) known(kind string) string {
 	}
 	sort.Strings(names)
 	return "; declared: " + strings.Join(names, ", ")
+}
+
+// KeyPath is the field path of key inside the map at path, as Origin.LineOf
+// takes it: KeyPath("spec.flinkConfiguration", "state.backend.type").
+func KeyPath(path, key string) string { return joinKey(path, key) }
+
+// LoadPolicyFile reads a standalone Policy document, such as the daemon's
+// own policy (--policy FILE). Problems come back as findings, as from Load.
+func LoadPolicyFile(file string) (*Policy, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	l := &loader{repo: &Repository{envs: map[string]*Environment{}, pools: map[string]*ComputePool{}, apps: map[string]*FlinkApplication{}}}
+	l.file(file, data)
+	if len(l.findings) == 0 && (len(l.repo.Policies) != 1 || len(l.repo.Environments)+len(l.repo.Pools)+len(l.repo.Apps) > 0) {
+		l.errorf(file, 1, RuleKind, "", "", "a policy file holds exactly one document of kind Policy")
+	}
+	if len(l.findings) > 0 {
+		var merr *multierror.Error
+		for _, f := range l.findings {
+			merr = multierror.Append(merr, f)
+		}
+		merr.ErrorFormat = formatFindings
+		return nil, merr
+	}
+	p := l.repo.Policies[0]
+	for i, id := range p.Spec.Unwaivable {
+		if !ruleID.MatchString(id) {
+			return nil, fmt.Errorf("%s:%d: spec.unwaivable[%d]: %q is not a rule ID", file, p.Origin.LineOf(fmt.Sprintf("spec.unwaivable[%d]", i)), i, id)
+		}
+	}
+	return p, nil
 }

@@ -109,6 +109,18 @@ type TLS struct {
 // CFK holds the settings of a target: cfk environment.
 type CFK struct {
 	CMFRestClassRef ObjectRef `yaml:"cmfRestClassRef" model:"required"`
+	// CMFRest, when set, makes flinksync render the CMFRestClass named by
+	// CMFRestClassRef (in the environment's namespace) instead of only
+	// referring to one the platform installed.
+	CMFRest *CMFRest `yaml:"cmfRest"`
+}
+
+// CMFRest is how CFK reaches Confluent Manager for Apache Flink.
+type CMFRest struct {
+	Endpoint       string `yaml:"endpoint" model:"required"`
+	Authentication string `yaml:"authentication" model:"required" enum:"mtls,oauth,basic"`
+	// TLSSecretRef names a secret with fullchain.pem, privkey.pem and cacerts.pem.
+	TLSSecretRef string `yaml:"tlsSecretRef"`
 }
 
 // ObjectRef names a namespaced object.

@@ -86,6 +86,21 @@ func (b *builder) rbac() []*Object {
 	}
 }
 
+// cmfRestClass renders the CMFRestClass a cfk environment declares.
+func (b *builder) cmfRestClass() *Object {
+	c := b.env.Spec.CFK
+	u := b.meta(CMFRestClassGVK.Kind, CMFRestClassGVK.GroupVersion().String(), c.CMFRestClassRef.Name, "", nil)
+	rest := map[string]any{
+		"endpoint":       c.CMFRest.Endpoint,
+		"authentication": map[string]any{"type": c.CMFRest.Authentication},
+	}
+	if c.CMFRest.TLSSecretRef != "" {
+		rest["tls"] = map[string]any{"secretRef": c.CMFRest.TLSSecretRef}
+	}
+	u.Object["spec"] = map[string]any{"cmfRest": rest}
+	return b.envObject(u, "spec.cfk.cmfRest")
+}
+
 // flinkEnvironment renders the CFK FlinkEnvironment of a cfk environment.
 func (b *builder) flinkEnvironment() *Object {
 	s := b.env.Spec
@@ -215,16 +230,24 @@ func (b *builder) tls(conf model.FlinkConfiguration) {
 		return
 	}
 	t := b.env.Spec.TLS
-	conf["security.ssl.internal.enabled"] = "true"
-	conf["security.ssl.rest.enabled"] = "true"
+	// A key the repository sets itself is kept, even one that turns TLS
+	// off: policy (TLS-001) then reports it at its line instead of
+	// flinksync overriding it silently.
+	set := func(k, v string) {
+		if _, ok := conf[k]; !ok {
+			conf[k] = v
+		}
+	}
+	set("security.ssl.internal.enabled", "true")
+	set("security.ssl.rest.enabled", "true")
 	if t.SecretName == "" {
 		return // policy TLS-002 reports the missing secret
 	}
 	ks, ts := t.MountPath+"/"+KeystoreFile, t.MountPath+"/"+TruststoreFile
-	conf["security.ssl.internal.keystore"] = ks
-	conf["security.ssl.internal.truststore"] = ts
-	conf["security.ssl.rest.keystore"] = ks
-	conf["security.ssl.rest.truststore"] = ts
+	set("security.ssl.internal.keystore", ks)
+	set("security.ssl.internal.truststore", ts)
+	set("security.ssl.rest.keystore", ks)
+	set("security.ssl.rest.truststore", ts)
 	mount := t.SecretName + ":" + t.MountPath
 	if cur := conf["kubernetes.secrets"]; cur != "" && !strings.Contains(cur, mount) {
 		mount = cur + "," + mount

@@ -108,6 +108,9 @@ func Render(env *model.Environment, apps []*model.EffectiveApp, size SizeFunc, o
 	var errs []string
 	out.Objects = append(out.Objects, b.rbac()...)
 	if env.Spec.Target == model.TargetCFK {
+		if env.Spec.CFK.CMFRest != nil {
+			out.Objects = append(out.Objects, b.cmfRestClass())
+		}
 		out.Objects = append(out.Objects, b.flinkEnvironment())
 	}
 	for _, app := range apps {

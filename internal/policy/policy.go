@@ -1,0 +1,237 @@
+// Package policy checks a repository against the organisation's rules for
+// RBAC, TLS and node CPU before anything reaches a cluster. It runs on the
+// loaded model and on the final rendered objects (after kustomize overlays,
+// which could inject anything), and applies waivers that expire.
+//
+// The rule IDs are fixed; docs/policy.md explains each. Policy reads the
+// model and rendered objects; it knows nothing of the cluster or Git.
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/render"
+)
+
+// Rule describes one policy rule.
+type Rule struct {
+	ID       string
+	Severity diag.Severity
+	// Summary is a one-line description (used for SARIF and JUnit).
+	Summary string
+}
+
+// Rules lists every rule flinksync enforces, by ID.
+var Rules = []Rule{
+	{"RBAC-001", diag.Error, "rendered output holds cluster-scoped objects (ClusterRole, ClusterRoleBinding, CRD, Namespace, webhook configurations)"},
+	{"RBAC-002", diag.Error, "a Role grants wildcards, access to secrets, or more than the FKO flink role needs"},
+	{"RBAC-003", diag.Error, "Flink pods would run as the default service account or with none"},
+	{"RBAC-004", diag.Error, "an object lands outside its environment's namespace, or two environments share a namespace"},
+	{"RBAC-005", diag.Error, "a RoleBinding refers to a ClusterRole or binds subjects from another namespace"},
+	{"RBAC-006", diag.Warning, "native mode in an environment that requires TLS: the JobManager can create pods"},
+	{"TLS-001", diag.Error, "TLS is required but Flink internal or REST TLS is off"},
+	{"TLS-002", diag.Error, "TLS is on but the keystore, truststore or certificate secret is not configured"},
+	{"TLS-003", diag.Error, "a secret is written inline in Flink configuration or job arguments"},
+	{"TLS-004", diag.Error, "a weak TLS protocol (SSLv3, TLSv1, TLSv1.1) is configured"},
+	{"TLS-005", diag.Error, "a Kafka client uses PLAINTEXT or SASL_PLAINTEXT where TLS is required"},
+	{"TLS-006", diag.Error, "CFK: the CMF REST class uses http:// or neither mtls nor oauth authentication"},
+	{"TLS-007", diag.Warning, "the certificate secret is expired or expires within 30 days"},
+	{"CPU-001", diag.Error, "TaskManager CPU above the node's CPU or above maxTaskManagerCPU"},
+	{"CPU-002", diag.Error, "JobManager CPU above the node's CPU"},
+	{"CPU-003", diag.Error, "an application needs more TaskManagers than its pool's maxTaskManagers"},
+	{"CPU-004", diag.Error, "the environment's total requested CPU exceeds its nodes (warning above 80%)"},
+	{"CPU-005", diag.Warning, "fewer than 3 nodes"},
+	{"CPU-006", diag.Error, "a pod's memory is above the node's memory"},
+	{"WAIVER-001", diag.Warning, "a waiver has expired; the finding it covered counts again"},
+	{"WAIVER-002", diag.Warning, "a waiver names a rule the daemon's policy marks unwaivable; it does not apply"},
+}
+
+// RuleByID returns the rule with id, and whether there is one.
+func RuleByID(id string) (Rule, bool) {
+	for _, r := range Rules {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
+
+// DefaultMaxTaskManagerCPU is the most CPU a TaskManager may have when no
+// policy says otherwise: the field guide's "at most 8 CPU cores per Flink node".
+var DefaultMaxTaskManagerCPU = resource.MustParse("8")
+
+// CertificateWarningWindow is how close to expiry a certificate raises TLS-007.
+const CertificateWarningWindow = 30 * 24 * time.Hour
+
+// Input is everything a policy pass looks at.
+type Input struct {
+	Repo *model.Repository
+	// Rendered holds the rendered objects per environment; an environment
+	// missing here failed to render and only its model is checked.
+	Rendered map[string]*render.Environment
+	// Daemon is the daemon's own policy (--policy FILE), or nil.
+	Daemon *model.Policy
+	// Now decides which waivers have expired.
+	Now time.Time
+}
+
+// Effective is the policy in force: the daemon's, tightened by the
+// repository's Policy documents.
+type Effective struct {
+	MaxTaskManagerCPU resource.Quantity
+	requireTLS        map[string]bool
+	unwaivable        map[string]bool
+	waivers           []waiver
+}
+
+type waiver struct {
+	model.Waiver
+	file string
+	line int
+	// fromRepo is false for the daemon's own waivers.
+	fromRepo bool
+}
+
+// Merge builds the policy in force. A repository can lower the CPU limit,
+// add environments that require TLS and add unwaivable rules; it can never
+// raise or remove what the daemon set.
+func Merge(daemon *model.Policy, repo []*model.Policy) *Effective {
+	e := &Effective{MaxTaskManagerCPU: DefaultMaxTaskManagerCPU.DeepCopy(), requireTLS: map[string]bool{}, unwaivable: map[string]bool{}}
+	add := func(p *model.Policy, fromRepo bool) {
+		if p == nil {
+			return
+		}
+		if q := p.Spec.MaxTaskManagerCPU; q.Set && q.Cmp(e.MaxTaskManagerCPU) < 0 {
+			e.MaxTaskManagerCPU = q.Quantity.DeepCopy()
+		}
+		for _, env := range p.Spec.RequireTLS {
+			e.requireTLS[env] = true
+		}
+		for _, id := range p.Spec.Unwaivable {
+			e.unwaivable[id] = true
+		}
+		for i, w := range p.Spec.Waivers {
+			e.waivers = append(e.waivers, waiver{Waiver: w, file: p.Origin.File,
+				line: p.Origin.LineOf(fmt.Sprintf("spec.waivers[%d]", i)), fromRepo: fromRepo})
+		}
+	}
+	add(daemon, false)
+	for _, p := range repo {
+		add(p, true)
+	}
+	return e
+}
+
+// RequiresTLS reports whether TLS is mandatory in env.
+func (e *Effective) RequiresTLS(env *model.Environment) bool {
+	return e.requireTLS[env.Metadata.Name] || (env.Spec.TLS != nil && env.Spec.TLS.Required)
+}
+
+// Evaluate runs every rule and applies waivers. Findings come back sorted.
+func Evaluate(in Input) []*diag.Finding {
+	eff := Merge(in.Daemon, in.Repo.Policies)
+	c := &checker{in: in, eff: eff}
+	c.namespaces()
+	for _, env := range in.Repo.Environments {
+		c.environment(env)
+	}
+	c.applyWaivers()
+	diag.Sort(c.findings)
+	return c.findings
+}
+
+type checker struct {
+	in       Input
+	eff      *Effective
+	findings []*diag.Finding
+}
+
+func (c *checker) add(rule, env, app, file string, line int, object, format string, args ...any) *diag.Finding {
+	r, _ := RuleByID(rule)
+	f := &diag.Finding{Rule: rule, Severity: r.Severity, File: file, Line: line, Environment: env, App: app,
+		Object: object, Message: fmt.Sprintf(format, args...)}
+	c.findings = append(c.findings, f)
+	return f
+}
+
+// addAt reports a finding about a rendered object at its source.
+func (c *checker) addAt(rule, env string, o *render.Object, format string, args ...any) *diag.Finding {
+	return c.add(rule, env, o.App, o.File, o.Line, o.ID(), format, args...)
+}
+
+// namespaces reports environments that share a namespace (RBAC-004).
+func (c *checker) namespaces() {
+	byNS := map[string][]*model.Environment{}
+	for _, e := range c.in.Repo.Environments {
+		byNS[e.Spec.Namespace] = append(byNS[e.Spec.Namespace], e)
+	}
+	for ns, envs := range byNS {
+		if len(envs) < 2 {
+			continue
+		}
+		var names []string
+		for _, e := range envs {
+			names = append(names, e.Metadata.Name)
+		}
+		sort.Strings(names)
+		for _, e := range envs {
+			c.add("RBAC-004", e.Metadata.Name, "", e.Origin.File, e.Origin.LineOf("spec.namespace"), "",
+				"namespace %q is shared by environments %s; give each environment its own namespace", ns, strings.Join(names, ", "))
+		}
+	}
+}
+
+func (c *checker) environment(env *model.Environment) {
+	name := env.Metadata.Name
+	if env.Spec.Nodes.Count > 0 && env.Spec.Nodes.Count < 3 {
+		c.add("CPU-005", name, "", env.Origin.File, env.Origin.LineOf("spec.nodes.count"), "",
+			"only %d node(s): Flink on Kubernetes wants at least 3 so a node loss does not stop every job; raise spec.nodes.count", env.Spec.Nodes.Count)
+	}
+	if env.Spec.ServiceAccount == "default" {
+		c.add("RBAC-003", name, "", env.Origin.File, env.Origin.LineOf("spec.serviceAccount"), "",
+			"Flink pods would run as the namespace's default service account; name a dedicated one in spec.serviceAccount (e.g. flink)")
+	}
+	c.tlsEnvironment(env)
+	c.poolShapes(env)
+	out := c.in.Rendered[name]
+	if out == nil {
+		return
+	}
+	c.rbacObjects(env, out)
+	c.flinkObjects(env, out)
+	c.capacity(env, out)
+}
+
+func (c *checker) applyWaivers() {
+	today := c.in.Now.UTC().Truncate(24 * time.Hour)
+	var extra []*diag.Finding
+	for _, w := range c.eff.waivers {
+		if c.eff.unwaivable[w.Rule] && w.fromRepo {
+			extra = append(extra, &diag.Finding{Rule: "WAIVER-002", Severity: diag.Warning, File: w.file, Line: w.line,
+				Environment: w.Environment, App: w.App,
+				Message: fmt.Sprintf("the waiver for %s does not apply: the daemon's policy marks %s unwaivable; fix the finding instead", w.Rule, w.Rule)})
+			continue
+		}
+		if today.After(w.Expires.Time) {
+			extra = append(extra, &diag.Finding{Rule: "WAIVER-001", Severity: diag.Warning, File: w.file, Line: w.line,
+				Environment: w.Environment, App: w.App,
+				Message: fmt.Sprintf("the waiver for %s expired on %s (%s); its findings count again: fix them or renew the waiver", w.Rule, w.Expires, w.Reason)})
+			continue
+		}
+		for _, f := range c.findings {
+			if f.Waived || f.Rule != w.Rule || (w.Environment != "" && w.Environment != f.Environment) || (w.App != "" && w.App != f.App) {
+				continue
+			}
+			f.Waived = true
+			f.WaivedBy = fmt.Sprintf("%s:%d until %s: %s", w.file, w.line, w.Expires, w.Reason)
+		}
+	}
+	c.findings = append(c.findings, extra...)
+}

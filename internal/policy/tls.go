@@ -1,0 +1,277 @@
+package policy
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/render"
+)
+
+// Flink TLS keys (Flink's security.ssl.* options).
+const (
+	keySSL         = "security.ssl.enabled" // the old umbrella switch for both
+	keySSLInternal = "security.ssl.internal.enabled"
+	keySSLRest     = "security.ssl.rest.enabled"
+)
+
+// weakProtocols are TLS versions that must not be configured (TLS-004).
+var weakProtocols = []string{"SSLv3", "TLSv1", "TLSv1.1"}
+
+// tlsEnvironment checks what the environment itself says about TLS.
+func (c *checker) tlsEnvironment(env *model.Environment) {
+	name := env.Metadata.Name
+	if c.eff.RequiresTLS(env) && (env.Spec.TLS == nil || env.Spec.TLS.SecretName == "") {
+		c.add("TLS-002", name, "", env.Origin.File, env.Origin.LineOf("spec.tls"), "",
+			"TLS is required in %s but no certificate secret is mounted: set spec.tls.secretName to a kubernetes.io/tls secret holding %s and %s",
+			name, render.KeystoreFile, render.TruststoreFile)
+	}
+	if env.Spec.CFK != nil && env.Spec.CFK.CMFRest != nil {
+		r := env.Spec.CFK.CMFRest
+		if strings.HasPrefix(strings.ToLower(r.Endpoint), "http://") {
+			c.add("TLS-006", name, "", env.Origin.File, env.Origin.LineOf("spec.cfk.cmfRest.endpoint"), "",
+				"the CMF REST endpoint %q is plain http; use https://", r.Endpoint)
+		}
+		if r.Authentication != "mtls" && r.Authentication != "oauth" {
+			c.add("TLS-006", name, "", env.Origin.File, env.Origin.LineOf("spec.cfk.cmfRest.authentication"), "",
+				"the CMF REST class authenticates with %q; use mtls or oauth", r.Authentication)
+		}
+	}
+}
+
+// flinkObjects checks the Flink objects of an environment: service account,
+// mode, TLS and inline secrets.
+func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) {
+	name := env.Metadata.Name
+	required := c.eff.RequiresTLS(env)
+	for _, o := range out.Objects {
+		if o.GetKind() == "CMFRestClass" && o.FromOverlay {
+			c.cmfRestObject(name, o)
+		}
+		if !isFlink(o) {
+			continue
+		}
+		app := c.effectiveApp(env, o)
+		conf := flinkConf(out, o)
+		at := func(rule, key, fallback, format string, args ...any) {
+			file, line := keyOrigin(env, app, key, fallback)
+			if o.FromOverlay {
+				file, line = o.File, o.Line
+			}
+			f := c.add(rule, name, o.App, file, line, o.ID(), format, args...)
+			_ = f
+		}
+		if o.GetKind() != "FlinkSessionJob" {
+			// A default account set in the environment is reported there.
+			if sa := nestedString(o, "spec", "serviceAccount"); sa == "" || (sa == "default" && env.Spec.ServiceAccount != "default") {
+				c.addAt("RBAC-003", name, o, "%s %q runs its pods as the default service account; set spec.serviceAccount in the environment", o.GetKind(), o.GetName())
+			}
+			if mode := nestedString(o, "spec", "mode"); required && (mode == "" || mode == "native") {
+				at("RBAC-006", "", "spec.tls", "%s %q runs in native mode in %s, which requires TLS: its JobManager can create pods; set spec.mode: standalone to remove its Kubernetes API access",
+					o.GetKind(), o.GetName(), name)
+			}
+		}
+		internal, rest := sslOn(conf, keySSLInternal), sslOn(conf, keySSLRest)
+		if required && (!internal || !rest) {
+			var off []string
+			key := keySSLInternal
+			if !internal {
+				off = append(off, keySSLInternal)
+			}
+			if !rest {
+				off = append(off, keySSLRest)
+				if internal {
+					key = keySSLRest
+				}
+			}
+			if _, set := conf[keySSL]; set && conf[keySSL] != "true" {
+				key = keySSL
+			}
+			at("TLS-001", key, "spec.tls", "TLS is required in %s but %s is off for %q; remove the setting that turns it off (flinksync turns TLS on when spec.tls is set)",
+				name, strings.Join(off, " and "), o.GetName())
+		}
+		if internal || rest {
+			var missing []string
+			for _, part := range []struct {
+				on   bool
+				keys []string
+			}{{internal, []string{"security.ssl.internal.keystore", "security.ssl.internal.truststore"}},
+				{rest, []string{"security.ssl.rest.keystore", "security.ssl.rest.truststore"}}} {
+				if !part.on {
+					continue
+				}
+				for _, k := range part.keys {
+					if conf[k] == "" {
+						missing = append(missing, k)
+					}
+				}
+			}
+			if conf["kubernetes.secrets"] == "" && (env.Spec.TLS == nil || env.Spec.TLS.SecretName == "") {
+				missing = append(missing, "a mounted certificate secret (kubernetes.secrets or spec.tls.secretName)")
+			}
+			if len(missing) > 0 && (env.Spec.TLS == nil || env.Spec.TLS.SecretName != "") {
+				at("TLS-002", keySSLInternal, "spec.tls", "TLS is on for %q but not configured: missing %s", o.GetName(), strings.Join(missing, ", "))
+			}
+		}
+		c.inlineSecrets(name, env, app, o, conf, at)
+		c.protocols(required, o, conf, at)
+	}
+}
+
+// sslOn reports whether one part of Flink TLS is on, honouring the umbrella key.
+func sslOn(conf map[string]string, key string) bool {
+	if v, ok := conf[key]; ok {
+		return strings.EqualFold(v, "true")
+	}
+	return strings.EqualFold(conf[keySSL], "true")
+}
+
+type reporter func(rule, key, fallback, format string, args ...any)
+
+// inlineSecrets reports passwords and tokens written into configuration or
+// job arguments (TLS-003).
+func (c *checker) inlineSecrets(envName string, env *model.Environment, app *model.EffectiveApp, o *render.Object, conf map[string]string, at reporter) {
+	keys := make([]string, 0, len(conf))
+	for k := range conf {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, lk := conf[k], strings.ToLower(k)
+		switch {
+		case v == "":
+		case strings.Contains(lk, "password"), strings.HasSuffix(lk, "token"), strings.Contains(lk, "secret.key"), strings.HasSuffix(lk, "access-key"):
+			at("TLS-003", k, "spec", "%q is written inline in the Flink configuration of %q; deliver it from a Kubernetes Secret (pod template env with secretKeyRef) instead", k, o.GetName())
+		case strings.HasSuffix(lk, "sasl.jaas.config") && strings.Contains(strings.ToLower(v), "password="):
+			at("TLS-003", k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
+		}
+	}
+	args, _, _ := nestedStrings(o, "spec", "job", "args")
+	for i, a := range args {
+		la := strings.ToLower(a)
+		isFlag := strings.Contains(la, "password") || strings.Contains(la, "token") || strings.Contains(la, "secret")
+		if !isFlag {
+			continue
+		}
+		inline := strings.Contains(la, "=") || (i+1 < len(args) && !strings.HasPrefix(args[i+1], "-"))
+		if !inline {
+			continue
+		}
+		file, line := o.File, o.Line
+		if app != nil {
+			file, line = app.Origin.File, app.Origin.LineOf("spec.job.args")
+		}
+		c.add("TLS-003", envName, o.App, file, line, o.ID(),
+			"job argument %q of %q passes a secret inline; read it from a file or environment variable filled from a Kubernetes Secret", a, o.GetName())
+	}
+}
+
+// protocols reports weak TLS versions (TLS-004) and Kafka plaintext where
+// TLS is required (TLS-005).
+func (c *checker) protocols(required bool, o *render.Object, conf map[string]string, at reporter) {
+	keys := make([]string, 0, len(conf))
+	for k := range conf {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := conf[k]
+		switch {
+		case k == "security.ssl.protocol" || strings.HasSuffix(k, "ssl.enabled.protocols") || strings.HasSuffix(k, "ssl.protocol"):
+			for _, p := range strings.Split(v, ",") {
+				p = strings.TrimSpace(p)
+				for _, w := range weakProtocols {
+					if strings.EqualFold(p, w) {
+						at("TLS-004", k, "spec", "%q allows %s for %q; use TLSv1.2 or TLSv1.3 only", k, p, o.GetName())
+					}
+				}
+			}
+		case strings.HasSuffix(k, "security.protocol") && required:
+			if up := strings.ToUpper(strings.TrimSpace(v)); up == "PLAINTEXT" || up == "SASL_PLAINTEXT" {
+				at("TLS-005", k, "spec", "%q is %s for %q in an environment that requires TLS; use SSL or SASL_SSL", k, up, o.GetName())
+			}
+		}
+	}
+	args, _, _ := nestedStrings(o, "spec", "job", "args")
+	for i, a := range args {
+		if !required || !strings.Contains(strings.ToLower(a), "security.protocol") {
+			continue
+		}
+		val := a
+		if j := strings.Index(a, "="); j >= 0 {
+			val = a[j+1:]
+		} else if i+1 < len(args) {
+			val = args[i+1]
+		}
+		if up := strings.ToUpper(val); up == "PLAINTEXT" || up == "SASL_PLAINTEXT" {
+			at("TLS-005", "", "spec", "job argument %q sets a Kafka client to %s for %q in an environment that requires TLS; use SSL or SASL_SSL", a, up, o.GetName())
+		}
+	}
+}
+
+func (c *checker) cmfRestObject(env string, o *render.Object) {
+	if ep := nestedString(o, "spec", "cmfRest", "endpoint"); strings.HasPrefix(strings.ToLower(ep), "http://") {
+		c.addAt("TLS-006", env, o, "CMFRestClass %q uses plain http endpoint %q; use https://", o.GetName(), ep)
+	}
+	if t := nestedString(o, "spec", "cmfRest", "authentication", "type"); t != "mtls" && t != "oauth" {
+		c.addAt("TLS-006", env, o, "CMFRestClass %q authenticates with %q; use mtls or oauth", o.GetName(), t)
+	}
+}
+
+func nestedStrings(o *render.Object, path ...string) ([]string, bool, error) {
+	v, ok, err := nestedSlice(o, path...)
+	var out []string
+	for _, x := range v {
+		out = append(out, fmt.Sprint(x))
+	}
+	return out, ok, err
+}
+
+func nestedSlice(o *render.Object, path ...string) ([]any, bool, error) {
+	cur := any(o.Object)
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false, nil
+		}
+		cur, ok = m[p]
+		if !ok {
+			return nil, false, nil
+		}
+	}
+	s, ok := cur.([]any)
+	return s, ok, nil
+}
+
+// CheckCertificate checks the certificate of a live kubernetes.io/tls
+// secret (its tls.crt) and returns a TLS-007 finding when it is expired or
+// expires within CertificateWarningWindow, or cannot be read. The sync stage
+// calls it when a cluster is reachable.
+func CheckCertificate(env *model.Environment, tlsCrt []byte, now time.Time) *diag.Finding {
+	file, line := env.Origin.File, env.Origin.LineOf("spec.tls.secretName")
+	mk := func(format string, args ...any) *diag.Finding {
+		return &diag.Finding{Rule: "TLS-007", Severity: diag.Warning, File: file, Line: line, Environment: env.Metadata.Name,
+			Object: "Secret/" + env.Spec.Namespace + "/" + env.Spec.TLS.SecretName, Message: fmt.Sprintf(format, args...)}
+	}
+	block, _ := pem.Decode(tlsCrt)
+	if block == nil {
+		return mk("secret %q holds no PEM certificate in tls.crt", env.Spec.TLS.SecretName)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return mk("secret %q: tls.crt does not parse: %v", env.Spec.TLS.SecretName, err)
+	}
+	switch left := cert.NotAfter.Sub(now); {
+	case left <= 0:
+		return mk("the certificate in secret %q expired on %s; renew it", env.Spec.TLS.SecretName, cert.NotAfter.UTC().Format(time.DateOnly))
+	case left < CertificateWarningWindow:
+		return mk("the certificate in secret %q expires on %s, in %d day(s); renew it", env.Spec.TLS.SecretName,
+			cert.NotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24))
+	}
+	return nil
+}
