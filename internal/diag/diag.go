@@ -88,6 +88,14 @@ func Sort(fs []*Finding) {
 	})
 }
 
+// RuleInfo describes a rule for output formats that list rules (SARIF, JUnit).
+type RuleInfo struct {
+	ID       string
+	Severity Severity
+	// Summary is one line on what the rule finds.
+	Summary string
+}
+
 // Summary counts findings the way every output format reports them.
 type Summary struct {
 	Errors   int `json:"errors"`

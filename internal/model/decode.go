@@ -31,6 +31,24 @@ const (
 	RuleRead         = "LOAD-014" // a file that cannot be read
 )
 
+// LoadRules describes the LOAD rules, for output formats that list rules.
+var LoadRules = []diag.RuleInfo{
+	{ID: RuleSyntax, Severity: diag.Error, Summary: "malformed YAML"},
+	{ID: RuleUnknownField, Severity: diag.Error, Summary: "a field the repository format does not have"},
+	{ID: RuleWrongType, Severity: diag.Error, Summary: "a value of the wrong type"},
+	{ID: RuleRequired, Severity: diag.Error, Summary: "a required field is missing"},
+	{ID: RuleName, Severity: diag.Error, Summary: "a name that is not a DNS-1123 label"},
+	{ID: RuleDuplicate, Severity: diag.Error, Summary: "two objects of one kind with one name"},
+	{ID: RuleReference, Severity: diag.Error, Summary: "a reference to a missing environment or pool"},
+	{ID: RulePoolNotAllow, Severity: diag.Error, Summary: "a pool used in an environment it does not allow"},
+	{ID: RuleQuantity, Severity: diag.Error, Summary: "an invalid Kubernetes quantity"},
+	{ID: RuleEnum, Severity: diag.Error, Summary: "a value outside the field's allowed set"},
+	{ID: RuleNoEnv, Severity: diag.Error, Summary: "a repository with no environment"},
+	{ID: RuleKind, Severity: diag.Error, Summary: "an unknown apiVersion or kind"},
+	{ID: RuleInvalidValue, Severity: diag.Error, Summary: "a value of the right type that is not allowed"},
+	{ID: RuleRead, Severity: diag.Error, Summary: "a file that cannot be read"},
+}
+
 // decoder turns one YAML document into a typed value, strictly: it reports
 // every unknown field, wrong type, missing required field and bad enum value
 // with its line, and records the line of every field for later stages.

@@ -21,12 +21,7 @@ import (
 )
 
 // Rule describes one policy rule.
-type Rule struct {
-	ID       string
-	Severity diag.Severity
-	// Summary is a one-line description (used for SARIF and JUnit).
-	Summary string
-}
+type Rule = diag.RuleInfo
 
 // Rules lists every rule flinksync enforces, by ID.
 var Rules = []Rule{
