@@ -76,5 +76,7 @@ FKO or CFK objects, applies and prunes them per environment and reports drift.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCommand())
+	root.AddCommand(newRenderCommand())
+	root.AddCommand(newSizeCommand())
 	return root
 }

@@ -3,21 +3,31 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/report"
 )
 
+// version is flinksync's version, set at build time with -ldflags -X.
+var version = "dev"
+
 func newValidateCommand() *cobra.Command {
-	var repo, output string
+	var repo, output, policyFile string
 	cmd := &cobra.Command{
 		Use:   "validate --repo DIR",
-		Short: "Check a repository: load every file strictly and report all problems with file and line",
+		Short: "Check a repository: load, size, render and run policy; report every finding with file and line",
 		Long: `validate loads every environment, pool, application and policy of the
-repository and reports every problem at once, each with its file and line.
+repository, sizes every application, renders every environment (overlays
+included) and runs the policy rules on the result. It reports every problem
+at once, each with its file and line. No cluster is needed.
+
+Output formats: text (one line a finding), json, junit (CI dashboards),
+sarif (GitHub code scanning).
 
 Exit codes: 0 no errors, 1 errors found, 2 could not run.`,
 		Args: cobra.NoArgs,
@@ -29,32 +39,39 @@ Exit codes: 0 no errors, 1 errors found, 2 could not run.`,
 			if err != nil {
 				return cantRun(err)
 			}
-			findings, err := validate(repo)
+			res, err := runPipeline(repo, policyFile, "")
 			if err != nil {
 				return cantRun(err)
 			}
-			if err := write(cmd.OutOrStdout(), findings); err != nil {
+			if err := write(cmd.OutOrStdout(), res.Findings); err != nil {
 				return cantRun(err)
 			}
-			if diag.Summarize(findings).Errors > 0 {
+			if diag.Summarize(res.Findings).Errors > 0 {
 				return found()
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "repository root folder")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json, junit or sarif")
+	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file (a Policy document); the repository can only tighten it")
 	return cmd
 }
 
-// validate runs the pipeline up to policy and returns every finding.
-func validate(repo string) ([]*diag.Finding, error) {
-	_, err := model.Load(repo)
-	findings := model.Findings(err)
-	if err != nil && findings == nil {
-		return nil, err
+// runPipeline reads the repository folder and the daemon policy file and
+// runs load → size → render → policy.
+func runPipeline(repo, policyFile, revision string) (*pipeline.Result, error) {
+	st, err := os.Stat(repo)
+	if err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%s: %w", repo, model.ErrNotDirectory)
 	}
-	return findings, nil
+	var daemon *model.Policy
+	if policyFile != "" {
+		if daemon, err = model.LoadPolicyFile(policyFile); err != nil {
+			return nil, fmt.Errorf("--policy: %w", err)
+		}
+	}
+	return pipeline.Run(os.DirFS(repo), pipeline.Options{Daemon: daemon, Revision: revision})
 }
 
 func findingsWriter(format string) (func(io.Writer, []*diag.Finding) error, error) {
@@ -63,7 +80,15 @@ func findingsWriter(format string) (func(io.Writer, []*diag.Finding) error, erro
 		return report.WriteFindingsText, nil
 	case "json":
 		return report.WriteFindingsJSON, nil
+	case "junit":
+		return func(w io.Writer, fs []*diag.Finding) error {
+			return report.WriteFindingsJUnit(w, fs, pipeline.Rules())
+		}, nil
+	case "sarif":
+		return func(w io.Writer, fs []*diag.Finding) error {
+			return report.WriteFindingsSARIF(w, fs, pipeline.Rules(), version)
+		}, nil
 	default:
-		return nil, fmt.Errorf("--output %q: want text or json", format)
+		return nil, fmt.Errorf("--output %q: want text, json, junit or sarif", format)
 	}
 }

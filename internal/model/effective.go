@@ -131,6 +131,9 @@ func (l *loader) checkApp(a *FlinkApplication) {
 		if s.ImagePullPolicy == "" {
 			s.ImagePullPolicy = e.Spec.Defaults.ImagePullPolicy
 		}
+		if s.Mode == "" {
+			s.Mode = e.Spec.Defaults.Mode
+		}
 		if s.TaskManagers == 0 && s.Workload.RecordsPerSecond == 0 && !o.failed["spec.workload.recordsPerSecond"] && !o.failed["spec.taskManagers"] {
 			report(eff.Origin, "spec.workload", RuleRequired, env, "missing required field \"recordsPerSecond\": sizing needs the workload (or set an explicit spec.taskManagers)")
 		}

@@ -90,9 +90,11 @@ type Nodes struct {
 
 // AppDefaults are shared by every application of an environment.
 type AppDefaults struct {
-	Image              string             `yaml:"image"`
-	ImagePullPolicy    string             `yaml:"imagePullPolicy" enum:"Always,IfNotPresent,Never"`
-	FlinkVersion       string             `yaml:"flinkVersion"`
+	Image           string `yaml:"image"`
+	ImagePullPolicy string `yaml:"imagePullPolicy" enum:"Always,IfNotPresent,Never"`
+	FlinkVersion    string `yaml:"flinkVersion"`
+	// Mode is the deployment mode of apps that set none (default native).
+	Mode               Mode               `yaml:"mode" enum:"native,standalone"`
 	FlinkConfiguration FlinkConfiguration `yaml:"flinkConfiguration"`
 }
 

@@ -9,6 +9,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -61,8 +62,12 @@ type Resources struct {
 // Parallelism is TaskManagers × slots, which FKO uses when replicas are set.
 func (r Resources) Parallelism() int { return r.TaskManagers * r.Slots }
 
-// SizeFunc returns the resources of app in environment env.
+// SizeFunc returns the resources of app in environment env. It returns
+// ErrSkip to leave an app out (one whose problems are reported elsewhere).
 type SizeFunc func(env, app string) (Resources, error)
+
+// ErrSkip makes Render leave an application out.
+var ErrSkip = errors.New("skip this application")
 
 // Options control rendering.
 type Options struct {
@@ -115,6 +120,9 @@ func Render(env *model.Environment, apps []*model.EffectiveApp, size SizeFunc, o
 	}
 	for _, app := range apps {
 		res, err := size(env.Metadata.Name, app.Name)
+		if errors.Is(err, ErrSkip) {
+			continue
+		}
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: app %s: %v", app.Origin.File, app.Name, err))
 			continue

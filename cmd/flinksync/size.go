@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/report"
+	"github.com/flinksync/flinksync/internal/sizing"
+)
+
+func newSizeCommand() *cobra.Command {
+	var repo, env, app, output string
+	var explain bool
+	cmd := &cobra.Command{
+		Use:   "size --repo DIR [--env ENV] [--app APP]",
+		Short: "Show the sizing of each application per environment, with the reasoning",
+		Long: `size loads the repository and sizes every application in every environment
+it runs in: TaskManagers, slots, parallelism, CPU and memory, checkpoint
+interval and the constraint that set the count. --explain prints every step
+of the model with its numbers (docs/sizing.md describes the model).
+
+Exit codes: 0 sized, 2 could not run (bad flags, load errors, an application
+that cannot be sized).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if repo == "" {
+				return cantRun(fmt.Errorf("--repo is required"))
+			}
+			if output != "text" && output != "json" {
+				return cantRun(fmt.Errorf("--output %q: want text or json", output))
+			}
+			r, err := loadForSizing(cmd.ErrOrStderr(), repo)
+			if err != nil {
+				return cantRun(err)
+			}
+			if err := checkSizeFilters(r, env, app); err != nil {
+				return cantRun(err)
+			}
+			plan, err := sizing.ForRepository(r, repositoryLimits(r))
+			if err != nil && !isAppErrors(err) {
+				return cantRun(err)
+			}
+			failed := selectedErrors(err, env, app)
+			results := selectResults(plan.Results, env, app)
+			if output == "json" {
+				err = writeSizeJSON(cmd.OutOrStdout(), results)
+			} else {
+				err = writeSizeText(cmd.OutOrStdout(), plan, results, env, app, explain)
+			}
+			if err != nil {
+				return cantRun(err)
+			}
+			if len(failed) > 0 {
+				for _, e := range failed {
+					fmt.Fprintln(cmd.ErrOrStderr(), e)
+				}
+				return cantRun(fmt.Errorf("%d application(s) could not be sized (listed above)", len(failed)))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&repo, "repo", "", "repository root folder")
+	cmd.Flags().StringVar(&env, "env", "", "only this environment")
+	cmd.Flags().StringVar(&app, "app", "", "only this application")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&explain, "explain", false, "print each application's reasoning under it (text output)")
+	return cmd
+}
+
+// loadForSizing loads the repository; load errors are printed to w with
+// file and line, and stop the command.
+func loadForSizing(w io.Writer, repo string) (*model.Repository, error) {
+	r, err := model.Load(repo)
+	if err == nil {
+		return r, nil
+	}
+	findings := model.Findings(err)
+	if findings == nil {
+		return nil, err
+	}
+	if werr := report.WriteFindingsText(w, findings); werr != nil {
+		return nil, werr
+	}
+	if n := diag.Summarize(findings).Errors; n > 0 {
+		return nil, fmt.Errorf("the repository has %d load error(s), listed above: fix them to size it", n)
+	}
+	return r, nil
+}
+
+// checkSizeFilters rejects an --env or --app the repository does not have.
+func checkSizeFilters(r *model.Repository, env, app string) error {
+	if env != "" && r.Environment(env) == nil {
+		var names []string
+		for _, e := range r.Environments {
+			names = append(names, e.Metadata.Name)
+		}
+		return fmt.Errorf("--env %q: no such environment (declared: %s)", env, strings.Join(names, ", "))
+	}
+	if app == "" {
+		return nil
+	}
+	a := r.App(app)
+	if a == nil {
+		var names []string
+		for _, x := range r.Apps {
+			names = append(names, x.Metadata.Name)
+		}
+		return fmt.Errorf("--app %q: no such application (declared: %s)", app, strings.Join(names, ", "))
+	}
+	if env != "" {
+		for _, e := range a.Spec.Environments {
+			if e == env {
+				return nil
+			}
+		}
+		return fmt.Errorf("--app %q does not run in environment %q (it runs in: %s)", app, env, strings.Join(a.Spec.Environments, ", "))
+	}
+	return nil
+}
+
+// repositoryLimits takes the strictest maxTaskManagerCPU of the repository's
+// policies; a repository policy can only tighten the default.
+func repositoryLimits(r *model.Repository) sizing.Limits {
+	limit := float64(sizing.DefaultMaxTaskManagerCPU)
+	for _, p := range r.Policies {
+		if q := p.Spec.MaxTaskManagerCPU; q.Set && q.Sign() > 0 {
+			limit = min(limit, q.AsApproximateFloat64())
+		}
+	}
+	return sizing.Limits{MaxTaskManagerCPU: limit}
+}
+
+func isAppErrors(err error) bool {
+	var merr *multierror.Error
+	if !errors.As(err, &merr) {
+		return false
+	}
+	for _, e := range merr.Errors {
+		var ae *sizing.AppError
+		if !errors.As(e, &ae) {
+			return false
+		}
+	}
+	return true
+}
+
+// selectedErrors returns the sizing errors of the selected environment and app.
+func selectedErrors(err error, env, app string) []error {
+	var merr *multierror.Error
+	if !errors.As(err, &merr) {
+		return nil
+	}
+	var out []error
+	for _, e := range merr.Errors {
+		var ae *sizing.AppError
+		if errors.As(e, &ae) && (env != "" && ae.Environment != env || app != "" && ae.App != app) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func selectResults(all []*sizing.Result, env, app string) []*sizing.Result {
+	out := []*sizing.Result{}
+	for _, r := range all {
+		if (env == "" || r.Environment == env) && (app == "" || r.App == app) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func writeSizeJSON(w io.Writer, results []*sizing.Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(results)
+}
+
+// writeSizeText writes a table per environment, then the environment's
+// totals; with explain, each app's reasoning under its row.
+func writeSizeText(w io.Writer, plan *sizing.Plan, results []*sizing.Result, env, app string, explain bool) error {
+	byEnv := map[string][]*sizing.Result{}
+	var envs []string
+	for _, r := range results {
+		if _, ok := byEnv[r.Environment]; !ok {
+			envs = append(envs, r.Environment)
+		}
+		byEnv[r.Environment] = append(byEnv[r.Environment], r)
+	}
+	if env != "" && len(envs) == 0 && app == "" {
+		envs = []string{env} // an environment without apps still has totals
+	}
+	sort.Strings(envs)
+	var b bytes.Buffer
+	for i, name := range envs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		t := plan.Environment(name)
+		if t == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "environment %s: %d node(s) of %s CPU and %s\n", name, t.Nodes, cpu(t.NodeCPU), mem(t.NodeMemory))
+		rows := byEnv[name]
+		if len(rows) == 0 {
+			b.WriteString("  no applications\n")
+		} else if err := sizeTable(&b, rows, explain); err != nil {
+			return err
+		}
+		scope := "total"
+		if app != "" {
+			scope = fmt.Sprintf("environment total (%d app(s))", t.Apps)
+		}
+		fmt.Fprintf(&b, "%s: %d TaskManagers, CPU %s / %s%s, memory %s / %s, nodes needed %d / %d\n",
+			scope, t.TaskManagers, cpu(t.TotalCPU), cpu(t.CapacityCPU), percent(t.TotalCPU, t.CapacityCPU),
+			mem(t.TotalMemory), mem(t.CapacityMemory), t.NodesNeeded, t.Nodes)
+		if t.Unplaced > 0 {
+			fmt.Fprintf(&b, "  %d pod(s) fit on no node\n", t.Unplaced)
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func sizeTable(b *bytes.Buffer, rows []*sizing.Result, explain bool) error {
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tTMS\tSLOTS\tPARALLELISM\tTM CPU\tTM MEMORY\tTOTAL CPU\tCHECKPOINT\tBINDING")
+	for _, r := range rows {
+		tmCount := strconv.Itoa(r.TaskManagers)
+		if r.TaskManagers != r.EstimatedTaskManagers {
+			tmCount += fmt.Sprintf(" (est. %d)", r.EstimatedTaskManagers)
+		}
+		tmCPU := cpu(r.TaskManagerCPU)
+		if r.Clamped {
+			tmCPU += fmt.Sprintf(" (pool %s)", cpu(r.PoolTaskManagerCPU))
+		}
+		ckpt := sizing.FormatFlinkDuration(r.CheckpointIntervalDuration)
+		if r.CheckpointIntervalSource != sizing.LevelLatency {
+			ckpt += " (" + string(r.CheckpointIntervalSource) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", r.App, tmCount, r.SlotsPerTaskManager, r.Parallelism,
+			tmCPU, mem(r.TaskManagerMemory), cpu(r.TotalCPU), ckpt, r.BindingConstraint)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n")
+	for i, line := range lines {
+		b.WriteString("  " + strings.TrimRight(line, " ") + "\n")
+		if explain && i > 0 {
+			for _, step := range rows[i-1].Explanation {
+				b.WriteString("      - " + step + "\n")
+			}
+		}
+	}
+	return nil
+}
+
+func cpu(c float64) string { return strconv.FormatFloat(c, 'f', -1, 64) }
+
+func mem(b int64) string { return resource.NewQuantity(b, resource.BinarySI).String() }
+
+func percent(part, whole float64) string {
+	if whole <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%.0f%%)", 100*part/whole)
+}

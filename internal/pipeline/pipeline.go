@@ -1,0 +1,197 @@
+// Package pipeline runs the offline stages of flinksync in order, for every
+// environment of a repository: model (load) → sizing → render → policy. It
+// collects every finding and decides which environments are blocked: an
+// environment with an error finding, or whose render failed, must not be
+// touched by the sync stage.
+//
+// The commands (validate, size, render, apply, plan) and the daemon call
+// Run; nothing here talks to a cluster or to Git.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/policy"
+	"github.com/flinksync/flinksync/internal/render"
+	"github.com/flinksync/flinksync/internal/sizing"
+)
+
+// Rule IDs for problems found after loading.
+const (
+	RuleSizing = "SIZE-001"   // an application cannot be sized
+	RuleRender = "RENDER-001" // an environment cannot be rendered (overlay, sizing)
+)
+
+// Rules lists every rule a pass can report, for SARIF and JUnit.
+func Rules() []diag.RuleInfo {
+	out := append([]diag.RuleInfo(nil), model.LoadRules...)
+	out = append(out,
+		diag.RuleInfo{ID: RuleSizing, Severity: diag.Error, Summary: "an application cannot be sized from its workload"},
+		diag.RuleInfo{ID: RuleRender, Severity: diag.Error, Summary: "an environment cannot be rendered (kustomize overlay)"})
+	return append(out, policy.Rules...)
+}
+
+// Options control a pass.
+type Options struct {
+	// Revision is written to every object's flinksync.dev/revision annotation.
+	Revision string
+	// Daemon is the daemon's own policy (--policy FILE), or nil.
+	Daemon *model.Policy
+	// Now decides which waivers have expired; zero means time.Now.
+	Now time.Time
+}
+
+// Result is everything one pass produced.
+type Result struct {
+	Repo   *model.Repository
+	Sizing *sizing.Plan
+	// Rendered holds the environments that rendered, by name.
+	Rendered map[string]*render.Environment
+	// Findings are the load, sizing, render and policy findings, sorted.
+	Findings []*diag.Finding
+	// Blocked names each environment that must not be synced, with why.
+	Blocked map[string][]string
+}
+
+// Environments returns the names of the repository's environments, sorted.
+func (r *Result) Environments() []string {
+	var out []string
+	for _, e := range r.Repo.Environments {
+		out = append(out, e.Metadata.Name)
+	}
+	return out
+}
+
+// Run loads the repository in fsys and runs sizing, render and policy. The
+// error is non-nil only when the repository could not be read at all.
+func Run(fsys fs.FS, opts Options) (*Result, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	repo, err := model.LoadFS(fsys)
+	findings := model.Findings(err)
+	if err != nil && findings == nil {
+		return nil, err
+	}
+	res := &Result{Repo: repo, Rendered: map[string]*render.Environment{}, Blocked: map[string][]string{}}
+
+	eff := policy.Merge(opts.Daemon, repo.Policies)
+	plan, err := sizing.ForRepository(repo, sizing.Limits{MaxTaskManagerCPU: eff.MaxTaskManagerCPU.AsApproximateFloat64()})
+	findings = append(findings, sizingFindings(err, findings)...)
+	if plan == nil {
+		plan = &sizing.Plan{}
+	}
+	res.Sizing = plan
+
+	size := func(env, app string) (render.Resources, error) {
+		r := plan.Result(env, app)
+		if r == nil {
+			// Its load or sizing findings block the environment already;
+			// render the rest so policy can still look at it.
+			return render.Resources{}, render.ErrSkip
+		}
+		return Resources(r), nil
+	}
+	for _, env := range repo.Environments {
+		name := env.Metadata.Name
+		if res.Rendered[name] != nil {
+			continue // a duplicate the loader reported
+		}
+		out, err := render.Render(env, repo.EffectiveApps(name), size, render.Options{Revision: opts.Revision, Source: fsys})
+		if err != nil {
+			file := env.Origin.File
+			if strings.HasPrefix(err.Error(), render.OverlayDir+"/") {
+				file = strings.SplitN(err.Error(), ":", 2)[0]
+			}
+			findings = append(findings, &diag.Finding{Rule: RuleRender, Severity: diag.Error, File: file, Line: 1,
+				Environment: name, Message: err.Error()})
+			continue
+		}
+		res.Rendered[name] = out
+	}
+	findings = append(findings, policy.Evaluate(policy.Input{Repo: repo, Rendered: res.Rendered, Daemon: opts.Daemon, Now: opts.Now})...)
+	diag.Sort(findings)
+	res.Findings = findings
+	res.block()
+	return res, nil
+}
+
+// Resources converts a sizing result into what render needs.
+func Resources(r *sizing.Result) render.Resources {
+	return render.Resources{
+		TaskManagers: r.TaskManagers, Slots: r.SlotsPerTaskManager,
+		TaskManagerCPU: r.TaskManagerCPU, TaskManagerMemory: r.TaskManagerMemory,
+		JobManagerCPU: r.JobManagerCPU, JobManagerMemory: r.JobManagerMemory,
+		CheckpointInterval: r.CheckpointIntervalDuration,
+	}
+}
+
+// sizingFindings turns sizing errors into findings at the field at fault.
+// Apps that already have load findings are skipped: their sizing failed
+// because of those.
+func sizingFindings(err error, load []*diag.Finding) []*diag.Finding {
+	if err == nil {
+		return nil
+	}
+	loadBad := map[string]bool{}
+	for _, f := range load {
+		loadBad[f.App] = true
+	}
+	var out []*diag.Finding
+	var errs []error
+	if u, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = u.Unwrap()
+	} else if u, ok := err.(interface{ WrappedErrors() []error }); ok {
+		errs = u.WrappedErrors()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		f := &diag.Finding{Rule: RuleSizing, Severity: diag.Error, Message: e.Error()}
+		var ae *sizing.AppError
+		if errors.As(e, &ae) {
+			if loadBad[ae.App] {
+				continue
+			}
+			f.Environment, f.App, f.File, f.Line = ae.Environment, ae.App, ae.File, ae.Line
+			f.Message = "cannot size: " + ae.Err.Error()
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// block marks the environments an error finding concerns. A finding that
+// names no environment blocks every environment its app runs in, or all of
+// them when it names no app either: losing a sync is better than applying
+// a half-read repository.
+func (r *Result) block() {
+	all := r.Environments()
+	for _, f := range r.Findings {
+		if !f.Blocks() {
+			continue
+		}
+		var envs []string
+		switch {
+		case f.Environment != "":
+			envs = []string{f.Environment}
+		case f.App != "" && r.Repo.App(f.App) != nil:
+			envs = r.Repo.App(f.App).Spec.Environments
+		default:
+			envs = all
+		}
+		for _, e := range envs {
+			r.Blocked[e] = append(r.Blocked[e], fmt.Sprintf("%s %s: %s", f.Location(), f.Rule, f.Message))
+		}
+	}
+	for e := range r.Blocked {
+		sort.Strings(r.Blocked[e])
+	}
+}

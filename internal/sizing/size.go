@@ -1,0 +1,343 @@
+package sizing
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sizer holds one sizing run: the validated inputs and the explanation so
+// far, written into one buffer (ends marks where each line ends) and cut
+// into lines at the end, which saves an allocation a line.
+type sizer struct {
+	scratch *scratch
+	in      Input
+	w       workload
+	sh      shape
+	buf     []byte
+	ends    []int
+}
+
+// add appends to the explanation line being written (see appendf's verbs).
+func (s *sizer) add(format string, args ...any) { s.buf = appendf(s.buf, format, args...) }
+
+// say ends the line being written with format.
+func (s *sizer) say(format string, args ...any) {
+	s.add(format, args...)
+	s.ends = append(s.ends, len(s.buf))
+}
+
+// explanation returns the lines written.
+func (s *sizer) explanation() []string {
+	all := string(s.buf)
+	lines := make([]string, len(s.ends))
+	start := 0
+	for i, end := range s.ends {
+		lines[i], start = all[start:end], end
+	}
+	return lines
+}
+
+// scratch is the explanation's buffers, which ForRepository reuses from
+// one application to the next: sizing thousands of applications would
+// otherwise spend much of its time collecting them.
+type scratch struct {
+	buf  []byte
+	ends []int
+}
+
+// estimate is the TaskManager count one constraint asks for.
+type estimate struct {
+	c Constraint
+	n int
+}
+
+func (s *sizer) run() (*Result, error) {
+	w, sh := s.w, s.sh
+	s.buf, s.ends = s.scratch.buf[:0], s.scratch.ends[:0]
+	defer func() { s.scratch.buf, s.scratch.ends = s.buf, s.ends }()
+	tmCPU := float64(sh.tmMilli) / 1000
+	r := &Result{
+		Environment: s.in.Environment, App: s.in.App, Pool: s.in.Pool,
+		SlotsPerTaskManager: sh.slots,
+		TaskManagerCPU:      tmCPU, TaskManagerMemory: int64(sh.tmMem), PoolTaskManagerCPU: sh.poolCPU, Clamped: sh.clamped,
+		JobManagerCPU: float64(sh.jmMilli) / 1000, JobManagerMemory: int64(sh.jmMem),
+	}
+
+	// The workload.
+	s.add("workload: %i rec/s of %i B (%B/s), %s, ", w.rps, w.bytes, w.rps*w.bytes, w.complexity)
+	if w.keys > 0 {
+		s.add("%i distinct keys, ", w.keys)
+	} else {
+		s.add("distinct keys not given, ")
+	}
+	if w.state > 0 {
+		s.add("%b of state, ", w.state)
+	} else {
+		s.add("no state, ")
+	}
+	s.say("latency target %t, %s skew, recovery target %t", w.latency, w.skew, w.recovery)
+
+	// The per-core rate.
+	rate := float64(BaseRecordsPerCore)
+	s.add("per-core rate: 10,000 rec/s baseline (512 B records)")
+	if w.bytes > BaseRecordBytes {
+		rate = BytesPerSecondPerCore / w.bytes
+		s.add("; %i B records at 5.12 MB/s per core → %n", w.bytes, rate)
+	}
+	rate *= w.complexityFactor
+	s.add("; %s complexity ×%n → %n", w.complexity, w.complexityFactor, rate)
+	if div := stateKeysDivisor(w.keys, w.state); div > 1 {
+		rate /= div
+		s.add("; %i distinct keys (+%n) and %b of state (+%n) ÷%n → %n",
+			w.keys, keysPenalty(w.keys), w.state, statePenalty(w.state), div, rate)
+	}
+	s.say(" rec/s per core")
+
+	// The CPU.
+	class, uplift, classInterval := latencyClass(w.latency)
+	cpu := w.rps / rate
+	cpuLatency := cpu * uplift
+	cpuSkew := cpuLatency * w.skewFactor
+	r.RequiredCPU = round3(cpuSkew)
+	s.say("CPU: %i rec/s ÷ %n = %n cores; latency %t is %s: ×%n → %n; %s skew: busiest subtask ×%n → %n cores",
+		w.rps, rate, cpu, w.latency, class, uplift, cpuLatency, w.skew, w.skewFactor, cpuSkew)
+
+	// The TaskManager's shape.
+	if sh.clamped {
+		s.say("TaskManager CPU: the pool declares %n, above the limit of %n (the node's %n CPU and maxTaskManagerCPU %n): clamped to %n (policy CPU-001)",
+			sh.poolCPU, float64(sh.limit)/1000, float64(sh.nodeMilli)/1000, s.maxCPU(), tmCPU)
+	}
+	s.add("TaskManager: %n CPU, %b memory, %c, ", tmCPU, sh.tmMem, sh.slots, "slot")
+	if sh.localDiskSet {
+		s.say("%b local disk", sh.localDisk)
+	} else {
+		s.say("%B local disk (the default: 50 GB per core, as an AWS KPU)", sh.localDisk)
+	}
+
+	// The checkpoint interval and kind.
+	interval, err := s.interval(r, class, classInterval)
+	if err != nil {
+		return nil, err
+	}
+	incremental, incKey, incLayer, err := s.incremental()
+	if err != nil {
+		return nil, err
+	}
+	r.IncrementalCheckpoints = incremental
+
+	// TaskManagers: one count per constraint.
+	counts := make([]estimate, 0, 6)
+	add := func(c Constraint, field string, need float64, what string) (int, error) {
+		n, err := s.count(field, need, what)
+		if err == nil {
+			counts = append(counts, estimate{c, n})
+		}
+		return n, err
+	}
+	n, err := add(ConstraintThroughput, "workload.recordsPerSecond", cpuLatency/tmCPU, "the throughput")
+	if err != nil {
+		return nil, err
+	}
+	s.say("throughput: %n cores ÷ %n CPU per TaskManager → %T", cpuLatency, tmCPU, n)
+	if n, err = add(ConstraintSkew, "workload.skew", cpuSkew/tmCPU, "the skew"); err != nil {
+		return nil, err
+	}
+	if w.skewFactor > 1 {
+		s.say("skew: %n cores ÷ %n CPU per TaskManager → %T", cpuSkew, tmCPU, n)
+	}
+	if w.state > 0 {
+		if err := s.stateCounts(add, interval, incremental, incKey, incLayer); err != nil {
+			return nil, err
+		}
+	} else {
+		s.say("state: none declared, so no state, checkpoint or recovery constraint")
+	}
+	best := estimate{ConstraintThroughput, 1}
+	for _, e := range counts {
+		if e.n > best.n {
+			best = e
+		}
+	}
+	r.EstimatedTaskManagers, r.TaskManagers, r.BindingConstraint = best.n, best.n, best.c
+	if x := s.in.TaskManagers; x > 0 {
+		r.TaskManagers, r.BindingConstraint = x, ConstraintExplicit
+		switch {
+		case x < best.n:
+			r.BelowEstimate = true
+			s.say("TaskManagers: %d, the explicit taskManagers, below the estimate of %d (set by %s) by %d", x, best.n, best.c, best.n-x)
+		case x > best.n:
+			s.say("TaskManagers: %d, the explicit taskManagers, above the estimate of %d (set by %s)", x, best.n, best.c)
+		default:
+			s.say("TaskManagers: %d, the explicit taskManagers, equal to the estimate (set by %s)", x, best.c)
+		}
+	} else {
+		s.say("TaskManagers: %d, set by %s", best.n, best.c)
+	}
+
+	// Parallelism and notes.
+	r.Parallelism = r.TaskManagers * sh.slots
+	if r.Parallelism > MaxParallelism {
+		field := "workload"
+		if s.in.TaskManagers > 0 {
+			field = "taskManagers"
+		}
+		return nil, inputErr(LevelApp, field, "%d TaskManagers × %d slots = parallelism %d, above Flink's maximum of %d",
+			r.TaskManagers, sh.slots, r.Parallelism, MaxParallelism)
+	}
+	s.say("parallelism: %T × %c = %d", r.TaskManagers, sh.slots, "slot", r.Parallelism)
+	if w.keys > 0 && float64(r.Parallelism) > w.keys {
+		s.say("note: parallelism %d is above the %i distinct keys: %i subtasks get no keys", r.Parallelism, w.keys, float64(r.Parallelism)-w.keys)
+	}
+	if sh.maxTMs > 0 && r.TaskManagers > sh.maxTMs {
+		s.say("note: %d TaskManagers is above the pool's maxTaskManagers of %d (policy CPU-003)", r.TaskManagers, sh.maxTMs)
+	}
+
+	// Totals and nodes.
+	tmTotalMilli := int64(r.TaskManagers) * sh.tmMilli
+	r.TotalTaskManagerCPU = float64(tmTotalMilli) / 1000
+	r.TotalCPU = float64(tmTotalMilli+sh.jmMilli) / 1000
+	if float64(r.TaskManagers)*sh.tmMem+sh.jmMem > math.MaxInt64/2 {
+		return nil, inputErr(LevelPool, "taskManager.memory", "%d TaskManagers of %s is absurd (the total overflows)", r.TaskManagers, sprintf("%b", sh.tmMem))
+	}
+	r.TotalMemory = int64(r.TaskManagers)*int64(sh.tmMem) + int64(sh.jmMem)
+	s.say("total: %d × %n CPU + %n JobManager CPU = %n CPU; %d × %b + %b = %b memory",
+		r.TaskManagers, tmCPU, r.JobManagerCPU, r.TotalCPU, r.TaskManagers, sh.tmMem, sh.jmMem, float64(r.TotalMemory))
+	node := pod{cpu: sh.nodeMilli, mem: int64(sh.nodeMem)}
+	tm, jm := pod{sh.tmMilli, int64(sh.tmMem)}, pod{sh.jmMilli, int64(sh.jmMem)}
+	packed, unplaced := pack([]podGroup{{tm, r.TaskManagers}, {jm, 1}}, node)
+	r.NodesNeeded = max(MinNodes, packed)
+	fits := "fits"
+	if r.NodesNeeded > sh.nodeCount {
+		fits = "does not fit"
+	}
+	s.say("nodes: %T and 1 JobManager pack onto %c of %n CPU and %b; at least %d → %d, which %s the environment's %d",
+		r.TaskManagers, packed, "node", float64(sh.nodeMilli)/1000, sh.nodeMem, MinNodes, r.NodesNeeded, fits, sh.nodeCount)
+	if unplaced > 0 {
+		s.say("note: %d pod(s) fit on no node: a TaskManager needs %n CPU and %b, the JobManager %n CPU and %b, a node has %n CPU and %b (policy CPU-001, CPU-002, CPU-006)",
+			unplaced, tmCPU, sh.tmMem, r.JobManagerCPU, sh.jmMem, float64(sh.nodeMilli)/1000, sh.nodeMem)
+	}
+	r.Explanation = s.explanation()
+	return r, nil
+}
+
+func (s *sizer) maxCPU() float64 {
+	if s.in.Limits.MaxTaskManagerCPU > 0 {
+		return s.in.Limits.MaxTaskManagerCPU
+	}
+	return DefaultMaxTaskManagerCPU
+}
+
+// count turns a fractional need into whole TaskManagers, or an error when
+// the need is beyond MaxTaskManagers.
+func (s *sizer) count(field string, need float64, what string) (int, error) {
+	if math.IsNaN(need) || need > MaxTaskManagers {
+		return 0, inputErr(LevelApp, field, "%s needs %s TaskManagers of %s CPU, more than the sane bound of %d: check the workload and the pool's TaskManager shape",
+			what, sprintf("%i", need), sprintf("%n", float64(s.sh.tmMilli)/1000), MaxTaskManagers)
+	}
+	// Forgive float noise: 1.0000000001 TaskManagers is one.
+	n := int(math.Ceil(need - 1e-9*max(1, need)))
+	return max(0, n), nil
+}
+
+// stateCounts adds the state, checkpoint and recovery constraints.
+func (s *sizer) stateCounts(add func(Constraint, string, float64, string) (int, error), interval time.Duration, incremental bool, incKey string, incLayer *ConfigLayer) error {
+	w, sh := s.w, s.sh
+	tmCPU := float64(sh.tmMilli) / 1000
+	nMem, err := add(ConstraintState, "workload.stateSize", w.state/(sh.tmMem*StateMemoryFraction), "holding the state in memory")
+	if err != nil {
+		return err
+	}
+	nDisk, err := add(ConstraintState, "workload.stateSize", w.state*StateDiskAmplification/sh.localDisk, "holding the state on local disk")
+	if err != nil {
+		return err
+	}
+	disk := "%b"
+	if !sh.localDiskSet {
+		disk = "%B" // the default is in decimal units, as AWS quotes it
+	}
+	s.add("state: %b in %p of %b memory per TaskManager → %T; ×%n on ", w.state, StateMemoryFraction, sh.tmMem, nMem, StateDiskAmplification)
+	s.add(disk, sh.localDisk)
+	s.say(" of local disk → %T", nDisk)
+
+	bw := tmCPU * NetworkBytesPerSecondPerCore
+	ckpt := w.state
+	switch {
+	case incremental:
+		ingested := w.rps * w.bytes * interval.Seconds()
+		ckpt = min(w.state, ingested)
+		s.add("checkpoint: incremental (%s: true in the %s configuration, %s), so each uploads at most what was written since the last one, ≤ the %B ingested per interval: %b",
+			incKey, incLayer.Level, incLayer.Where, ingested, ckpt)
+	case incLayer != nil:
+		s.add("checkpoint: full (%s: false in the %s configuration, %s), so each uploads all %b", incKey, incLayer.Level, incLayer.Where, ckpt)
+	default:
+		s.add("checkpoint: full (incremental checkpoints are off, Flink's default), so each uploads all %b", ckpt)
+	}
+	n, err := add(ConstraintCheckpoint, "workload.stateSize", ckpt/(bw*CheckpointUploadShare*interval.Seconds()), "uploading a checkpoint within the interval")
+	if err != nil {
+		return err
+	}
+	s.say("; at %B/s per TaskManager (%n cores × %B/s) within %p of the %t interval → %T",
+		bw, tmCPU, float64(NetworkBytesPerSecondPerCore), CheckpointUploadShare, interval, n)
+
+	if n, err = add(ConstraintRecovery, "workload.recoveryTarget", w.state/(bw*RecoveryDownloadShare*w.recovery.Seconds()), "restoring the state within the recovery target"); err != nil {
+		return err
+	}
+	s.say("recovery: download %b at %B/s per TaskManager within %p of the %t recovery target → %T",
+		w.state, bw, RecoveryDownloadShare, w.recovery, n)
+	return nil
+}
+
+// interval returns the checkpoint interval: the first configuration level
+// that sets it, else the latency class's.
+func (s *sizer) interval(r *Result, class string, classInterval time.Duration) (time.Duration, error) {
+	d, src, where := classInterval, LevelLatency, ""
+	for _, l := range s.in.Configuration {
+		v, ok := l.Config[KeyCheckpointInterval]
+		if !ok || strings.TrimSpace(v) == "" {
+			continue
+		}
+		var err error
+		if d, err = ParseFlinkDuration(v); err != nil {
+			return 0, &InputError{Object: l.Level, Field: KeyCheckpointInterval, Where: l.Where, Message: err.Error()}
+		}
+		if d < MinCheckpointInterval {
+			return 0, &InputError{Object: l.Level, Field: KeyCheckpointInterval, Where: l.Where,
+				Message: strconv.Quote(v) + " is shorter than 10 ms, the shortest interval Flink accepts"}
+		}
+		src, where = l.Level, l.Where
+		break
+	}
+	r.CheckpointIntervalDuration, r.CheckpointIntervalSource = d, src
+	r.CheckpointInterval = d.Seconds()
+	if src == LevelLatency {
+		s.say("checkpoint interval: %t, from the latency class (%s)", d, class)
+	} else {
+		s.say("checkpoint interval: %t, set in the %s configuration (%s), over the latency class's %t", d, src, where, classInterval)
+	}
+	return d, nil
+}
+
+// incremental reports whether checkpoints are incremental, and the key and
+// configuration that say so.
+func (s *sizer) incremental() (bool, string, *ConfigLayer, error) {
+	for i := range s.in.Configuration {
+		l := &s.in.Configuration[i]
+		for _, key := range [...]string{KeyIncremental, KeyIncrementalLegacy} {
+			v, ok := l.Config[key]
+			if !ok || strings.TrimSpace(v) == "" {
+				continue
+			}
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "true":
+				return true, key, l, nil
+			case "false":
+				return false, key, l, nil
+			default:
+				return false, key, l, &InputError{Object: l.Level, Field: key, Where: l.Where, Message: strconv.Quote(v) + " is not true or false"}
+			}
+		}
+	}
+	return false, "", nil, nil
+}
