@@ -1,0 +1,182 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// RequireEnv names the variable that makes missing binaries fail tests
+// instead of skipping them; CI being set has the same effect.
+const RequireEnv = "FLINKSYNC_REQUIRE_CONTROLPLANE"
+
+// The control plane of this test binary, set by Main.
+var (
+	current    *Env
+	skipReason string // set by Main when the binaries are missing
+	mainCalled bool
+)
+
+// Required reports whether a missing control plane is an error rather than a
+// reason to skip: FLINKSYNC_REQUIRE_CONTROLPLANE is 1/true, or it is unset and
+// CI is set (to anything but "" or false/0).
+func Required() bool {
+	if v, ok := os.LookupEnv(RequireEnv); ok && v != "" {
+		return truthy(v)
+	}
+	return truthy(os.Getenv("CI"))
+}
+
+func truthy(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "false", "no", "off":
+		return false
+	}
+	return true
+}
+
+// Main starts the control plane, runs the tests and stops the control plane;
+// it returns the exit code for os.Exit. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+//
+// When the binaries are missing, it runs the tests anyway and [Config] skips
+// the ones that need the control plane, unless [Required] says otherwise: then
+// it prints what is missing and returns 1 without running any test. A control
+// plane that fails to start always returns 1, with the tail of its output.
+func Main(m *testing.M) int {
+	mainCalled = true
+	if !flag.Parsed() {
+		flag.Parse() // the test flags (-test.v, ...); m.Run would parse them too
+	}
+	bin, err := BinDir()
+	if err != nil {
+		var missing *MissingBinariesError
+		if !errors.As(err, &missing) || Required() {
+			fmt.Fprintf(os.Stderr, "testenv: FAIL: %v\n", err)
+			if missing != nil {
+				fmt.Fprintf(os.Stderr, "testenv: the control plane is required here (%s=1 or CI is set)\n", RequireEnv)
+			}
+			return 1
+		}
+		skipReason = err.Error()
+		return m.Run()
+	}
+
+	out := &tailBuffer{max: 64 << 10}
+	start := time.Now()
+	env, err := Start(Options{BinDir: bin, Output: out})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: FAIL: %v\n--- last lines of etcd and kube-apiserver output:\n%s\n", err, outputTail(out.Bytes(), 40))
+		return 1
+	}
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "testenv: control plane from %s ready at %s in %s\n", bin, env.Config.Host, time.Since(start).Round(time.Millisecond))
+	}
+	current = env
+	code := m.Run()
+	current = nil
+	if err := env.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// Config returns a fresh copy of the admin client config of the control plane
+// that [Main] started. It skips t when the binaries are missing (see [Main])
+// and fails t when TestMain did not call Main.
+func Config(t testing.TB) *rest.Config {
+	t.Helper()
+	env := currentEnv(t)
+	return rest.CopyConfig(env.Config)
+}
+
+// UserConfig provisions a user in the given groups and returns its client
+// config. Authorization is RBAC, so the user may do only what RoleBindings or
+// ClusterRoleBindings grant it (or everything, in group system:masters).
+func UserConfig(t testing.TB, name string, groups ...string) *rest.Config {
+	t.Helper()
+	env := currentEnv(t)
+	cfg, _, err := env.AddUser(name, groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func currentEnv(t testing.TB) *Env {
+	t.Helper()
+	switch {
+	case current != nil:
+		return current
+	case skipReason != "":
+		t.Skip(skipReason)
+	case !mainCalled:
+		t.Fatal("testenv: no control plane: call testenv.Main from TestMain (func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) })")
+	default:
+		t.Fatal("testenv: the control plane is already stopped")
+	}
+	return nil
+}
+
+// CreateNamespace creates the namespace name with cfg, or does nothing if it
+// exists. It does not delete it afterwards: without a controller manager a
+// deleted namespace stays Terminating, so each test should use its own name.
+func CreateNamespace(t testing.TB, cfg *rest.Config, name string) {
+	t.Helper()
+	if err := EnsureNamespace(context.Background(), cfg, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// EnsureNamespace creates the namespace name unless it exists.
+func EnsureNamespace(ctx context.Context, cfg *rest.Config, name string) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("testenv: creating a client for %s: %w", cfg.Host, err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("testenv: creating namespace %q: %w", name, err)
+	}
+	return nil
+}
+
+// tailBuffer keeps the last max bytes written to it; safe for concurrent use.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+// Bytes returns a copy of what the buffer holds.
+func (b *tailBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.buf...)
+}
