@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flinksync/flinksync/internal/diag"
@@ -99,13 +101,30 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 		}
 		return Resources(r), nil
 	}
-	for _, env := range repo.Environments {
+	// Environments render independently: spread them over the CPUs.
+	type rendered struct {
+		out *render.Environment
+		err error
+	}
+	outs := make([]rendered, len(repo.Environments))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, env := range repo.Environments {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out, err := render.Render(env, repo.EffectiveApps(env.Metadata.Name), size, render.Options{Revision: opts.Revision, Source: fsys})
+			outs[i] = rendered{out, err}
+		}()
+	}
+	wg.Wait()
+	for i, env := range repo.Environments {
 		name := env.Metadata.Name
 		if res.Rendered[name] != nil {
 			continue // a duplicate the loader reported
 		}
-		out, err := render.Render(env, repo.EffectiveApps(name), size, render.Options{Revision: opts.Revision, Source: fsys})
-		if err != nil {
+		if err := outs[i].err; err != nil {
 			file := env.Origin.File
 			if strings.HasPrefix(err.Error(), render.OverlayDir+"/") {
 				file = strings.SplitN(err.Error(), ":", 2)[0]
@@ -114,7 +133,7 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 				Environment: name, Message: err.Error()})
 			continue
 		}
-		res.Rendered[name] = out
+		res.Rendered[name] = outs[i].out
 	}
 	findings = append(findings, policy.Evaluate(policy.Input{Repo: repo, Rendered: res.Rendered, Daemon: opts.Daemon, Now: opts.Now})...)
 	diag.Sort(findings)

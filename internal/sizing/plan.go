@@ -25,6 +25,7 @@ type AppError struct {
 	Err         error
 }
 
+// Error formats the error as "file:line: environment E: app A: problem".
 func (e *AppError) Error() string {
 	loc := e.File
 	if e.Line > 0 {
@@ -71,7 +72,7 @@ func forApp(app *model.EffectiveApp, limits Limits, sc *scratch) (*Result, error
 			layer(LevelEnvironment, env.Origin, "spec.defaults.flinkConfiguration", env.Spec.Defaults.FlinkConfiguration),
 		},
 	}
-	r, err := size(in, sc)
+	r, err := size(&in, sc)
 	if err == nil {
 		return r, nil
 	}

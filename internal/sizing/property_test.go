@@ -2,6 +2,7 @@ package sizing
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -192,6 +193,19 @@ func TestPropertyShape(t *testing.T) {
 			t.Fatalf("explicit %d: %+v", in.TaskManagers, r)
 		case in.TaskManagers == 0 && r.TaskManagers != r.EstimatedTaskManagers:
 			t.Fatalf("estimated %d but %d TaskManagers", r.EstimatedTaskManagers, r.TaskManagers)
+		}
+		// The explained computation agrees with RatePerCore.
+		w := in.Workload
+		bytes := float64(w.AvgRecordBytes)
+		if bytes == 0 {
+			bytes = model.DefaultAvgRecordBytes
+		}
+		factor := map[model.Complexity]float64{model.ComplexitySimple: 1, model.ComplexityMedium: 0.5, model.ComplexityComplex: 0.25}[w.Complexity]
+		skew := map[model.Skew]float64{model.SkewLow: 1, model.SkewMedium: 1.2, model.SkewHigh: 1.7}[w.Skew]
+		_, uplift, _ := latencyClass(w.Latency.Duration)
+		want := float64(w.RecordsPerSecond) / RatePerCore(bytes, float64(w.DistinctKeys), w.StateSize.AsApproximateFloat64(), factor) * uplift * skew
+		if math.Abs(r.RequiredCPU-want) > 0.001+1e-9*want {
+			t.Fatalf("required CPU %v, RatePerCore gives %v\n%s", r.RequiredCPU, want, describeInput(in))
 		}
 	}
 	if sized < propertyRuns/2 {

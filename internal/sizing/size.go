@@ -12,11 +12,16 @@ import (
 // into lines at the end, which saves an allocation a line.
 type sizer struct {
 	scratch *scratch
-	in      Input
-	w       workload
-	sh      shape
-	buf     []byte
-	ends    []int
+	// What the result is named by, and the inputs read after validation;
+	// the sizer keeps no pointer to the Input, so it stays on the stack.
+	env, app, pool string
+	explicit       int
+	conf           []ConfigLayer
+	limitCPU       float64
+	w              workload
+	sh             shape
+	buf            []byte
+	ends           []int
 }
 
 // add appends to the explanation line being written (see appendf's verbs).
@@ -54,18 +59,50 @@ type estimate struct {
 }
 
 func (s *sizer) run() (*Result, error) {
-	w, sh := s.w, s.sh
 	s.buf, s.ends = s.scratch.buf[:0], s.scratch.ends[:0]
 	defer func() { s.scratch.buf, s.scratch.ends = s.buf, s.ends }()
-	tmCPU := float64(sh.tmMilli) / 1000
+	sh := s.sh
 	r := &Result{
-		Environment: s.in.Environment, App: s.in.App, Pool: s.in.Pool,
+		Environment: s.env, App: s.app, Pool: s.pool,
 		SlotsPerTaskManager: sh.slots,
-		TaskManagerCPU:      tmCPU, TaskManagerMemory: int64(sh.tmMem), PoolTaskManagerCPU: sh.poolCPU, Clamped: sh.clamped,
+		TaskManagerCPU:      s.tmCPU(), TaskManagerMemory: int64(sh.tmMem), PoolTaskManagerCPU: sh.poolCPU, Clamped: sh.clamped,
 		JobManagerCPU: float64(sh.jmMilli) / 1000, JobManagerMemory: int64(sh.jmMem),
 	}
+	s.explainWorkload()
+	rate := s.ratePerCore()
+	class, uplift, classInterval := latencyClass(s.w.latency)
+	cpuLatency, cpuSkew := s.cpu(rate, class, uplift)
+	r.RequiredCPU = round3(cpuSkew)
+	s.explainShape()
+	interval, err := s.interval(r, class, classInterval)
+	if err != nil {
+		return nil, err
+	}
+	inc, err := s.incremental()
+	if err != nil {
+		return nil, err
+	}
+	r.IncrementalCheckpoints = inc.on
+	best, err := s.estimate(cpuLatency, cpuSkew, interval, inc)
+	if err != nil {
+		return nil, err
+	}
+	s.decide(r, best, inc)
+	if err := s.parallelism(r); err != nil {
+		return nil, err
+	}
+	if err := s.totals(r); err != nil {
+		return nil, err
+	}
+	r.Explanation = s.explanation()
+	return r, nil
+}
 
-	// The workload.
+// tmCPU is one TaskManager's CPU, after the clamp, in cores.
+func (s *sizer) tmCPU() float64 { return float64(s.sh.tmMilli) / 1000 }
+
+func (s *sizer) explainWorkload() {
+	w := s.w
 	s.add("workload: %i rec/s of %i B (%B/s), %s, ", w.rps, w.bytes, w.rps*w.bytes, w.complexity)
 	if w.keys > 0 {
 		s.add("%i distinct keys, ", w.keys)
@@ -78,8 +115,11 @@ func (s *sizer) run() (*Result, error) {
 		s.add("no state, ")
 	}
 	s.say("latency target %t, %s skew, recovery target %t", w.latency, w.skew, w.recovery)
+}
 
-	// The per-core rate.
+// ratePerCore is RatePerCore, explained step by step.
+func (s *sizer) ratePerCore() float64 {
+	w := s.w
 	rate := float64(BaseRecordsPerCore)
 	s.add("per-core rate: 10,000 rec/s baseline (512 B records)")
 	if w.bytes > BaseRecordBytes {
@@ -94,116 +134,121 @@ func (s *sizer) run() (*Result, error) {
 			w.keys, keysPenalty(w.keys), w.state, statePenalty(w.state), div, rate)
 	}
 	s.say(" rec/s per core")
+	return rate
+}
 
-	// The CPU.
-	class, uplift, classInterval := latencyClass(w.latency)
+// cpu returns the cores the throughput needs with the latency uplift, and
+// with the skew on top.
+func (s *sizer) cpu(rate float64, class string, uplift float64) (withLatency, withSkew float64) {
+	w := s.w
 	cpu := w.rps / rate
-	cpuLatency := cpu * uplift
-	cpuSkew := cpuLatency * w.skewFactor
-	r.RequiredCPU = round3(cpuSkew)
+	withLatency = cpu * uplift
+	withSkew = withLatency * w.skewFactor
 	s.say("CPU: %i rec/s ÷ %n = %n cores; latency %t is %s: ×%n → %n; %s skew: busiest subtask ×%n → %n cores",
-		w.rps, rate, cpu, w.latency, class, uplift, cpuLatency, w.skew, w.skewFactor, cpuSkew)
+		w.rps, rate, cpu, w.latency, class, uplift, withLatency, w.skew, w.skewFactor, withSkew)
+	return withLatency, withSkew
+}
 
-	// The TaskManager's shape.
+func (s *sizer) explainShape() {
+	sh := s.sh
 	if sh.clamped {
 		s.say("TaskManager CPU: the pool declares %n, above the limit of %n (the node's %n CPU and maxTaskManagerCPU %n): clamped to %n (policy CPU-001)",
-			sh.poolCPU, float64(sh.limit)/1000, float64(sh.nodeMilli)/1000, s.maxCPU(), tmCPU)
+			sh.poolCPU, float64(sh.limit)/1000, float64(sh.nodeMilli)/1000, s.maxCPU(), s.tmCPU())
 	}
-	s.add("TaskManager: %n CPU, %b memory, %c, ", tmCPU, sh.tmMem, sh.slots, "slot")
+	s.add("TaskManager: %n CPU, %b memory, %c, ", s.tmCPU(), sh.tmMem, sh.slots, "slot")
 	if sh.localDiskSet {
 		s.say("%b local disk", sh.localDisk)
 	} else {
 		s.say("%B local disk (the default: 50 GB per core, as an AWS KPU)", sh.localDisk)
 	}
+}
 
-	// The checkpoint interval and kind.
-	interval, err := s.interval(r, class, classInterval)
-	if err != nil {
-		return nil, err
-	}
-	incremental, incKey, incLayer, err := s.incremental()
-	if err != nil {
-		return nil, err
-	}
-	r.IncrementalCheckpoints = incremental
-
-	// TaskManagers: one count per constraint.
-	counts := make([]estimate, 0, 6)
+// estimate counts the TaskManagers each constraint asks for and returns the
+// largest; on a tie, the constraint checked first.
+func (s *sizer) estimate(cpuLatency, cpuSkew float64, interval time.Duration, inc incrementalSetting) (estimate, error) {
+	best := estimate{ConstraintThroughput, 1}
 	add := func(c Constraint, field string, need float64, what string) (int, error) {
 		n, err := s.count(field, need, what)
-		if err == nil {
-			counts = append(counts, estimate{c, n})
+		if err == nil && n > best.n {
+			best = estimate{c, n}
 		}
 		return n, err
 	}
+	tmCPU := s.tmCPU()
 	n, err := add(ConstraintThroughput, "workload.recordsPerSecond", cpuLatency/tmCPU, "the throughput")
 	if err != nil {
-		return nil, err
+		return best, err
 	}
 	s.say("throughput: %n cores ÷ %n CPU per TaskManager → %T", cpuLatency, tmCPU, n)
 	if n, err = add(ConstraintSkew, "workload.skew", cpuSkew/tmCPU, "the skew"); err != nil {
-		return nil, err
+		return best, err
 	}
-	if w.skewFactor > 1 {
+	if s.w.skewFactor > 1 {
 		s.say("skew: %n cores ÷ %n CPU per TaskManager → %T", cpuSkew, tmCPU, n)
 	}
-	if w.state > 0 {
-		if err := s.stateCounts(add, interval, incremental, incKey, incLayer); err != nil {
-			return nil, err
-		}
-	} else {
+	if s.w.state == 0 {
 		s.say("state: none declared, so no state, checkpoint or recovery constraint")
+		return best, nil
 	}
-	best := estimate{ConstraintThroughput, 1}
-	for _, e := range counts {
-		if e.n > best.n {
-			best = e
-		}
-	}
-	r.EstimatedTaskManagers, r.TaskManagers, r.BindingConstraint = best.n, best.n, best.c
-	if x := s.in.TaskManagers; x > 0 {
-		r.TaskManagers, r.BindingConstraint = x, ConstraintExplicit
-		switch {
-		case x < best.n:
-			r.BelowEstimate = true
-			s.say("TaskManagers: %d, the explicit taskManagers, below the estimate of %d (set by %s) by %d", x, best.n, best.c, best.n-x)
-		case x > best.n:
-			s.say("TaskManagers: %d, the explicit taskManagers, above the estimate of %d (set by %s)", x, best.n, best.c)
-		default:
-			s.say("TaskManagers: %d, the explicit taskManagers, equal to the estimate (set by %s)", x, best.c)
-		}
-	} else {
-		s.say("TaskManagers: %d, set by %s", best.n, best.c)
-	}
+	return best, s.stateCounts(add, interval, inc)
+}
 
-	// Parallelism and notes.
+// decide sets the count: the estimate, or the app's explicit one.
+func (s *sizer) decide(r *Result, best estimate, inc incrementalSetting) {
+	r.EstimatedTaskManagers, r.TaskManagers, r.BindingConstraint = best.n, best.n, best.c
+	x := s.explicit
+	switch {
+	case x == 0:
+		s.say("TaskManagers: %d, set by %s", best.n, best.c)
+		s.hint(best.c, inc.on)
+		return
+	case x < best.n:
+		r.BelowEstimate = true
+		s.say("TaskManagers: %d, the explicit taskManagers, below the estimate of %d (set by %s) by %d", x, best.n, best.c, best.n-x)
+	case x > best.n:
+		s.say("TaskManagers: %d, the explicit taskManagers, above the estimate of %d (set by %s)", x, best.n, best.c)
+	default:
+		s.say("TaskManagers: %d, the explicit taskManagers, equal to the estimate (set by %s)", x, best.c)
+	}
+	r.TaskManagers, r.BindingConstraint = x, ConstraintExplicit
+}
+
+// parallelism sets TaskManagers × slots and notes what it runs into.
+func (s *sizer) parallelism(r *Result) error {
+	sh := s.sh
 	r.Parallelism = r.TaskManagers * sh.slots
 	if r.Parallelism > MaxParallelism {
 		field := "workload"
-		if s.in.TaskManagers > 0 {
+		if s.explicit > 0 {
 			field = "taskManagers"
 		}
-		return nil, inputErr(LevelApp, field, "%d TaskManagers × %d slots = parallelism %d, above Flink's maximum of %d",
+		return inputErr(LevelApp, field, "%d TaskManagers × %d slots = parallelism %d, above Flink's maximum of %d",
 			r.TaskManagers, sh.slots, r.Parallelism, MaxParallelism)
 	}
 	s.say("parallelism: %T × %c = %d", r.TaskManagers, sh.slots, "slot", r.Parallelism)
-	if w.keys > 0 && float64(r.Parallelism) > w.keys {
-		s.say("note: parallelism %d is above the %i distinct keys: %i subtasks get no keys", r.Parallelism, w.keys, float64(r.Parallelism)-w.keys)
+	if s.w.keys > 0 && float64(r.Parallelism) > s.w.keys {
+		s.say("note: parallelism %d is above the %i distinct keys: %i subtasks get no keys", r.Parallelism, s.w.keys, float64(r.Parallelism)-s.w.keys)
 	}
 	if sh.maxTMs > 0 && r.TaskManagers > sh.maxTMs {
 		s.say("note: %d TaskManagers is above the pool's maxTaskManagers of %d (policy CPU-003)", r.TaskManagers, sh.maxTMs)
 	}
+	return nil
+}
 
-	// Totals and nodes.
+// totals sets the CPU and memory of all the app's pods, and the nodes they
+// pack onto.
+func (s *sizer) totals(r *Result) error {
+	sh := s.sh
 	tmTotalMilli := int64(r.TaskManagers) * sh.tmMilli
 	r.TotalTaskManagerCPU = float64(tmTotalMilli) / 1000
 	r.TotalCPU = float64(tmTotalMilli+sh.jmMilli) / 1000
 	if float64(r.TaskManagers)*sh.tmMem+sh.jmMem > math.MaxInt64/2 {
-		return nil, inputErr(LevelPool, "taskManager.memory", "%d TaskManagers of %s is absurd (the total overflows)", r.TaskManagers, sprintf("%b", sh.tmMem))
+		return inputErr(LevelPool, "taskManager.memory", "%d TaskManagers of %s is absurd (the total overflows)", r.TaskManagers, sprintf("%b", sh.tmMem))
 	}
 	r.TotalMemory = int64(r.TaskManagers)*int64(sh.tmMem) + int64(sh.jmMem)
 	s.say("total: %d × %n CPU + %n JobManager CPU = %n CPU; %d × %b + %b = %b memory",
-		r.TaskManagers, tmCPU, r.JobManagerCPU, r.TotalCPU, r.TaskManagers, sh.tmMem, sh.jmMem, float64(r.TotalMemory))
+		r.TaskManagers, r.TaskManagerCPU, r.JobManagerCPU, r.TotalCPU, r.TaskManagers, sh.tmMem, sh.jmMem, float64(r.TotalMemory))
+
 	node := pod{cpu: sh.nodeMilli, mem: int64(sh.nodeMem)}
 	tm, jm := pod{sh.tmMilli, int64(sh.tmMem)}, pod{sh.jmMilli, int64(sh.jmMem)}
 	packed, unplaced := pack([]podGroup{{tm, r.TaskManagers}, {jm, 1}}, node)
@@ -212,19 +257,37 @@ func (s *sizer) run() (*Result, error) {
 	if r.NodesNeeded > sh.nodeCount {
 		fits = "does not fit"
 	}
-	s.say("nodes: %T and 1 JobManager pack onto %c of %n CPU and %b; at least %d → %d, which %s the environment's %d",
-		r.TaskManagers, packed, "node", float64(sh.nodeMilli)/1000, sh.nodeMem, MinNodes, r.NodesNeeded, fits, sh.nodeCount)
+	if unplaced == 0 {
+		s.add("nodes: %T and 1 JobManager pack onto ", r.TaskManagers)
+	} else {
+		s.add("nodes: the pods that fit on a node pack onto ")
+	}
+	s.say("%c of %n CPU and %b; at least %d → %d, which %s the environment's %d",
+		packed, "node", float64(sh.nodeMilli)/1000, sh.nodeMem, MinNodes, r.NodesNeeded, fits, sh.nodeCount)
 	if unplaced > 0 {
 		s.say("note: %d pod(s) fit on no node: a TaskManager needs %n CPU and %b, the JobManager %n CPU and %b, a node has %n CPU and %b (policy CPU-001, CPU-002, CPU-006)",
-			unplaced, tmCPU, sh.tmMem, r.JobManagerCPU, sh.jmMem, float64(sh.nodeMilli)/1000, sh.nodeMem)
+			unplaced, r.TaskManagerCPU, sh.tmMem, r.JobManagerCPU, sh.jmMem, float64(sh.nodeMilli)/1000, sh.nodeMem)
 	}
-	r.Explanation = s.explanation()
-	return r, nil
+	return nil
+}
+
+// hint says what would lower a count that state, checkpoints or recovery set.
+func (s *sizer) hint(c Constraint, incremental bool) {
+	switch {
+	case c == ConstraintState:
+		s.say("hint: a pool with more memory (or local disk) per TaskManager needs fewer TaskManagers for this state")
+	case c == ConstraintCheckpoint && !incremental:
+		s.say("hint: incremental checkpoints (%s: true) upload only the state written since the last checkpoint", KeyIncremental)
+	case c == ConstraintCheckpoint:
+		s.say("hint: a longer checkpoint interval (%s) or more CPU per TaskManager uploads faster", KeyCheckpointInterval)
+	case c == ConstraintRecovery:
+		s.say("hint: a longer workload.recoveryTarget, or more CPU per TaskManager, restores with fewer TaskManagers")
+	}
 }
 
 func (s *sizer) maxCPU() float64 {
-	if s.in.Limits.MaxTaskManagerCPU > 0 {
-		return s.in.Limits.MaxTaskManagerCPU
+	if s.limitCPU > 0 {
+		return s.limitCPU
 	}
 	return DefaultMaxTaskManagerCPU
 }
@@ -242,9 +305,8 @@ func (s *sizer) count(field string, need float64, what string) (int, error) {
 }
 
 // stateCounts adds the state, checkpoint and recovery constraints.
-func (s *sizer) stateCounts(add func(Constraint, string, float64, string) (int, error), interval time.Duration, incremental bool, incKey string, incLayer *ConfigLayer) error {
-	w, sh := s.w, s.sh
-	tmCPU := float64(sh.tmMilli) / 1000
+func (s *sizer) stateCounts(add func(Constraint, string, float64, string) (int, error), interval time.Duration, inc incrementalSetting) error {
+	w, sh, tmCPU := s.w, s.sh, s.tmCPU()
 	nMem, err := add(ConstraintState, "workload.stateSize", w.state/(sh.tmMem*StateMemoryFraction), "holding the state in memory")
 	if err != nil {
 		return err
@@ -264,13 +326,13 @@ func (s *sizer) stateCounts(add func(Constraint, string, float64, string) (int, 
 	bw := tmCPU * NetworkBytesPerSecondPerCore
 	ckpt := w.state
 	switch {
-	case incremental:
+	case inc.on:
 		ingested := w.rps * w.bytes * interval.Seconds()
 		ckpt = min(w.state, ingested)
 		s.add("checkpoint: incremental (%s: true in the %s configuration, %s), so each uploads at most what was written since the last one, ≤ the %B ingested per interval: %b",
-			incKey, incLayer.Level, incLayer.Where, ingested, ckpt)
-	case incLayer != nil:
-		s.add("checkpoint: full (%s: false in the %s configuration, %s), so each uploads all %b", incKey, incLayer.Level, incLayer.Where, ckpt)
+			inc.key, inc.layer.Level, inc.layer.Where, ingested, ckpt)
+	case inc.layer != nil:
+		s.add("checkpoint: full (%s: false in the %s configuration, %s), so each uploads all %b", inc.key, inc.layer.Level, inc.layer.Where, ckpt)
 	default:
 		s.add("checkpoint: full (incremental checkpoints are off, Flink's default), so each uploads all %b", ckpt)
 	}
@@ -293,7 +355,7 @@ func (s *sizer) stateCounts(add func(Constraint, string, float64, string) (int, 
 // that sets it, else the latency class's.
 func (s *sizer) interval(r *Result, class string, classInterval time.Duration) (time.Duration, error) {
 	d, src, where := classInterval, LevelLatency, ""
-	for _, l := range s.in.Configuration {
+	for _, l := range s.conf {
 		v, ok := l.Config[KeyCheckpointInterval]
 		if !ok || strings.TrimSpace(v) == "" {
 			continue
@@ -319,11 +381,19 @@ func (s *sizer) interval(r *Result, class string, classInterval time.Duration) (
 	return d, nil
 }
 
-// incremental reports whether checkpoints are incremental, and the key and
-// configuration that say so.
-func (s *sizer) incremental() (bool, string, *ConfigLayer, error) {
-	for i := range s.in.Configuration {
-		l := &s.in.Configuration[i]
+// incrementalSetting is whether checkpoints are incremental, and the key and
+// configuration level that say so (none: Flink's default, off).
+type incrementalSetting struct {
+	on    bool
+	key   string
+	layer *ConfigLayer
+}
+
+// incremental reads the incremental setting from the first configuration
+// level that has one.
+func (s *sizer) incremental() (incrementalSetting, error) {
+	for i := range s.conf {
+		l := &s.conf[i]
 		for _, key := range [...]string{KeyIncremental, KeyIncrementalLegacy} {
 			v, ok := l.Config[key]
 			if !ok || strings.TrimSpace(v) == "" {
@@ -331,13 +401,13 @@ func (s *sizer) incremental() (bool, string, *ConfigLayer, error) {
 			}
 			switch strings.ToLower(strings.TrimSpace(v)) {
 			case "true":
-				return true, key, l, nil
+				return incrementalSetting{true, key, l}, nil
 			case "false":
-				return false, key, l, nil
+				return incrementalSetting{false, key, l}, nil
 			default:
-				return false, key, l, &InputError{Object: l.Level, Field: key, Where: l.Where, Message: strconv.Quote(v) + " is not true or false"}
+				return incrementalSetting{}, &InputError{Object: l.Level, Field: key, Where: l.Where, Message: strconv.Quote(v) + " is not true or false"}
 			}
 		}
 	}
-	return false, "", nil, nil
+	return incrementalSetting{}, nil
 }
