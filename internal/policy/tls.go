@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/render"
@@ -117,6 +119,7 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) 
 			if len(missing) > 0 && (env.Spec.TLS == nil || env.Spec.TLS.SecretName != "") {
 				at("TLS-002", keySSLInternal, "spec.tls", "TLS is on for %q but not configured: missing %s", o.GetName(), strings.Join(missing, ", "))
 			}
+			c.passwordDelivery(env, out, o)
 		}
 		c.inlineSecrets(name, env, app, o, conf, at)
 		c.protocols(required, o, conf, at)
@@ -145,10 +148,12 @@ func (c *checker) inlineSecrets(envName string, env *model.Environment, app *mod
 		v, lk := conf[k], strings.ToLower(k)
 		switch {
 		case v == "":
-		case strings.Contains(lk, "password"), strings.HasSuffix(lk, "token"), strings.Contains(lk, "secret.key"), strings.HasSuffix(lk, "access-key"):
+		case strings.HasSuffix(lk, "sasl.jaas.config"):
+			if strings.Contains(strings.ToLower(v), "password=") {
+				at("TLS-003", k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
+			}
+		case render.SecretKey(k):
 			at("TLS-003", k, "spec", "%q is written inline in the Flink configuration of %q; deliver it from a Kubernetes Secret (pod template env with secretKeyRef) instead", k, o.GetName())
-		case strings.HasSuffix(lk, "sasl.jaas.config") && strings.Contains(strings.ToLower(v), "password="):
-			at("TLS-003", k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
 		}
 	}
 	args, _, _ := nestedStrings(o, "spec", "job", "args")
@@ -274,4 +279,92 @@ func CheckCertificate(env *model.Environment, tlsCrt []byte, now time.Time) *dia
 			cert.NotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24))
 	}
 	return nil
+}
+
+// passwordDelivery reports (TLS-002) a Flink object whose pods no longer get
+// the keystore password flinksync renders for them (docs/tls.md): render
+// always adds it, so an overlay replaced or removed a pod template.
+func (c *checker) passwordDelivery(env *model.Environment, out *render.Environment, o *render.Object) {
+	secret := render.TLSPasswordSecret(env)
+	if secret == "" || o.GetKind() == "FlinkSessionJob" {
+		return
+	}
+	var broken []string
+	for _, part := range []string{"jobManager", "taskManager"} {
+		templates := []map[string]any{nestedMap(o, "spec", "podTemplate"), nestedMap(o, "spec", part, "podTemplate")}
+		if !hasPasswordInit(templates, secret) || !hasConfDir(templates) {
+			broken = append(broken, part)
+		}
+	}
+	if len(broken) == 0 {
+		return
+	}
+	file, line := env.Origin.File, env.Origin.LineOf("spec.tls.secretName")
+	switch {
+	case o.FromOverlay:
+		file, line = o.File, o.Line
+	case out.Overlay != "":
+		file, line = out.Overlay, 1
+	}
+	c.add("TLS-002", env.Metadata.Name, o.App, file, line, o.ID(),
+		"the %s pods of %q do not get the keystore password from Secret %q: the pod template lacks init container %s or %s=%s on %s; patch the pod templates without replacing them (see docs/tls.md)",
+		strings.Join(broken, " and "), o.GetName(), secret, render.TLSInitContainer, render.EnvFlinkConfDir, render.TLSConfDir, render.MainContainer)
+}
+
+// hasPasswordInit reports whether one of the pod templates has flinksync's
+// init container reading the password from secret.
+func hasPasswordInit(templates []map[string]any, secret string) bool {
+	for _, t := range templates {
+		for _, c := range listOfMaps(t, "spec", "initContainers") {
+			if c["name"] != render.TLSInitContainer {
+				continue
+			}
+			for _, e := range listOfMaps(c, "env") {
+				ref, _, _ := unstructured.NestedStringMap(e, "valueFrom", "secretKeyRef")
+				if e["name"] == render.TLSPasswordEnv && ref["name"] == secret && ref["key"] == render.TLSPasswordKey {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// hasConfDir reports whether Flink's main container reads its configuration
+// from the copy the init container writes.
+func hasConfDir(templates []map[string]any) bool {
+	for _, t := range templates {
+		for _, c := range listOfMaps(t, "spec", "containers") {
+			if c["name"] != render.MainContainer {
+				continue
+			}
+			for _, e := range listOfMaps(c, "env") {
+				if e["name"] == render.EnvFlinkConfDir && e["value"] == render.TLSConfDir {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func nestedMap(o *render.Object, path ...string) map[string]any {
+	v, _, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func listOfMaps(m map[string]any, path ...string) []map[string]any {
+	if m == nil {
+		return nil
+	}
+	v, _, _ := unstructured.NestedFieldNoCopy(m, path...)
+	list, _ := v.([]any)
+	var out []map[string]any
+	for _, x := range list {
+		if xm, ok := x.(map[string]any); ok {
+			out = append(out, xm)
+		}
+	}
+	return out
 }

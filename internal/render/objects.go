@@ -146,6 +146,14 @@ func (b *builder) app(app *model.EffectiveApp, res Resources) *Object {
 	if s.ImagePullPolicy != "" {
 		spec["imagePullPolicy"] = s.ImagePullPolicy
 	}
+	if tlsPasswordsDelivered(b.env) {
+		// Both components get the password wiring: in native mode the
+		// JobManager creates the TaskManager pods from the taskManager
+		// template, in standalone mode the operator does.
+		for _, part := range []string{"jobManager", "taskManager"} {
+			spec[part].(map[string]any)["podTemplate"] = b.tlsPodTemplate(s.Image, s.ImagePullPolicy)
+		}
+	}
 	if gvk == FlinkApplicationGVK {
 		// CFK reads the environment's defaults itself; the app carries only
 		// its own configuration on top of them.
@@ -255,6 +263,175 @@ func (b *builder) tls(conf model.FlinkConfiguration) {
 	conf["kubernetes.secrets"] = mount
 }
 
+// Keystore and truststore passwords (docs/tls.md). Flink reads them only
+// from its configuration, which the operator writes into a ConfigMap, and
+// policy TLS-003 forbids writing them there. Neither Flink nor the Flink
+// image reads a configuration value from an environment variable in a way
+// that survives the operator's read-only ConfigMap mount, so flinksync
+// renders, for the JobManager and the TaskManager pods alike:
+//
+//   - an init container (the app's own image, so no other image is pulled)
+//     that copies the operator's configuration files from Flink's ConfigMap
+//     volume into an in-memory emptyDir and appends the password keys, the
+//     password coming from the Secret <tls.secretName>-password (key
+//     "password") through a secretKeyRef;
+//   - FLINK_CONF_DIR on the main container, pointing at that copy, which
+//     Flink's start scripts and entry points read their configuration from.
+//
+// The password never appears in Git, in the FlinkDeployment or in any
+// ConfigMap; it exists in the Secret and, at run time, in the pod's memory.
+const (
+	// TLSPasswordSecretSuffix names the Secret holding the keystore,
+	// truststore and key password: <spec.tls.secretName>-password, the
+	// Secret cert-manager's keystores.pkcs12.passwordSecretRef points at.
+	TLSPasswordSecretSuffix = "-password"
+	// TLSPasswordKey is the key of the password in that Secret.
+	TLSPasswordKey = "password"
+	// TLSInitContainer is the name of the init container that writes the
+	// passwords into the pod's copy of the Flink configuration.
+	TLSInitContainer = "flinksync-tls-config"
+	// TLSConfVolume is the in-memory emptyDir holding that copy.
+	TLSConfVolume = "flinksync-flink-conf"
+	// TLSConfDir is where the main container mounts the copy; FLINK_CONF_DIR
+	// points there.
+	TLSConfDir = "/opt/flink/flinksync-conf"
+	// TLSPasswordEnv is the init container's environment variable that
+	// holds the password.
+	TLSPasswordEnv = "FLINKSYNC_TLS_PASSWORD"
+	// EnvFlinkConfDir is the environment variable Flink's scripts and
+	// Kubernetes entry points read the configuration directory from.
+	EnvFlinkConfDir = "FLINK_CONF_DIR"
+	// FlinkConfigVolume is the volume through which Flink and FKO mount the
+	// operator's flink-config-<cluster> ConfigMap (Flink's
+	// Constants.FLINK_CONF_VOLUME).
+	FlinkConfigVolume = "flink-config-volume"
+	// MainContainer is the name of Flink's main container in pod templates.
+	MainContainer = "flink-main-container"
+)
+
+// TLSPasswordKeys are the Flink keys the init container writes, all with the
+// one password: cert-manager protects the keystore, the truststore and the
+// private key in them with the password of passwordSecretRef.
+var TLSPasswordKeys = []string{
+	"security.ssl.internal.keystore-password",
+	"security.ssl.internal.truststore-password",
+	"security.ssl.internal.key-password",
+	"security.ssl.rest.keystore-password",
+	"security.ssl.rest.truststore-password",
+	"security.ssl.rest.key-password",
+}
+
+// TLSPasswordSecret is the name of env's password Secret, or "" when
+// flinksync renders no TLS stores for env.
+func TLSPasswordSecret(env *model.Environment) string {
+	if !tlsPasswordsDelivered(env) {
+		return ""
+	}
+	return env.Spec.TLS.SecretName + TLSPasswordSecretSuffix
+}
+
+// tlsPasswordsDelivered reports whether flinksync renders keystores for env,
+// and so must deliver their password.
+func tlsPasswordsDelivered(env *model.Environment) bool {
+	return TLSEnabled(env) && env.Spec.TLS.SecretName != ""
+}
+
+// Paths inside the init container.
+const (
+	tlsInitConfIn  = "/flinksync/conf-in"
+	tlsInitConfOut = "/flinksync/conf"
+)
+
+// tlsInitScript runs in the init container with POSIX sh (the Flink image's
+// /bin/sh). It copies the operator's configuration and appends each
+// password key the configuration does not set already. Flink 2.x reads
+// config.yaml, a standard YAML file: the value is single-quoted. Flink 1.x
+// reads flink-conf.yaml with a line parser that cuts a line at '#' and
+// trims spaces and knows no quoting: such passwords are refused with a
+// message rather than silently truncated.
+var tlsInitScript = `set -eu
+in=` + tlsInitConfIn + ` out=` + tlsInitConfOut + `
+p="${` + TLSPasswordEnv + `:-}"
+fail() { echo "flinksync-tls-config: $*" >&2; exit 1; }
+[ -n "$p" ] || fail "the password Secret's key is empty"
+case "$p" in *'
+'*) fail "the password contains a line break" ;; esac
+cp -L "$in"/* "$out"/
+if [ -f "$out/config.yaml" ]; then
+  f="$out/config.yaml"
+  v="'$(printf '%s' "$p" | sed "s/'/''/g")'"
+elif [ -f "$out/flink-conf.yaml" ]; then
+  f="$out/flink-conf.yaml"
+  case "$p" in *'#'*|[[:space:]]*|*[[:space:]]) fail "flink-conf.yaml (Flink 1.x) cannot hold a password with '#' or leading or trailing white space" ;; esac
+  v="$p"
+else
+  fail "no config.yaml or flink-conf.yaml in $in"
+fi
+printf '\n' >> "$f"
+for k in ` + strings.Join(TLSPasswordKeys, " ") + `; do
+  grep -q "^$k:" "$f" || printf '%s: %s\n' "$k" "$v" >> "$f"
+done
+`
+
+// tlsPodTemplate is the pod template that delivers the TLS password to one
+// Flink component; image is the app's image, so the init container needs
+// nothing the pod does not pull already.
+func (b *builder) tlsPodTemplate(image, pullPolicy string) map[string]any {
+	init := map[string]any{
+		"name":    TLSInitContainer,
+		"image":   image,
+		"command": strs([]string{"/bin/sh", "-c", tlsInitScript}),
+		"env": []any{map[string]any{
+			"name": TLSPasswordEnv,
+			"valueFrom": map[string]any{"secretKeyRef": map[string]any{
+				"name": TLSPasswordSecret(b.env), "key": TLSPasswordKey,
+			}},
+		}},
+		"volumeMounts": []any{
+			map[string]any{"name": FlinkConfigVolume, "mountPath": tlsInitConfIn, "readOnly": true},
+			map[string]any{"name": TLSConfVolume, "mountPath": tlsInitConfOut},
+		},
+		// Small and fixed: namespaces with a ResourceQuota refuse containers
+		// without requests and limits. An init container's requests do not
+		// add to the pod's (the pod requests the larger of the two).
+		"resources": map[string]any{
+			"requests": map[string]any{"cpu": tlsInitCPU, "memory": tlsInitMemory},
+			"limits":   map[string]any{"cpu": tlsInitCPU, "memory": tlsInitMemory},
+		},
+		"securityContext": map[string]any{
+			"allowPrivilegeEscalation": false,
+			"readOnlyRootFilesystem":   true,
+			"capabilities":             map[string]any{"drop": strs([]string{"ALL"})},
+		},
+	}
+	if pullPolicy != "" {
+		init["imagePullPolicy"] = pullPolicy
+	}
+	main := map[string]any{
+		"name": MainContainer,
+		"env":  []any{map[string]any{"name": EnvFlinkConfDir, "value": TLSConfDir}},
+		"volumeMounts": []any{
+			map[string]any{"name": TLSConfVolume, "mountPath": TLSConfDir, "readOnly": true},
+		},
+	}
+	return map[string]any{"spec": map[string]any{
+		"initContainers": []any{init},
+		"containers":     []any{main},
+		"volumes": []any{map[string]any{
+			"name":     TLSConfVolume,
+			"emptyDir": map[string]any{"medium": "Memory", "sizeLimit": tlsConfVolumeSize},
+		}},
+	}}
+}
+
+// Resources of the init container and size of the in-memory volume: a
+// shell, cp, sed and grep over a few kilobytes of configuration.
+const (
+	tlsInitCPU        = "100m"
+	tlsInitMemory     = "32Mi"
+	tlsConfVolumeSize = "8Mi"
+)
+
 func resource(cpu float64, memory int64) map[string]any {
 	return map[string]any{"cpu": cpu, "memory": FlinkMemory(memory)}
 }
@@ -299,4 +476,17 @@ func stringMap(m map[string]string) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// SecretKey reports whether a Flink configuration key holds a secret value
+// (a password, a token, a secret key or a JAAS config): policy forbids
+// writing one inline (TLS-003), and diffs mask them.
+func SecretKey(key string) bool {
+	k := strings.ToLower(key)
+	for _, s := range []string{"password", "secret-key", "secret.key", "secret_key", "secretkey", "sasl.jaas.config", "credentials"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return strings.HasSuffix(k, "token") || strings.HasSuffix(k, "api-key") || strings.HasSuffix(k, "apikey")
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -194,8 +195,14 @@ func runOverlay(src fs.FS, env, file string, k map[string]any, all, part []*Obje
 	}
 	out := &overlayResult{file: file}
 	for _, r := range rm.Resources() {
-		m, err := r.Map()
+		// Through JSON, so numbers become int64/float64 as Unstructured
+		// requires (kustomize hands back plain ints).
+		b, err := r.MarshalJSON()
 		if err != nil {
+			return nil, fmt.Errorf("%s: %v", file, err)
+		}
+		var m map[string]any
+		if err := utiljson.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("%s: %v", file, err)
 		}
 		u := &unstructured.Unstructured{Object: m}

@@ -1,0 +1,294 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	gosync "sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/render"
+)
+
+var namespaceGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+
+// planned is one desired object and what the pass will do with it.
+type planned struct {
+	obj     *unstructured.Unstructured
+	live    *unstructured.Unstructured
+	mapping *meta.RESTMapping
+	entry   Entry
+	action  Action
+	diffs   []FieldDiff
+	// drift is true when the live object changed behind Git's back (the
+	// object in Git is what flinksync applied last).
+	drift bool
+}
+
+// passState is what the read phase of a pass found.
+type passState struct {
+	env     *model.Environment
+	ns      string
+	objects []*planned
+	inv     Inventory
+	desired map[string]bool
+}
+
+// Sync runs one pass over an environment: read, compare, apply what
+// differs, prune, and report. out is the environment's rendered objects;
+// it is nil when the environment did not render (then opts.Blocked says why).
+func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.Environment, opts Options) *Result {
+	start := s.Now()
+	res := &Result{Environment: env.Metadata.Name, Namespace: env.Spec.Namespace, DryRun: opts.Mode == ModeDryRun,
+		Changes: []Change{}, Drift: []Drift{}, Health: []AppHealth{}}
+	defer func() { res.Duration = s.Now().Sub(start) }()
+	if len(opts.Blocked) > 0 || out == nil {
+		res.Blocked = opts.Blocked
+		if len(res.Blocked) == 0 {
+			res.Blocked = []string{"the environment did not render"}
+		}
+		return res
+	}
+	st, err := s.read(ctx, env, out)
+	if err != nil {
+		res.Errors = append(res.Errors, err.Error())
+		return res
+	}
+	for _, p := range st.objects {
+		if p.drift {
+			for _, d := range p.diffs {
+				res.Drift = append(res.Drift, Drift{Environment: res.Environment, Kind: p.obj.GetKind(),
+					Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Field: d.Field, Desired: d.Desired, Live: d.Live})
+			}
+		}
+	}
+	if opts.Mode == ModeObserve {
+		for _, p := range st.objects {
+			res.Changes = append(res.Changes, change(p, p.action, ""))
+		}
+		s.health(st, res)
+		return res
+	}
+
+	// Record the union of old and new before any write, so a pass that
+	// stops half-way never loses track of an object.
+	union := Inventory{}
+	for k, e := range st.inv {
+		union[k] = e
+	}
+	for _, p := range st.objects {
+		if _, ok := union[p.entry.Key()]; !ok {
+			union[p.entry.Key()] = Entry{Group: p.entry.Group, Kind: p.entry.Kind, Namespace: p.entry.Namespace, Name: p.entry.Name}
+		}
+	}
+	if opts.Mode == ModeApply && !union.equal(st.inv) {
+		if err := s.writeInventory(ctx, res.Environment, st.ns, union); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+			return res
+		}
+	}
+
+	applyFailed := s.apply(ctx, st, opts.Mode == ModeDryRun)
+	for _, p := range st.objects {
+		res.Changes = append(res.Changes, change(p, p.action, p.entry.Hash))
+	}
+	if err := ctxErr(ctx); err != nil {
+		res.Errors = append(res.Errors, "interrupted: "+err.Error())
+		return res
+	}
+
+	final := Inventory{}
+	for _, p := range st.objects {
+		e := p.entry
+		switch p.action {
+		case Created, Configured, Unchanged:
+			// e.Hash is what is now applied.
+		default:
+			e.Hash = st.inv[e.Key()].Hash // keep the last applied state
+		}
+		final[e.Key()] = e
+	}
+	pruned := s.prune(ctx, st, union, final, applyFailed, opts, res)
+	if opts.Mode == ModeApply && pruned && !final.equal(union) {
+		if err := s.writeInventory(ctx, res.Environment, st.ns, final); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		}
+	}
+	s.health(st, res)
+	return res
+}
+
+func change(p *planned, a Action, _ string) Change {
+	c := Change{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: a}
+	if a == Configured || a == Drifted || (p.drift && a != Unchanged) {
+		c.Diffs = p.diffs
+	}
+	return c
+}
+
+// read finds the namespace, the inventory and the live objects, and plans
+// each desired object. It writes nothing.
+func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.Environment) (*passState, error) {
+	ns := env.Spec.Namespace
+	if _, err := s.dyn.Resource(namespaceGVR).Get(ctx, ns, metav1.GetOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("namespace %q does not exist: create it (flinksync never creates or deletes namespaces) or fix spec.namespace in %s", ns, env.Origin.File)
+		}
+		return nil, fmt.Errorf("reading namespace %q: %w", ns, err)
+	}
+	inv, err := s.readInventory(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	st := &passState{env: env, ns: ns, inv: inv, desired: map[string]bool{}}
+	partOf := ApplySetID(ns)
+	live := map[schema.GroupVersionKind]map[string]*unstructured.Unstructured{}
+	for _, o := range out.Objects {
+		obj := o.DeepCopy()
+		labels := obj.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[LabelApplySetPart] = partOf
+		obj.SetLabels(labels)
+		gvk := obj.GroupVersionKind()
+		m, err := s.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return nil, fmt.Errorf("%s: the cluster does not serve %s (is the operator's CRD installed?): %v", o.ID(), gvk.String(), err)
+		}
+		if m.Scope.Name() != meta.RESTScopeNameNamespace {
+			return nil, fmt.Errorf("%s: cluster-scoped objects are never applied (policy RBAC-001)", o.ID())
+		}
+		if _, listed := live[gvk]; !listed {
+			list, err := s.dyn.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("listing %s in %s: %w", m.Resource.Resource, ns, err)
+			}
+			byName := make(map[string]*unstructured.Unstructured, len(list.Items))
+			for i := range list.Items {
+				byName[list.Items[i].GetName()] = &list.Items[i]
+			}
+			live[gvk] = byName
+		}
+		p := &planned{obj: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(o, hashOf(obj.Object))}
+		st.desired[p.entry.Key()] = true
+		prev, known := inv[p.entry.Key()]
+		switch {
+		case p.live == nil:
+			p.action = Created
+		default:
+			p.diffs = compare(obj, p.live)
+			switch {
+			case len(p.diffs) == 0:
+				p.action = Unchanged
+			case known && prev.Hash == p.entry.Hash:
+				// Git did not change since the last apply: the cluster did.
+				p.drift = true
+				p.action = Configured
+				if env.Spec.Sync.Drift == model.DriftWarn {
+					p.action = Drifted
+				}
+			default:
+				p.action = Configured
+			}
+		}
+		st.objects = append(st.objects, p)
+	}
+	return st, nil
+}
+
+// apply writes the objects that differ, stage by stage in apply order
+// (render.Rank), with up to Workers writes at once within a stage. It
+// reports whether any write failed.
+func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) bool {
+	var stages [][]*planned
+	byRank := map[int][]*planned{}
+	var ranks []int
+	for _, p := range st.objects {
+		if p.action != Created && p.action != Configured {
+			continue
+		}
+		r := render.Rank(p.obj.GetKind())
+		if _, ok := byRank[r]; !ok {
+			ranks = append(ranks, r)
+		}
+		byRank[r] = append(byRank[r], p)
+	}
+	sort.Ints(ranks)
+	for _, r := range ranks {
+		stages = append(stages, byRank[r])
+	}
+	envForce := st.env.Spec.Sync.Force
+	correct := st.env.Spec.Sync.Drift != model.DriftWarn
+	var failed bool
+	var mu gosync.Mutex
+	for _, stage := range stages {
+		if ctx.Err() != nil {
+			return true
+		}
+		work := make(chan *planned)
+		var wg gosync.WaitGroup
+		for i := 0; i < max(1, s.Workers); i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for p := range work {
+					// Correcting drift takes back what a live edit took;
+					// a change from Git never overrides another manager
+					// unless the environment says sync.force.
+					force := envForce || (p.drift && correct)
+					opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: force}
+					if dryRun {
+						opts.DryRun = []string{metav1.DryRunAll}
+					}
+					applied, err := s.dyn.Resource(p.mapping.Resource).Namespace(st.ns).Apply(ctx, p.obj.GetName(), p.obj, opts)
+					if err != nil {
+						mu.Lock()
+						failed = true
+						mu.Unlock()
+						p.action, p.diffs = failure(err, force)
+						continue
+					}
+					p.live = applied
+				}
+			}()
+		}
+	feed:
+		for _, p := range stage {
+			select {
+			case work <- p:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		close(work)
+		wg.Wait()
+		// A stage must be in place before the next: a RoleBinding needs its
+		// Role, a FlinkApplication its FlinkEnvironment.
+		if failed {
+			break
+		}
+	}
+	return failed
+}
+
+// failure turns an apply error into an action and a message as a diff.
+func failure(err error, force bool) (Action, []FieldDiff) {
+	if apierrors.IsConflict(err) && !force {
+		return Conflict, []FieldDiff{{Field: "conflict", Live: err.Error(),
+			Desired: "another field manager owns these fields: set spec.sync.force: true in the environment to take them over"}}
+	}
+	var status apierrors.APIStatus
+	msg := err.Error()
+	if errors.As(err, &status) && status.Status().Details != nil {
+		msg = status.Status().Message
+	}
+	return Failed, []FieldDiff{{Field: "error", Live: msg}}
+}

@@ -1,0 +1,372 @@
+package sync
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/yaml"
+
+	"github.com/flinksync/flinksync/internal/render"
+)
+
+// FieldDiff is one field whose desired and live values differ.
+type FieldDiff struct {
+	Field   string `json:"field"`
+	Desired string `json:"desired"`
+	Live    string `json:"live"`
+}
+
+// hashOf hashes an object as flinksync would apply it, leaving out the
+// revision annotation: a new commit that does not change an object does not
+// rewrite it.
+func hashOf(obj map[string]any) string {
+	c := withoutRevision(obj)
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+// withoutRevision returns a shallow copy of obj without the revision annotation.
+func withoutRevision(obj map[string]any) map[string]any {
+	md, _ := obj["metadata"].(map[string]any)
+	ann, _ := md["annotations"].(map[string]any)
+	if _, ok := ann[render.AnnRevision]; !ok {
+		return obj
+	}
+	c := make(map[string]any, len(obj))
+	for k, v := range obj {
+		c[k] = v
+	}
+	mdc := make(map[string]any, len(md))
+	for k, v := range md {
+		mdc[k] = v
+	}
+	annc := make(map[string]any, len(ann))
+	for k, v := range ann {
+		if k != render.AnnRevision {
+			annc[k] = v
+		}
+	}
+	if len(annc) == 0 {
+		delete(mdc, "annotations")
+	} else {
+		mdc["annotations"] = annc
+	}
+	c["metadata"] = mdc
+	return c
+}
+
+// compare lists the fields where live does not hold what desired says:
+// every field of desired must be in live with the same value (live may
+// have more: defaults, status, other managers' fields), and every field
+// flinksync owns in live must still be in desired (else applying removes
+// it). The revision annotation is not compared.
+func compare(desired, live *unstructured.Unstructured) []FieldDiff {
+	var out []FieldDiff
+	d := withoutRevision(desired.Object)
+	for _, k := range sortedKeys(d) {
+		switch k {
+		case "apiVersion", "kind":
+			continue
+		case "metadata":
+			dm, _ := d[k].(map[string]any)
+			lm, _ := live.Object[k].(map[string]any)
+			for _, part := range []string{"labels", "annotations"} {
+				if dv, ok := dm[part]; ok {
+					subset("metadata."+part, dv, lm[part], &out)
+				}
+			}
+		default:
+			subset(k, d[k], live.Object[k], &out)
+		}
+	}
+	for _, p := range ownedNotDesired(desired, live) {
+		out = append(out, FieldDiff{Field: p, Desired: "<removed from Git>", Live: render1(lookup(live.Object, p))})
+	}
+	return out
+}
+
+// subset records where live does not contain desired at path.
+func subset(path string, desired, live any, out *[]FieldDiff) {
+	switch dv := desired.(type) {
+	case map[string]any:
+		lv, ok := live.(map[string]any)
+		if !ok {
+			*out = append(*out, FieldDiff{Field: path, Desired: render1(desired), Live: render1(live)})
+			return
+		}
+		for _, k := range sortedKeys(dv) {
+			subset(joinPath(path, k), dv[k], lv[k], out)
+		}
+	case []any:
+		lv, ok := live.([]any)
+		if !ok || len(lv) != len(dv) || !listContains(dv, lv) {
+			*out = append(*out, FieldDiff{Field: path, Desired: render1(desired), Live: render1(live)})
+		}
+	default:
+		if !scalarEqual(desired, live) {
+			*out = append(*out, FieldDiff{Field: path, Desired: render1(desired), Live: render1(live)})
+		}
+	}
+}
+
+func listContains(d, l []any) bool {
+	for i := range d {
+		var diffs []FieldDiff
+		subset("", d[i], l[i], &diffs)
+		if len(diffs) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// scalarEqual compares JSON scalars; numbers compare by value, whatever
+// their Go type.
+func scalarEqual(a, b any) bool {
+	fa, aok := num(a)
+	fb, bok := num(b)
+	if aok && bok {
+		return fa == fb || math.Abs(fa-fb) < 1e-9
+	}
+	return a == b
+}
+
+func num(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case float64:
+		return x, true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// ownedNotDesired lists the map fields flinksync owns in live (its apply
+// entry in managedFields) that desired no longer has.
+func ownedNotDesired(desired, live *unstructured.Unstructured) []string {
+	var out []string
+	for _, mf := range live.GetManagedFields() {
+		if mf.Manager != FieldManager || mf.Operation != "Apply" || mf.FieldsV1 == nil || mf.Subresource != "" {
+			continue
+		}
+		set := &fieldpath.Set{}
+		if err := set.FromJSON(bytes.NewReader(mf.FieldsV1.Raw)); err != nil {
+			continue
+		}
+		seen := map[string]bool{}
+		set.Leaves().Iterate(func(p fieldpath.Path) {
+			var names []string
+			for _, e := range p {
+				if e.FieldName == nil {
+					break
+				}
+				names = append(names, *e.FieldName)
+			}
+			if len(names) == 0 {
+				return
+			}
+			if names[0] == "metadata" && len(names) >= 3 && names[2] == render.AnnRevision {
+				return
+			}
+			key := strings.Join(names, "\x00")
+			if seen[key] {
+				return
+			}
+			seen[key] = true
+			if _, ok, _ := unstructured.NestedFieldNoCopy(desired.Object, names...); !ok {
+				out = append(out, pathString(names))
+			}
+		})
+	}
+	sort.Strings(out)
+	return out
+}
+
+func lookup(obj map[string]any, path string) any {
+	var cur any = obj
+	for _, p := range splitPath(path) {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+// Paths are dotted, with keys that hold dots or brackets in brackets:
+// spec.flinkConfiguration["taskmanager.numberOfTaskSlots"].
+func joinPath(path, key string) string {
+	if strings.ContainsAny(key, ".[]") {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func pathString(names []string) string {
+	p := ""
+	for _, n := range names {
+		p = joinPath(p, n)
+	}
+	return p
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for p != "" {
+		switch {
+		case p[0] == '.':
+			p = p[1:]
+		case p[0] == '[':
+			end := strings.Index(p, "\"]")
+			if end < 0 {
+				return append(out, p)
+			}
+			s, err := strconv.Unquote(p[1 : end+1])
+			if err != nil {
+				s = p[2:end]
+			}
+			out = append(out, s)
+			p = p[end+2:]
+		default:
+			i := strings.IndexAny(p, ".[")
+			if i < 0 {
+				return append(out, p)
+			}
+			out = append(out, p[:i])
+			p = p[i:]
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// render1 writes a value on one line for drift reports.
+func render1(v any) string {
+	if v == nil {
+		return "<none>"
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any, []any:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}
+
+// masked copies obj with secret values replaced by a short hash, so a diff
+// shows that they changed without showing them: Secret data, and Flink
+// configuration keys that hold passwords or tokens.
+func masked(obj map[string]any) map[string]any {
+	if obj == nil {
+		return nil
+	}
+	b, _ := json.Marshal(obj)
+	var c map[string]any
+	_ = json.Unmarshal(b, &c)
+	mask := func(v any) string {
+		sum := sha256.Sum256([]byte(fmt.Sprint(v)))
+		return "<masked sha256:" + hex.EncodeToString(sum[:4]) + ">"
+	}
+	if c["kind"] == "Secret" {
+		for _, field := range []string{"data", "stringData"} {
+			if m, ok := c[field].(map[string]any); ok {
+				for k, v := range m {
+					m[k] = mask(v)
+				}
+			}
+		}
+	}
+	if spec, ok := c["spec"].(map[string]any); ok {
+		if conf, ok := spec["flinkConfiguration"].(map[string]any); ok {
+			for k, v := range conf {
+				if render.SecretKey(k) {
+					conf[k] = mask(v)
+				}
+			}
+		}
+	}
+	return c
+}
+
+// project keeps of live only the fields desired has (plus those flinksync
+// owns and would remove), so a diff shows what flinksync manages and not
+// what the server or the operator added.
+func project(desired, live map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, dv := range desired {
+		lv, ok := live[k]
+		if !ok {
+			continue
+		}
+		if dm, ok := dv.(map[string]any); ok {
+			if lm, ok := lv.(map[string]any); ok {
+				out[k] = project(dm, lm)
+				continue
+			}
+		}
+		out[k] = lv
+	}
+	return out
+}
+
+// UnifiedDiff is the unified diff between the live object (as far as
+// flinksync manages it) and the desired one, secrets masked. live may be
+// nil for an object that does not exist yet, desired nil for one to prune.
+func UnifiedDiff(id string, desired, live map[string]any) string {
+	var a, b []byte
+	if desired != nil {
+		desired = withoutRevision(desired)
+	}
+	if live != nil {
+		shown := live
+		if desired != nil {
+			shown = project(desired, live)
+			for _, k := range []string{"apiVersion", "kind"} {
+				shown[k] = live[k]
+			}
+		} else {
+			shown = project(map[string]any{"apiVersion": nil, "kind": nil, "metadata": map[string]any{"name": nil, "namespace": nil, "labels": nil}, "spec": nil}, live)
+		}
+		a, _ = yaml.Marshal(masked(shown))
+	}
+	if desired != nil {
+		b, _ = yaml.Marshal(masked(desired))
+	}
+	text, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(string(a)), B: difflib.SplitLines(string(b)),
+		FromFile: "live/" + id, ToFile: "git/" + id, Context: 3,
+	})
+	return text
+}

@@ -1,0 +1,81 @@
+package sync
+
+import (
+	"context"
+	"sort"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/render"
+)
+
+// ObjectDiff is how one object in the cluster differs from Git.
+type ObjectDiff struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Action is what apply would do: created, configured (or drifted in
+	// warn mode), or pruned.
+	Action Action `json:"action"`
+	// Unified is a unified diff from the live object (as far as flinksync
+	// manages it) to the desired one, secret values masked.
+	Unified string `json:"diff"`
+}
+
+// ID is "Kind/namespace/name".
+func (d ObjectDiff) ID() string { return d.Kind + "/" + d.Namespace + "/" + d.Name }
+
+// Diff compares an environment's rendered objects with the cluster and
+// returns a diff for every object apply would change, including those it
+// would prune. It changes nothing.
+func (s *Syncer) Diff(ctx context.Context, env *model.Environment, out *render.Environment) ([]ObjectDiff, error) {
+	st, err := s.read(ctx, env, out)
+	if err != nil {
+		return nil, err
+	}
+	var diffs []ObjectDiff
+	for _, p := range st.objects {
+		if p.action == Unchanged {
+			continue
+		}
+		d := ObjectDiff{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: p.action}
+		var live map[string]any
+		if p.live != nil {
+			live = p.live.Object
+		}
+		d.Unified = UnifiedDiff(d.ID(), p.obj.Object, live)
+		diffs = append(diffs, d)
+	}
+	if env.Spec.Sync.PruneEnabled() {
+		var stale []Entry
+		for k, e := range st.inv {
+			if !st.desired[k] && !neverPruned[e.Kind] {
+				stale = append(stale, e)
+			}
+		}
+		sort.Slice(stale, func(i, j int) bool { return stale[i].Key() < stale[j].Key() })
+		for _, e := range stale {
+			m, err := s.mapper.RESTMapping(schema.GroupKind{Group: e.Group, Kind: e.Kind})
+			if err != nil {
+				continue
+			}
+			live, err := s.dyn.Resource(m.Resource).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if live.GetLabels()[render.LabelManagedBy] != render.ManagedByValue {
+				continue
+			}
+			d := ObjectDiff{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Pruned}
+			d.Unified = UnifiedDiff(d.ID(), nil, live.Object)
+			diffs = append(diffs, d)
+		}
+	}
+	return diffs, nil
+}

@@ -1,0 +1,172 @@
+package sync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/flinksync/flinksync/internal/render"
+)
+
+// The inventory of an environment is a ConfigMap in its namespace that
+// lists every object flinksync applied there, with a hash of what it
+// applied. It is also an ApplySet parent (KEP-3659), and every member
+// carries the ApplySet part-of label, so kubectl and other tools can see the
+// membership.
+const (
+	InventoryName      = "flinksync-inventory"
+	inventoryKey       = "objects.json"
+	LabelApplySetID    = "applyset.kubernetes.io/id"
+	LabelApplySetPart  = "applyset.kubernetes.io/part-of"
+	AnnApplySetTooling = "applyset.kubernetes.io/tooling"
+	AnnApplySetKinds   = "applyset.kubernetes.io/contains-group-kinds"
+	LabelComponent     = "app.kubernetes.io/component"
+	ComponentInventory = "inventory"
+	toolingValue       = "flinksync/v1"
+)
+
+var configMapGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+
+// Entry is one object of an inventory.
+type Entry struct {
+	Group     string `json:"group"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Hash is the hash of the object flinksync last applied (without the
+	// revision annotation); it tells a change in Git from drift.
+	Hash string `json:"hash,omitempty"`
+}
+
+// Key identifies the object, whatever its hash.
+func (e Entry) Key() string { return e.Group + "/" + e.Kind + "/" + e.Namespace + "/" + e.Name }
+
+// ID is "Kind/namespace/name".
+func (e Entry) ID() string { return e.Kind + "/" + e.Namespace + "/" + e.Name }
+
+// Inventory is the set of objects of one environment.
+type Inventory map[string]Entry
+
+func entryFor(o *render.Object, hash string) Entry {
+	gvk := o.GroupVersionKind()
+	return Entry{Group: gvk.Group, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName(), Hash: hash}
+}
+
+// sorted lists the entries in a stable order.
+func (inv Inventory) sorted() []Entry {
+	out := make([]Entry, 0, len(inv))
+	for _, e := range inv {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	return out
+}
+
+func (inv Inventory) equal(o Inventory) bool {
+	if len(inv) != len(o) {
+		return false
+	}
+	for k, e := range inv {
+		if o[k] != e {
+			return false
+		}
+	}
+	return true
+}
+
+// ApplySetID is the ApplySet id of the inventory of namespace ns:
+// "applyset-" + base64url(sha256("<name>.<namespace>.<kind>.<group>")) + "-v1".
+func ApplySetID(ns string) string {
+	sum := sha256.Sum256([]byte(InventoryName + "." + ns + ".ConfigMap."))
+	return "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
+}
+
+// readInventory reads the inventory of namespace ns; a missing one is empty.
+func (s *Syncer) readInventory(ctx context.Context, ns string) (Inventory, error) {
+	u, err := s.dyn.Resource(configMapGVR).Namespace(ns).Get(ctx, InventoryName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return Inventory{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading inventory ConfigMap %s/%s: %w", ns, InventoryName, err)
+	}
+	raw, _, _ := unstructured.NestedString(u.Object, "data", inventoryKey)
+	var entries []Entry
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &entries); err != nil {
+			return nil, fmt.Errorf("inventory ConfigMap %s/%s: %s is not valid: %w", ns, InventoryName, inventoryKey, err)
+		}
+	}
+	inv := Inventory{}
+	for _, e := range entries {
+		inv[e.Key()] = e
+	}
+	return inv, nil
+}
+
+// writeInventory stores inv as the inventory of environment env in ns.
+func (s *Syncer) writeInventory(ctx context.Context, env, ns string, inv Inventory) error {
+	entries := inv.sorted()
+	raw, err := json.Marshal(entries)
+	if err != nil {
+		return err
+	}
+	kinds := map[string]bool{}
+	for _, e := range entries {
+		gk := e.Kind
+		if e.Group != "" {
+			gk += "." + e.Group
+		}
+		kinds[gk] = true
+	}
+	var gks []string
+	for k := range kinds {
+		gks = append(gks, k)
+	}
+	sort.Strings(gks)
+	cm := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{
+			"name": InventoryName, "namespace": ns,
+			"labels": map[string]any{
+				render.LabelManagedBy: render.ManagedByValue, render.LabelEnvironment: env,
+				LabelComponent: ComponentInventory, LabelApplySetID: ApplySetID(ns),
+			},
+			"annotations": map[string]any{AnnApplySetTooling: toolingValue, AnnApplySetKinds: strings.Join(gks, ",")},
+		},
+		"data": map[string]any{inventoryKey: string(raw)},
+	}}
+	_, err = s.dyn.Resource(configMapGVR).Namespace(ns).Apply(ctx, InventoryName, cm,
+		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		return fmt.Errorf("writing inventory ConfigMap %s/%s: %w", ns, InventoryName, err)
+	}
+	return nil
+}
+
+// Inventories lists the inventories in the cluster by environment name, so
+// a pass can find environments that disappeared from Git.
+func (s *Syncer) Inventories(ctx context.Context) (map[string]string, error) {
+	list, err := s.dyn.Resource(configMapGVR).Namespace("").List(ctx, metav1.ListOptions{
+		LabelSelector: fmt.Sprintf("%s=%s,%s=%s", LabelComponent, ComponentInventory, render.LabelManagedBy, render.ManagedByValue),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing inventories: %w", err)
+	}
+	out := map[string]string{}
+	for _, u := range list.Items {
+		if u.GetName() == InventoryName {
+			out[u.GetLabels()[render.LabelEnvironment]] = u.GetNamespace()
+		}
+	}
+	return out, nil
+}

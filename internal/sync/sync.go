@@ -1,0 +1,217 @@
+// Package sync makes a cluster match the rendered objects of one
+// environment at a time, safely: server-side apply with field manager
+// "flinksync" and only for objects that differ from the live ones; an
+// inventory kept in the cluster so pruning deletes exactly what flinksync
+// applied before and Git no longer declares; drift detection per field; and
+// health from the Flink operators' status.
+//
+// An environment the pipeline marked blocked is never touched. Sync reads
+// the model and the rendered objects; it knows nothing of Git or policy.
+// Every pass returns a Result value, which the CLI prints and the daemon
+// turns into metrics, events and alerts.
+package sync
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+)
+
+// FieldManager is the server-side apply field manager of every write.
+const FieldManager = "flinksync"
+
+// Client QPS and burst: a pass lists once per kind and writes only what
+// changed, so these bound cold applies (Flux uses 50/300).
+const (
+	DefaultQPS   = 200
+	DefaultBurst = 400
+)
+
+// Syncer talks to one cluster.
+type Syncer struct {
+	dyn    dynamic.Interface
+	mapper meta.ResettableRESTMapper
+	// Workers is how many objects of one apply stage are written at once.
+	Workers int
+	// Now is the clock (for tests).
+	Now func() time.Time
+	// writes counts the requests that would change the cluster, when the
+	// config came through CountWrites.
+	writes *atomic.Int64
+}
+
+// New makes a Syncer for cfg. A zero QPS in cfg is raised to DefaultQPS.
+func New(cfg *rest.Config) (*Syncer, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes discovery: %w", err)
+	}
+	return &Syncer{
+		dyn:     dyn,
+		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		Workers: 8,
+		Now:     time.Now,
+	}, nil
+}
+
+// CountWrites wraps cfg so that every request other than GET, LIST and WATCH
+// (and dry runs) is counted in n: the measure of "no write when nothing
+// changed".
+func CountWrites(cfg *rest.Config, n *atomic.Int64) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method != http.MethodGet && req.URL.Query().Get("dryRun") == "" {
+				n.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	return cfg
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Mode is what a pass may do.
+type Mode int
+
+const (
+	// ModeApply applies, prunes and corrects drift as the environment says.
+	ModeApply Mode = iota
+	// ModeDryRun computes everything and sends server-side dry runs, but
+	// changes nothing.
+	ModeDryRun
+	// ModeObserve only reads: diff and drift.
+	ModeObserve
+)
+
+// Options control a pass over one environment.
+type Options struct {
+	Mode Mode
+	// AllowEmpty lets a pass prune an environment down to zero objects.
+	AllowEmpty bool
+	// Blocked, when not empty, says why the environment must not be
+	// touched (load, policy or render errors); the pass only reports it.
+	Blocked []string
+}
+
+// Action is what a pass did, or would do, to one object.
+type Action string
+
+// The actions.
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+	Drifted    Action = "drifted" // differs from Git and left alone (drift: warn)
+	Pruned     Action = "pruned"
+	Retained   Action = "retained" // not pruned: prune off, empty render, or not ours
+	Conflict   Action = "conflict"
+	Failed     Action = "failed"
+)
+
+// Change is one object and what happened to it.
+type Change struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Action    Action `json:"action"`
+	// Message explains conflicts, failures and retained objects.
+	Message string `json:"message,omitempty"`
+	// Diffs are the fields that differ (for configured and drifted objects).
+	Diffs []FieldDiff `json:"diffs,omitempty"`
+}
+
+// ID is "Kind/namespace/name".
+func (c Change) ID() string { return c.Kind + "/" + c.Namespace + "/" + c.Name }
+
+// Drift is one field that differs between Git and the cluster.
+type Drift struct {
+	Environment string `json:"environment"`
+	Kind        string `json:"kind"`
+	Namespace   string `json:"namespace"`
+	Name        string `json:"name"`
+	Field       string `json:"field"`
+	Desired     string `json:"desired"`
+	Live        string `json:"live"`
+}
+
+// Health is the state of an application as its operator reports it.
+type Health string
+
+// The health states.
+const (
+	Healthy     Health = "Healthy"
+	Progressing Health = "Progressing"
+	Degraded    Health = "Degraded"
+	Unknown     Health = "Unknown"
+)
+
+// AppHealth is the health of one application, with the operator's words.
+type AppHealth struct {
+	App     string `json:"app"`
+	Health  Health `json:"health"`
+	Message string `json:"message,omitempty"`
+}
+
+// Result is what a pass did to one environment.
+type Result struct {
+	Environment string        `json:"environment"`
+	Namespace   string        `json:"namespace"`
+	Revision    string        `json:"revision,omitempty"`
+	DryRun      bool          `json:"dryRun,omitempty"`
+	Blocked     []string      `json:"blocked,omitempty"`
+	Changes     []Change      `json:"changes"`
+	Drift       []Drift       `json:"drift"`
+	Health      []AppHealth   `json:"health"`
+	Errors      []string      `json:"errors,omitempty"`
+	Duration    time.Duration `json:"duration"`
+}
+
+// Count returns how many objects had action a.
+func (r *Result) Count(a Action) int {
+	n := 0
+	for _, c := range r.Changes {
+		if c.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// OK reports whether the pass neither failed nor was blocked.
+func (r *Result) OK() bool {
+	return len(r.Blocked) == 0 && len(r.Errors) == 0 && r.Count(Conflict) == 0 && r.Count(Failed) == 0
+}
+
+// Summary is a one-line account of the pass.
+func (r *Result) Summary() string {
+	if len(r.Blocked) > 0 {
+		return fmt.Sprintf("blocked (%d problem(s)); nothing applied or pruned", len(r.Blocked))
+	}
+	return fmt.Sprintf("%d created, %d configured, %d unchanged, %d pruned, %d drifted field(s), %d conflict(s), %d error(s)",
+		r.Count(Created), r.Count(Configured), r.Count(Unchanged), r.Count(Pruned), len(r.Drift),
+		r.Count(Conflict), len(r.Errors)+r.Count(Failed))
+}
+
+// ctxErr is a context's error, or nil.
+func ctxErr(ctx context.Context) error { return ctx.Err() }
