@@ -77,6 +77,9 @@ FKO or CFK objects, applies and prunes them per environment and reports drift.`,
 	}
 	root.AddCommand(newValidateCommand())
 	root.AddCommand(newRenderCommand())
+	root.AddCommand(newApplyCommand())
+	root.AddCommand(newDiffCommand())
+	root.AddCommand(newDriftCommand())
 	root.AddCommand(newSizeCommand())
 	return root
 }

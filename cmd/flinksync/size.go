@@ -17,6 +17,7 @@ import (
 
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/policy"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/sizing"
 )
@@ -131,16 +132,10 @@ func checkSizeFilters(r *model.Repository, env, app string) error {
 	return nil
 }
 
-// repositoryLimits takes the strictest maxTaskManagerCPU of the repository's
-// policies; a repository policy can only tighten the default.
+// repositoryLimits is the policy in force without a daemon policy: the
+// default maxTaskManagerCPU, tightened by the repository's policies.
 func repositoryLimits(r *model.Repository) sizing.Limits {
-	limit := float64(sizing.DefaultMaxTaskManagerCPU)
-	for _, p := range r.Policies {
-		if q := p.Spec.MaxTaskManagerCPU; q.Set && q.Sign() > 0 {
-			limit = min(limit, q.AsApproximateFloat64())
-		}
-	}
-	return sizing.Limits{MaxTaskManagerCPU: limit}
+	return sizing.Limits{MaxTaskManagerCPU: policy.Merge(nil, r.Policies).MaxTaskManagerCPU.AsApproximateFloat64()}
 }
 
 func isAppErrors(err error) bool {

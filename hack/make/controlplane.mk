@@ -41,8 +41,8 @@ CP_K8S_LDFLAGS := -s -w \
 	-X k8s.io/component-base/version.gitMinor=$(CP_K8S_MINOR) \
 	-X k8s.io/component-base/version.gitTreeState=clean
 CP_ETCD_LDFLAGS := -s -w
-# Static, reproducible builds that ignore any go.work above the repository.
-CP_GOENV := CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=readonly
+# Static, reproducible builds: no cgo, no go.work, no VCS stamping, go.sum as committed.
+CP_GOENV := CGO_ENABLED=0 GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false"
 
 # Rebuild when a binary is missing (cp-force) or a source is newer than the stamp.
 CP_FORCE := $(if $(and $(wildcard $(BIN)/kube-apiserver),$(wildcard $(BIN)/etcd)),,cp-force)

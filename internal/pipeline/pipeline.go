@@ -52,8 +52,9 @@ type Options struct {
 
 // Result is everything one pass produced.
 type Result struct {
-	Repo   *model.Repository
-	Sizing *sizing.Plan
+	revision string
+	Repo     *model.Repository
+	Sizing   *sizing.Plan
 	// Rendered holds the environments that rendered, by name.
 	Rendered map[string]*render.Environment
 	// Findings are the load, sizing, render and policy findings, sorted.
@@ -61,6 +62,9 @@ type Result struct {
 	// Blocked names each environment that must not be synced, with why.
 	Blocked map[string][]string
 }
+
+// Revision is the revision the pass rendered.
+func (r *Result) Revision() string { return r.revision }
 
 // Environments returns the names of the repository's environments, sorted.
 func (r *Result) Environments() []string {
@@ -82,7 +86,7 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 	if err != nil && findings == nil {
 		return nil, err
 	}
-	res := &Result{Repo: repo, Rendered: map[string]*render.Environment{}, Blocked: map[string][]string{}}
+	res := &Result{revision: opts.Revision, Repo: repo, Rendered: map[string]*render.Environment{}, Blocked: map[string][]string{}}
 
 	eff := policy.Merge(opts.Daemon, repo.Policies)
 	plan, err := sizing.ForRepository(repo, sizing.Limits{MaxTaskManagerCPU: eff.MaxTaskManagerCPU.AsApproximateFloat64()})

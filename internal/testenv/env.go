@@ -105,6 +105,8 @@ type Options struct {
 	BinDir string
 	// Output receives the output of etcd and kube-apiserver; nil discards it.
 	Output io.Writer
+	// EtcdOutput and APIServerOutput, when set, replace Output for one of them.
+	EtcdOutput, APIServerOutput io.Writer
 }
 
 // Env is a running control plane with flinksync's test CRDs installed.
@@ -141,13 +143,14 @@ func Start(opts Options) (*Env, error) {
 	te.ControlPlane.Etcd = &envtest.Etcd{
 		Path:    filepath.Join(bin, "etcd"),
 		DataDir: filepath.Join(dir, "etcd"),
-		Out:     opts.Output,
-		Err:     opts.Output,
+		Out:     firstWriter(opts.EtcdOutput, opts.Output),
+		Err:     firstWriter(opts.EtcdOutput, opts.Output),
 	}
 	api := te.ControlPlane.GetAPIServer()
 	api.Path = filepath.Join(bin, "kube-apiserver")
 	api.CertDir = filepath.Join(dir, "kube-apiserver")
-	api.Out, api.Err = opts.Output, opts.Output
+	api.Out = firstWriter(opts.APIServerOutput, opts.Output)
+	api.Err = api.Out
 	for _, d := range []string{te.ControlPlane.Etcd.DataDir, api.CertDir} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			_ = os.RemoveAll(dir)
@@ -212,6 +215,15 @@ func (e *Env) Stop() error {
 	}
 	e.env = nil
 	return errors.Join(errs...)
+}
+
+func firstWriter(ws ...io.Writer) io.Writer {
+	for _, w := range ws {
+		if w != nil {
+			return w
+		}
+	}
+	return nil
 }
 
 // outputTail returns the last n lines of b, for error messages.

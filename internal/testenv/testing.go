@@ -65,7 +65,7 @@ func Main(m *testing.M) int {
 	if err != nil {
 		var missing *MissingBinariesError
 		if !errors.As(err, &missing) || Required() {
-			fmt.Fprintf(os.Stderr, "testenv: FAIL: %v\n", err)
+			fmt.Fprintf(os.Stderr, "testenv: FAIL: %s\n", strings.TrimPrefix(err.Error(), "testenv: "))
 			if missing != nil {
 				fmt.Fprintf(os.Stderr, "testenv: the control plane is required here (%s=1 or CI is set)\n", RequireEnv)
 			}
@@ -75,11 +75,12 @@ func Main(m *testing.M) int {
 		return m.Run()
 	}
 
-	out := &tailBuffer{max: 64 << 10}
+	etcdOut, apiOut := &tailBuffer{max: 32 << 10}, &tailBuffer{max: 32 << 10}
 	start := time.Now()
-	env, err := Start(Options{BinDir: bin, Output: out})
+	env, err := Start(Options{BinDir: bin, EtcdOutput: etcdOut, APIServerOutput: apiOut})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: FAIL: %v\n--- last lines of etcd and kube-apiserver output:\n%s\n", err, outputTail(out.Bytes(), 40))
+		fmt.Fprintf(os.Stderr, "testenv: FAIL: %s\n--- last lines of kube-apiserver output:\n%s\n--- last lines of etcd output:\n%s\n",
+			strings.TrimPrefix(err.Error(), "testenv: "), outputTail(apiOut.Bytes(), 30), outputTail(etcdOut.Bytes(), 10))
 		return 1
 	}
 	if testing.Verbose() {

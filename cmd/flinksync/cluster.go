@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/pipeline"
+	"github.com/flinksync/flinksync/internal/source"
+	"github.com/flinksync/flinksync/internal/sync"
+)
+
+// clusterFlags are the flags of the commands that talk to a cluster.
+type clusterFlags struct {
+	repo, env, kubeconfig, policy, output string
+}
+
+func (f *clusterFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.repo, "repo", "", "repository root folder (a Git checkout gives the revision annotation)")
+	cmd.Flags().StringVar(&f.env, "env", "", "only this environment")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+	cmd.Flags().StringVar(&f.policy, "policy", "", "the daemon's own policy file")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+}
+
+// kubeConfig loads the client config: --kubeconfig, then KUBECONFIG and
+// ~/.kube/config, then the in-cluster service account.
+func kubeConfig(path string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules.ExplicitPath = path
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err == nil {
+		return cfg, nil
+	}
+	if path == "" && os.Getenv("KUBECONFIG") == "" {
+		if in, inErr := rest.InClusterConfig(); inErr == nil {
+			return in, nil
+		}
+	}
+	return nil, fmt.Errorf("kubeconfig: %w", err)
+}
+
+// prepared is a repository run through the pipeline, with a cluster client.
+type prepared struct {
+	res    *pipeline.Result
+	syncer *sync.Syncer
+	envs   []*model.Environment
+}
+
+func (f *clusterFlags) prepare() (*prepared, error) {
+	if f.repo == "" {
+		return nil, fmt.Errorf("--repo is required")
+	}
+	if f.output != "text" && f.output != "json" {
+		return nil, fmt.Errorf("--output %q: want text or json", f.output)
+	}
+	rev, dirty, err := source.Revision(f.repo)
+	if err != nil {
+		return nil, err
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	res, err := runPipeline(f.repo, f.policy, rev)
+	if err != nil {
+		return nil, err
+	}
+	envs := res.Repo.Environments
+	if f.env != "" {
+		e := res.Repo.Environment(f.env)
+		if e == nil {
+			return nil, fmt.Errorf("--env %q: no such environment (have %s)", f.env, strings.Join(res.Environments(), ", "))
+		}
+		envs = []*model.Environment{e}
+	}
+	cfg, err := kubeConfig(f.kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	s, err := sync.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &prepared{res: res, syncer: s, envs: envs}, nil
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func newApplyCommand() *cobra.Command {
+	var f clusterFlags
+	var dryRun, allowEmpty bool
+	cmd := &cobra.Command{
+		Use:   "apply --repo DIR [--env E] [--dry-run]",
+		Short: "One pass: apply what differs, prune what Git removed, report drift and health",
+		Long: `apply runs the pipeline and syncs each environment: server-side apply (field
+manager flinksync) of the objects that differ from the cluster, in dependency
+order; prune of what this environment applied before and Git no longer
+declares; drift correction or report as the environment's sync.drift says.
+An environment with errors (see validate) is not touched at all.
+
+Exit codes: 0 every environment synced, 1 some environment failed or was
+blocked, 2 could not run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := f.prepare()
+			if err != nil {
+				return cantRun(err)
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			mode := sync.ModeApply
+			if dryRun {
+				mode = sync.ModeDryRun
+			}
+			var results []*sync.Result
+			ok := true
+			for _, env := range p.envs {
+				name := env.Metadata.Name
+				r := p.syncer.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: mode, AllowEmpty: allowEmpty, Blocked: p.res.Blocked[name]})
+				r.Revision = p.res.Revision()
+				results = append(results, r)
+				ok = ok && r.OK()
+			}
+			orphans := orphanInventories(ctx, p)
+			if err := writeResults(cmd.OutOrStdout(), f.output, results, orphans); err != nil {
+				return cantRun(err)
+			}
+			if !ok {
+				return found()
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "server-side dry run: report what would change, change nothing")
+	cmd.Flags().BoolVar(&allowEmpty, "allow-empty", false, "allow pruning an environment down to zero objects")
+	return cmd
+}
+
+// orphanInventories names environments that have an inventory in the
+// cluster but are no longer in the repository: their objects stay.
+func orphanInventories(ctx context.Context, p *prepared) []string {
+	invs, err := p.syncer.Inventories(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for env, ns := range invs {
+		if p.res.Repo.Environment(env) == nil {
+			out = append(out, fmt.Sprintf("environment %s (namespace %s) is no longer in the repository; its objects stay until removed on purpose", env, ns))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func writeResults(w io.Writer, format string, results []*sync.Result, notes []string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Environments []*sync.Result `json:"environments"`
+			Notes        []string       `json:"notes,omitempty"`
+		}{results, notes})
+	}
+	for _, r := range results {
+		prefix := ""
+		if r.DryRun {
+			prefix = "(dry run) "
+		}
+		fmt.Fprintf(w, "environment %s (namespace %s): %s%s\n", r.Environment, r.Namespace, prefix, r.Summary())
+		for _, b := range r.Blocked {
+			fmt.Fprintf(w, "  blocked: %s\n", b)
+		}
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "  error: %s\n", e)
+		}
+		for _, c := range r.Changes {
+			if c.Action == sync.Unchanged {
+				continue
+			}
+			fmt.Fprintf(w, "  %-10s %s", c.Action, c.ID())
+			if c.Message != "" {
+				fmt.Fprintf(w, ": %s", c.Message)
+			}
+			fmt.Fprintln(w)
+			for _, d := range c.Diffs {
+				fmt.Fprintf(w, "             %s: %s → %s\n", d.Field, d.Live, d.Desired)
+			}
+		}
+		for _, d := range r.Drift {
+			fmt.Fprintf(w, "  drift      %s/%s/%s %s: live %s, Git %s\n", d.Kind, d.Namespace, d.Name, d.Field, d.Live, d.Desired)
+		}
+		var unknown []string
+		for _, h := range r.Health {
+			switch h.Health {
+			case sync.Healthy:
+			case sync.Unknown:
+				unknown = append(unknown, h.App)
+			default:
+				fmt.Fprintf(w, "  health     %s: %s (%s)\n", h.App, h.Health, h.Message)
+			}
+		}
+		if len(unknown) > 0 {
+			fmt.Fprintf(w, "  health     Unknown, no operator status yet: %s\n", strings.Join(unknown, ", "))
+		}
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	return nil
+}
+
+func newDiffCommand() *cobra.Command {
+	var f clusterFlags
+	cmd := &cobra.Command{
+		Use:   "diff --repo DIR [--env E]",
+		Short: "Show, as unified diffs, how the cluster differs from the repository (secret values masked)",
+		Long: `diff compares each environment's rendered objects with the cluster and prints
+a unified diff for every object apply would create, change or prune. Only
+the fields flinksync manages are shown; secret values are masked. Nothing
+is changed.
+
+Exit codes: 0 no differences, 1 differences, 2 error (including an
+environment that cannot be rendered).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := f.prepare()
+			if err != nil {
+				return cantRun(err)
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			type envDiff struct {
+				Environment string            `json:"environment"`
+				Objects     []sync.ObjectDiff `json:"objects"`
+				Error       string            `json:"error,omitempty"`
+			}
+			var all []envDiff
+			differs, broken := false, false
+			for _, env := range p.envs {
+				name := env.Metadata.Name
+				d := envDiff{Environment: name, Objects: []sync.ObjectDiff{}}
+				if why := p.res.Blocked[name]; len(why) > 0 {
+					d.Error = "blocked: " + strings.Join(why, "; ")
+					broken = true
+				} else if objs, err := p.syncer.Diff(ctx, env, p.res.Rendered[name]); err != nil {
+					d.Error = err.Error()
+					broken = true
+				} else {
+					d.Objects = objs
+					differs = differs || len(objs) > 0
+				}
+				all = append(all, d)
+			}
+			w := cmd.OutOrStdout()
+			if f.output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(all); err != nil {
+					return cantRun(err)
+				}
+			} else {
+				for _, d := range all {
+					if d.Error != "" {
+						fmt.Fprintf(cmd.ErrOrStderr(), "environment %s: %s\n", d.Environment, d.Error)
+						continue
+					}
+					for _, o := range d.Objects {
+						fmt.Fprintf(w, "# %s %s (environment %s)\n%s", o.Action, o.ID(), d.Environment, o.Unified)
+					}
+				}
+			}
+			switch {
+			case broken:
+				return &exitError{code: exitCantRun}
+			case differs:
+				return found()
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newDriftCommand() *cobra.Command {
+	var f clusterFlags
+	cmd := &cobra.Command{
+		Use:   "drift --repo DIR [--env E] [--output text|json]",
+		Short: "Report every field the cluster changed behind Git's back; changes nothing",
+		Long: `drift compares the live objects of each environment with what flinksync
+applied from Git and lists every field that differs: environment, object,
+field path, desired and live value. It changes nothing, whatever the
+environment's sync.drift mode.
+
+Exit codes: 0 no drift, 1 drift, 2 error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := f.prepare()
+			if err != nil {
+				return cantRun(err)
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			drift := []sync.Drift{}
+			broken := false
+			for _, env := range p.envs {
+				name := env.Metadata.Name
+				r := p.syncer.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: sync.ModeObserve, Blocked: p.res.Blocked[name]})
+				for _, e := range append(append([]string{}, r.Blocked...), r.Errors...) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "environment %s: %s\n", name, e)
+					broken = true
+				}
+				drift = append(drift, r.Drift...)
+			}
+			w := cmd.OutOrStdout()
+			if f.output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(drift); err != nil {
+					return cantRun(err)
+				}
+			} else {
+				for _, d := range drift {
+					fmt.Fprintf(w, "%s %s/%s/%s %s: Git %s, live %s\n", d.Environment, d.Kind, d.Namespace, d.Name, d.Field, d.Desired, d.Live)
+				}
+				fmt.Fprintf(w, "%d drifted field(s)\n", len(drift))
+			}
+			switch {
+			case broken:
+				return &exitError{code: exitCantRun}
+			case len(drift) > 0:
+				return found()
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}

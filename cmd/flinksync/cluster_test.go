@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/flinksync/flinksync/internal/sync"
+	"github.com/flinksync/flinksync/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// writeKubeconfig writes cfg as a kubeconfig file.
+func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
+	kc.CurrentContext = "test"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestApplyDiffDriftCommands runs the cluster commands end to end on the
+// example against a real API server.
+func TestApplyDiffDriftCommands(t *testing.T) {
+	cfg := testenv.Config(t)
+	kc := writeKubeconfig(t, cfg)
+	for _, ns := range []string{"flink-dev", "flink-staging", "flink-prod", "flink-prod-eu"} {
+		testenv.CreateNamespace(t, cfg, ns)
+	}
+	repo := t.TempDir()
+	copyDir(t, example, repo)
+
+	code, out, errOut := runCLI(t, "diff", "--repo", repo, "--kubeconfig", kc)
+	if code != 1 || !strings.Contains(out, "+++ git/FlinkDeployment/flink-prod/orders-enrich") {
+		t.Fatalf("diff before the first apply must show creations and exit 1, got %d:\n%.2000s%s", code, out, errOut)
+	}
+
+	code, out, errOut = runCLI(t, "apply", "--repo", repo, "--kubeconfig", kc, "--output", "json")
+	if code != 0 {
+		t.Fatalf("apply exited %d:\n%.3000s%s", code, out, errOut)
+	}
+	var applied struct{ Environments []*sync.Result }
+	if err := json.Unmarshal([]byte(out), &applied); err != nil {
+		t.Fatal(err)
+	}
+	if len(applied.Environments) != 4 {
+		t.Fatalf("want 4 environments, got %d", len(applied.Environments))
+	}
+	for _, r := range applied.Environments {
+		if r.Count(sync.Created) == 0 {
+			t.Errorf("%s: nothing created", r.Environment)
+		}
+	}
+
+	code, out, _ = runCLI(t, "apply", "--repo", repo, "--kubeconfig", kc)
+	if code != 0 || strings.Contains(out, "\n  created") || !strings.Contains(out, "0 configured") {
+		t.Fatalf("the second apply must change nothing, got %d:\n%s", code, out)
+	}
+	if code, out, _ := runCLI(t, "drift", "--repo", repo, "--kubeconfig", kc); code != 0 || !strings.Contains(out, "0 drifted") {
+		t.Fatalf("no drift yet, got %d:\n%s", code, out)
+	}
+
+	// A live edit in staging (drift: correct).
+	dyn, _ := dynamic.NewForConfig(cfg)
+	gvr := schema.GroupVersionResource{Group: "flink.apache.org", Version: "v1beta1", Resource: "flinkdeployments"}
+	if _, err := dyn.Resource(gvr).Namespace("flink-staging").Patch(context.Background(), "orders-enrich", types.MergePatchType,
+		[]byte(`{"spec":{"taskManager":{"replicas":42}}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI(t, "drift", "--repo", repo, "--kubeconfig", kc, "--output", "json")
+	var drift []sync.Drift
+	if err := json.Unmarshal([]byte(out), &drift); err != nil {
+		t.Fatalf("drift JSON: %v\n%s", err, out)
+	}
+	if code != 1 || len(drift) != 1 || drift[0].Field != "spec.taskManager.replicas" || drift[0].Live != "42" ||
+		drift[0].Environment != "staging" || drift[0].Kind != "FlinkDeployment" || drift[0].Name != "orders-enrich" {
+		t.Fatalf("drift must name the edited field, got %d %+v", code, drift)
+	}
+	code, out, _ = runCLI(t, "diff", "--repo", repo, "--kubeconfig", kc, "--env", "staging")
+	if code != 1 || !strings.Contains(out, "-    replicas: 42") {
+		t.Fatalf("diff must show the live edit, got %d:\n%s", code, out)
+	}
+	if code, out, _ := runCLI(t, "apply", "--repo", repo, "--kubeconfig", kc, "--env", "staging"); code != 0 {
+		t.Fatalf("apply exited %d:\n%s", code, out)
+	}
+	if code, out, _ := runCLI(t, "drift", "--repo", repo, "--kubeconfig", kc); code != 0 {
+		t.Fatalf("correct mode restored the field; drift must be gone, got %d:\n%s", code, out)
+	}
+	if code, _, errOut := runCLI(t, "apply", "--repo", repo, "--kubeconfig", filepath.Join(repo, "nope")); code != 2 {
+		t.Errorf("a missing kubeconfig must exit 2, got %d %s", code, errOut)
+	}
+}
