@@ -136,38 +136,49 @@ make_repo() {
 }
 
 # ---------------------------------------------------------------------------
-# main_job: what the demo runs against the control plane. For now: render the
-# repository and let the API server validate the result (server-side dry run,
-# so nothing is stored). Swap the body for the real sync when it exists, e.g.
-#   "$BIN/flinksync" sync --repo "$REPO" --kubeconfig "$KUBECONFIG_FILE"
-# Returns non-zero when the job fails.
+# main_job: what the demo runs against the control plane: a real sync of the
+# example repository, a second sync that changes nothing, a manual drift in
+# two environments (dev reports drift only, staging corrects it), and the
+# drift report. Returns non-zero when a step fails unexpectedly.
 # ---------------------------------------------------------------------------
+FS() { "$BIN/flinksync" "$@" --repo "$REPO" --kubeconfig "$KUBECONFIG_FILE"; }
+K() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
 main_job() {
-	if [ ! -x "$BIN/flinksync" ]; then
-		note "bin/flinksync is not built (run \`make build\`); skipping the main job"
-		return 0
-	fi
-	rm -rf "$RENDERED"
-	local out rc=0
-	out="$("$BIN/flinksync" render --repo "$REPO" --out "$RENDERED" 2>&1)" || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		printf '%s\n' "$out" | tail -n 20 >&2
-		if grep -qiE 'unknown (command|subcommand)|no such command|not (yet )?implemented|unknown flag|flag provided but not defined' <<<"$out"; then
-			note "\`flinksync render\` does not exist yet (or takes other flags): nothing rendered."
-			note "The control plane is up anyway; edit main_job() in hack/demo.sh when the command lands."
-			return 0
-		fi
-		say "\`flinksync render --repo .demo/repo --out .demo/rendered\` failed (exit $rc)"
-		return "$rc"
-	fi
-	[ -z "$out" ] || printf '%s\n' "$out"
-	if [ -z "$(find "$RENDERED" -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) 2>/dev/null | head -n 1)" ]; then
-		note "flinksync render wrote no manifests to .demo/rendered"
-		return 0
-	fi
-	say "validating .demo/rendered with a server-side dry-run apply"
-	kubectl --kubeconfig "$KUBECONFIG_FILE" apply --server-side --field-manager=flinksync \
-		--dry-run=server -R -f "$RENDERED"
+	say "1. validate: load, size, render and policy, no cluster needed"
+	"$BIN/flinksync" validate --repo "$REPO"
+
+	say "2. size: what each application gets in prod"
+	"$BIN/flinksync" size --repo "$REPO" --env prod
+
+	say "3. apply: server-side apply of every environment (field manager flinksync)"
+	FS apply
+
+	say "4. apply again: nothing changed in Git or the cluster, so nothing is written"
+	FS apply | grep '^environment'
+
+	say "5. a manual change behind Git's back: scale orders-enrich in dev (drift: warn) and staging (drift: correct)"
+	K -n flink-dev patch flinkdeployment orders-enrich --type merge -p '{"spec":{"taskManager":{"replicas":9}}}'
+	K -n flink-staging patch flinkdeployment orders-enrich --type merge -p '{"spec":{"taskManager":{"replicas":9}}}'
+
+	say "6. drift: every field that differs from Git (exit 1 = drift found)"
+	local rc=0
+	FS drift || rc=$?
+	[ "$rc" -eq 1 ] || { say "expected drift (exit 1), got exit $rc"; return 1; }
+
+	say "7. diff for staging: the unified diff apply would undo"
+	rc=0
+	FS diff --env staging || rc=$?
+	[ "$rc" -eq 1 ] || { say "expected a difference (exit 1), got exit $rc"; return 1; }
+
+	say "8. apply: staging's drift is corrected, dev's is only reported (warn mode)"
+	FS apply | grep -E '^environment|drift|drifted|configured ' || true
+	printf 'demo: replicas now: dev=%s staging=%s\n' \
+		"$(K -n flink-dev get flinkdeployment orders-enrich -o jsonpath='{.spec.taskManager.replicas}')" \
+		"$(K -n flink-staging get flinkdeployment orders-enrich -o jsonpath='{.spec.taskManager.replicas}')"
+	rc=0
+	FS drift || rc=$?
+	[ "$rc" -eq 1 ] || { say "dev's drift must remain (warn mode), got exit $rc"; return 1; }
 }
 
 main() {
