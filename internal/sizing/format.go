@@ -132,6 +132,9 @@ func appendGrouped(dst, digits []byte) []byte {
 			break
 		}
 	}
+	if whole <= 3 {
+		return append(dst, digits...)
+	}
 	for i := 0; i < whole; i++ {
 		if i > 0 && (whole-i)%3 == 0 {
 			dst = append(dst, ',')

@@ -243,7 +243,7 @@ func ForRepository(repo *model.Repository, limits Limits) (*Plan, error) {
 func Totals(env string, nodes model.Nodes, results []*Result) *EnvironmentTotals {
 	t := &EnvironmentTotals{Environment: env, Apps: len(results), Nodes: nodes.Count}
 	nodeCPU, nodeMem := nodes.CPU.AsApproximateFloat64(), nodes.Memory.AsApproximateFloat64()
-	node := pod{cpu: milli(min(nodeCPU, MaxCPU)), mem: int64(math.Ceil(min(nodeMem, MaxMemory)))}
+	node := pod{cpu: milliFloor(min(nodeCPU, MaxCPU)), mem: int64(math.Ceil(min(nodeMem, MaxMemory)))}
 	t.NodeCPU, t.NodeMemory = float64(node.cpu)/1000, node.mem
 	t.CapacityCPU = float64(node.cpu) / 1000 * float64(max(0, nodes.Count))
 	t.CapacityMemory = node.mem * int64(max(0, nodes.Count))

@@ -134,7 +134,12 @@ func memQuantity(obj Level, field string, q model.Quantity) (float64, error) {
 	return math.Ceil(v), nil
 }
 
-func milli(cores float64) int64 { return max(1, int64(math.Round(cores*1000))) }
+// milli converts a CPU request to milli-cores, rounding up as Kubernetes
+// does; milliFloor converts a capacity or a limit, rounding down, so that
+// what fits the rounded figure fits the real one.
+func milli(cores float64) int64 { return max(1, int64(math.Ceil(cores*1000-1e-6))) }
+
+func milliFloor(cores float64) int64 { return max(1, int64(math.Floor(cores*1000+1e-6))) }
 
 func normalizeShape(in *Input) (shape, error) {
 	var sh shape
@@ -183,7 +188,7 @@ func normalizeShape(in *Input) (shape, error) {
 	if err != nil {
 		return sh, err
 	}
-	sh.nodeMilli = milli(nodeCPU)
+	sh.nodeMilli = milliFloor(nodeCPU)
 	if sh.nodeMem, err = memQuantity(LevelEnvironment, "nodes.memory", in.Nodes.Memory); err != nil {
 		return sh, err
 	}
@@ -205,7 +210,7 @@ func normalizeShape(in *Input) (shape, error) {
 	case limit < minCPU:
 		return sh, inputErr(LevelPolicy, "maxTaskManagerCPU", "%v is below 1m, the smallest CPU Kubernetes grants", limit)
 	}
-	sh.limit = min(milli(limit), sh.nodeMilli)
+	sh.limit = min(milliFloor(limit), sh.nodeMilli)
 	sh.tmMilli = milli(sh.poolCPU)
 	if sh.tmMilli > sh.limit {
 		sh.tmMilli, sh.clamped = sh.limit, true
