@@ -12,9 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/flinksync/flinksync/internal/sync"
 	"github.com/flinksync/flinksync/internal/testenv"
@@ -22,26 +19,11 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-// writeKubeconfig writes cfg as a kubeconfig file.
-func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
-	kc.CurrentContext = "test"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestApplyDiffDriftCommands runs the cluster commands end to end on the
 // example against a real API server.
 func TestApplyDiffDriftCommands(t *testing.T) {
 	cfg := testenv.Config(t)
-	kc := writeKubeconfig(t, cfg)
+	kc := testenv.WriteKubeconfig(t, cfg)
 	for _, ns := range []string{"flink-dev", "flink-staging", "flink-prod", "flink-prod-eu"} {
 		testenv.CreateNamespace(t, cfg, ns)
 	}
