@@ -9,10 +9,13 @@ import (
 	"strconv"
 	"strings"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
 )
 
@@ -99,6 +102,20 @@ func applyOverlay(src fs.FS, env string, objs []*Object) (*overlayResult, error)
 			patchesOnly[key] = v
 		}
 	}
+	// An overlay made only of label and annotation pairs and targeted JSON
+	// patches that leave metadata alone is applied to the app objects here,
+	// with the JSON patch library kustomize itself uses: the same result
+	// without kustomize's YAML round trips per object.
+	if plan, ok := fastOverlay(patchesOnly); ok {
+		for _, i := range appObjs {
+			o, err := plan.apply(objs[i])
+			if err != nil {
+				return nil, fmt.Errorf("%s: kustomize overlay failed: %v", file, err)
+			}
+			res.objects = append(res.objects, o)
+		}
+		return res, nil
+	}
 	for start := 0; start < len(appObjs); start += overlayChunk {
 		part, err := runOverlay(src, env, file, patchesOnly, objs, pick(appObjs[start:min(start+overlayChunk, len(appObjs))]))
 		if err != nil {
@@ -111,7 +128,202 @@ func applyOverlay(src fs.FS, env string, objs []*Object) (*overlayResult, error)
 
 // overlayChunk is how many app objects one kustomize run takes when the
 // overlay allows chunking (measured: 200 keeps the quadratic part small).
-const overlayChunk = 200
+// Tests lower it to exercise the chunked paths on small inputs.
+var overlayChunk = 200
+
+// fastPatch is a JSON 6902 patch with its target.
+type fastPatch struct {
+	target *types.SelectorRegex
+	ops    jsonpatch.Patch
+}
+
+// fastPlan is an overlay flinksync can apply to app objects by itself.
+type fastPlan struct {
+	labels, annotations map[string]string
+	patches             []fastPatch
+}
+
+// fastOverlay returns the fast plan of k when k (without resources) holds
+// only `labels` pairs (no selector, template or field options),
+// `commonAnnotations`, and `patches` that are all inline JSON 6902 patches
+// selected by group, version, kind, name or namespace that change nothing
+// under /metadata, /kind or /apiVersion. For the Flink kinds, kustomize sets
+// such labels and annotations in metadata only, and such patches commute
+// with them, so the result is kustomize's.
+func fastOverlay(k map[string]any) (*fastPlan, bool) {
+	plan := &fastPlan{labels: map[string]string{}, annotations: map[string]string{}}
+	for key, v := range k {
+		switch key {
+		case "apiVersion", "kind", "metadata":
+		case "labels":
+			list, _ := v.([]any)
+			for _, e := range list {
+				m, _ := e.(map[string]any)
+				for opt, ov := range m {
+					switch opt {
+					case "pairs":
+						pairs, _ := ov.(map[string]any)
+						for lk, lv := range pairs {
+							s, ok := lv.(string)
+							if !ok {
+								return nil, false
+							}
+							plan.labels[lk] = s
+						}
+					case "includeSelectors", "includeTemplates":
+						if b, _ := ov.(bool); b {
+							return nil, false
+						}
+					default:
+						return nil, false
+					}
+				}
+			}
+		case "commonAnnotations":
+			m, _ := v.(map[string]any)
+			for ak, av := range m {
+				s, ok := av.(string)
+				if !ok {
+					return nil, false
+				}
+				plan.annotations[ak] = s
+			}
+		case "patches":
+			list, _ := v.([]any)
+			for _, p := range list {
+				fp, ok := parseFastPatch(p)
+				if !ok {
+					return nil, false
+				}
+				plan.patches = append(plan.patches, fp)
+			}
+		default:
+			return nil, false
+		}
+	}
+	return plan, true
+}
+
+func parseFastPatch(p any) (fastPatch, bool) {
+	m, _ := p.(map[string]any)
+	text, _ := m["patch"].(string)
+	tm, _ := m["target"].(map[string]any)
+	if text == "" || tm == nil || m["path"] != nil || m["options"] != nil {
+		return fastPatch{}, false
+	}
+	var sel types.Selector
+	for key, v := range tm {
+		s, _ := v.(string)
+		switch key {
+		case "group":
+			sel.Group = s
+		case "version":
+			sel.Version = s
+		case "kind":
+			sel.Kind = s
+		case "name":
+			sel.Name = s
+		case "namespace":
+			sel.Namespace = s
+		default: // label and annotation selectors
+			return fastPatch{}, false
+		}
+	}
+	re, err := types.NewSelectorRegex(&sel)
+	if err != nil {
+		return fastPatch{}, false
+	}
+	text = strings.TrimSpace(text)
+	raw := []byte(text)
+	if !strings.HasPrefix(text, "[") {
+		if raw, err = yaml.YAMLToJSON(raw); err != nil {
+			return fastPatch{}, false
+		}
+	}
+	var ops []map[string]any
+	if err := json.Unmarshal(raw, &ops); err != nil || len(ops) == 0 {
+		return fastPatch{}, false
+	}
+	for _, op := range ops {
+		for _, f := range []string{"path", "from"} {
+			p, _ := op[f].(string)
+			if strings.HasPrefix(p, "/metadata") || p == "/kind" || p == "/apiVersion" || (f == "path" && p == "") {
+				return fastPatch{}, false
+			}
+		}
+	}
+	decoded, err := jsonpatch.DecodePatch(raw)
+	if err != nil {
+		return fastPatch{}, false
+	}
+	return fastPatch{target: re, ops: decoded}, true
+}
+
+// apply applies the plan to a copy of o.
+func (p *fastPlan) apply(o *Object) (*Object, error) {
+	o, err := applyFast(p.patches, o)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.labels)+len(p.annotations) == 0 {
+		return o, nil
+	}
+	c := *o
+	c.Unstructured = o.DeepCopy()
+	if len(p.labels) > 0 {
+		l := c.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		for k, v := range p.labels {
+			l[k] = v
+		}
+		c.SetLabels(l)
+	}
+	if len(p.annotations) > 0 {
+		a := c.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		for k, v := range p.annotations {
+			a[k] = v
+		}
+		c.SetAnnotations(a)
+	}
+	return &c, nil
+}
+
+// applyFast applies the matching patches to a copy of o.
+func applyFast(patches []fastPatch, o *Object) (*Object, error) {
+	gvk := o.GroupVersionKind()
+	var doc []byte
+	for _, p := range patches {
+		if !p.target.MatchGvk(resid.Gvk{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind}) ||
+			!p.target.MatchName(o.GetName()) || !p.target.MatchNamespace(o.GetNamespace()) {
+			continue
+		}
+		if doc == nil {
+			var err error
+			if doc, err = json.Marshal(o.Object); err != nil {
+				return nil, err
+			}
+		}
+		var err error
+		if doc, err = p.ops.Apply(doc); err != nil {
+			return nil, fmt.Errorf("%s: %v", o.ID(), err)
+		}
+	}
+	if doc == nil {
+		return o, nil
+	}
+	var m map[string]any
+	if err := utiljson.Unmarshal(doc, &m); err != nil {
+		return nil, err
+	}
+	c := *o
+	c.Unstructured = &unstructured.Unstructured{Object: m}
+	return &c, nil
+}
 
 // perObjectSafe reports whether an overlay only transforms each object on
 // its own (labels, annotations, images, patches selected by target), so
@@ -150,15 +362,22 @@ func runOverlay(src fs.FS, env, file string, k map[string]any, all, part []*Obje
 	}
 	var stream strings.Builder
 	for _, o := range part {
-		c := o.DeepCopy()
-		ann := c.GetAnnotations()
+		// Tag the object for the run (without copying it), then untag it.
+		ann := o.GetAnnotations()
+		had := ann != nil
 		if ann == nil {
 			ann = map[string]string{}
 		}
 		ann[annRenderID] = strconv.Itoa(ids[o])
-		c.SetAnnotations(ann)
+		o.SetAnnotations(ann)
 		// JSON is YAML, and much cheaper to write than yaml.Marshal.
-		b, err := json.Marshal(c.Object)
+		b, err := json.Marshal(o.Object)
+		delete(ann, annRenderID)
+		if had {
+			o.SetAnnotations(ann)
+		} else {
+			o.SetAnnotations(nil)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -195,17 +414,11 @@ func runOverlay(src fs.FS, env, file string, k map[string]any, all, part []*Obje
 	}
 	out := &overlayResult{file: file}
 	for _, r := range rm.Resources() {
-		// Through JSON, so numbers become int64/float64 as Unstructured
-		// requires (kustomize hands back plain ints).
-		b, err := r.MarshalJSON()
+		m, err := r.Map()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", file, err)
 		}
-		var m map[string]any
-		if err := utiljson.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("%s: %v", file, err)
-		}
-		u := &unstructured.Unstructured{Object: m}
+		u := &unstructured.Unstructured{Object: jsonNumbers(m).(map[string]any)}
 		o := &Object{Unstructured: u, File: file, Line: 1, FromOverlay: true}
 		ann := u.GetAnnotations()
 		if id, ok := ann[annRenderID]; ok {
@@ -221,6 +434,30 @@ func runOverlay(src fs.FS, env, file string, k map[string]any, all, part []*Obje
 		out.objects = append(out.objects, o)
 	}
 	return out, nil
+}
+
+// jsonNumbers converts the plain ints kustomize hands back into int64, as
+// Unstructured requires, in place.
+func jsonNumbers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = jsonNumbers(e)
+		}
+	case int:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case uint64:
+		return int64(x)
+	case float32:
+		return float64(x)
+	}
+	return v
 }
 
 // refuseRemote rejects kustomization entries that would fetch from outside
