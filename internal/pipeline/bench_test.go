@@ -2,10 +2,13 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/flinksync/flinksync/internal/render"
 )
 
 // largeRepo builds an in-memory repository of apps applications, each in
@@ -94,4 +97,53 @@ func BenchmarkValidate2000x5(b *testing.B) {
 		runtime.KeepAlive(res)
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "heap-MB")
+	b.ReportMetric(peakRSS(), "peak-RSS-MB")
+}
+
+// BenchmarkRender2000x5 renders 2,000 apps × 5 environments, overlays on
+// two, from an already loaded and sized repository. Target (issue 5):
+// under 2 s and 300 MB.
+func BenchmarkRender2000x5(b *testing.B) {
+	fsys := largeRepo(2000, 5)
+	base, err := Run(fsys, Options{Now: fixedNow})
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := func(env, app string) (render.Resources, error) { return Resources(base.Sizing.Result(env, app)), nil }
+	var peak uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		objs := 0
+		for _, env := range base.Repo.Environments {
+			out, err := render.Render(env, base.Repo.EffectiveApps(env.Metadata.Name), size, render.Options{Source: fsys})
+			if err != nil {
+				b.Fatal(err)
+			}
+			objs += len(out.Objects)
+		}
+		if objs != 5*2003 {
+			b.Fatalf("want %d objects, got %d", 5*2003, objs)
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapInuse)
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "heap-MB")
+	b.ReportMetric(peakRSS(), "peak-RSS-MB")
+}
+
+// peakRSS is the process's peak resident memory (VmHWM) in MiB, or 0.
+func peakRSS() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%f", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
 }
