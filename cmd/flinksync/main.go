@@ -80,6 +80,7 @@ FKO or CFK objects, applies and prunes them per environment and reports drift.`,
 	root.AddCommand(newApplyCommand())
 	root.AddCommand(newDiffCommand())
 	root.AddCommand(newDriftCommand())
+	root.AddCommand(newRunCommand())
 	root.AddCommand(newSizeCommand())
 	return root
 }

@@ -1,0 +1,454 @@
+// Package daemon is `flinksync run`: it follows a Git branch (poll with
+// jitter, or at once on a push webhook), runs the pipeline for each new
+// revision, syncs every environment, re-checks drift on a timer, and
+// reports through metrics, Kubernetes Events, alerts and a status API.
+// With leader election only the leader syncs.
+//
+// It wires the stages (source → pipeline → sync → report); the stages do the
+// work.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/pipeline"
+	"github.com/flinksync/flinksync/internal/report"
+	"github.com/flinksync/flinksync/internal/sizing"
+	"github.com/flinksync/flinksync/internal/source"
+	"github.com/flinksync/flinksync/internal/sync"
+)
+
+// Defaults of the loop.
+const (
+	DefaultInterval      = time.Minute     // Flux's suggested source interval
+	DefaultDriftInterval = 5 * time.Minute // drift re-check per environment
+	// Jitter spreads polls of many daemons: up to 5% of the interval (Flux's).
+	Jitter = 0.05
+	// PassTimeout bounds one environment's pass; a pass in flight when the
+	// daemon is told to stop gets this long to finish.
+	PassTimeout = 5 * time.Minute
+	// Backoff after an environment's failed pass: doubling from BackoffBase
+	// up to BackoffMax, per environment.
+	BackoffBase = 10 * time.Second
+	BackoffMax  = 5 * time.Minute
+	// MaxWebhookBody bounds a webhook request body.
+	MaxWebhookBody = 1 << 20
+)
+
+// Config is everything the daemon needs.
+type Config struct {
+	Remote        *source.Remote
+	Interval      time.Duration
+	DriftInterval time.Duration
+	RestConfig    *rest.Config
+	Policy        *model.Policy
+	// WebhookSecret authenticates push webhooks; empty disables them.
+	WebhookSecret []byte
+	Alerts        []report.AlertTarget
+	// LeaderElection, when set, makes only the Lease holder sync.
+	LeaderElection *LeaderElection
+	Logger         *slog.Logger
+	// Registry receives the metrics; nil means a new one.
+	Registry *prometheus.Registry
+	// BackoffBase and BackoffMax override the defaults (tests).
+	BackoffBase, BackoffMax time.Duration
+}
+
+// LeaderElection configures the Lease.
+type LeaderElection struct {
+	Namespace, Name, Identity                 string
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+}
+
+// Daemon is a running flinksync.
+type Daemon struct {
+	cfg      Config
+	log      *slog.Logger
+	syncer   *sync.Syncer
+	metrics  *report.Metrics
+	registry *prometheus.Registry
+	alerter  *report.Alerter
+	events   *report.Events
+	kube     kubernetes.Interface
+
+	trigger chan struct{}
+	leader  atomic.Bool
+	started atomic.Bool
+
+	mu       gosync.Mutex
+	revision string           // the revision of current
+	current  *pipeline.Result // the last revision rendered
+	sourceOK bool
+	srcErr   string
+	lastPoll time.Time
+	envs     map[string]*envState
+}
+
+// envState is what the daemon knows of one environment.
+type envState struct {
+	name        string
+	last        *sync.Result
+	lastPass    time.Time
+	applied     string // the revision last applied without errors
+	failures    int
+	nextTry     time.Time
+	nextDrift   time.Time
+	findings    []*diag.Finding
+	sizing      []*sizing.Result
+	missing     bool // no longer in the repository
+	inFlightRev string
+}
+
+// New prepares a daemon.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.DriftInterval <= 0 {
+		cfg.DriftInterval = DefaultDriftInterval
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = BackoffBase
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = BackoffMax
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s, err := sync.New(cfg.RestConfig)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg.RestConfig)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, syncer: s, kube: kube, registry: cfg.Registry,
+		metrics: report.NewMetrics(cfg.Registry), trigger: make(chan struct{}, 1), envs: map[string]*envState{}}
+	d.alerter = &report.Alerter{Targets: cfg.Alerts, Metrics: d.metrics}
+	if cfg.Remote != nil {
+		prev := cfg.Remote.OnRequest
+		cfg.Remote.OnRequest = func(kind string) {
+			d.metrics.GitCall(kind)
+			if prev != nil {
+				prev(kind)
+			}
+		}
+	}
+	return d, nil
+}
+
+// Handler serves /metrics, /healthz, /readyz, /api/v1/status and the
+// webhooks.
+func (d *Daemon) Handler() http.Handler { return d.routes() }
+
+// Trigger asks for a pass at once; triggers that arrive while one is
+// pending coalesce into it.
+func (d *Daemon) Trigger() {
+	select {
+	case d.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs until ctx is cancelled. A pass in flight finishes first.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.events = report.NewEvents(d.kube)
+	defer d.events.Stop()
+	le := d.cfg.LeaderElection
+	if le == nil {
+		d.leader.Store(true)
+		d.loop(ctx)
+		return nil
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metaFor(le.Namespace, le.Name),
+		Client:     d.kube.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: le.Identity},
+	}
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, ReleaseOnCancel: true,
+		LeaseDuration: orDefault(le.LeaseDuration, 15*time.Second),
+		RenewDeadline: orDefault(le.RenewDeadline, 10*time.Second),
+		RetryPeriod:   orDefault(le.RetryPeriod, 2*time.Second),
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				d.log.Info("leading", "identity", le.Identity)
+				d.leader.Store(true)
+				d.loop(ctx)
+			},
+			OnStoppedLeading: func() {
+				d.log.Info("stopped leading", "identity", le.Identity)
+				d.leader.Store(false)
+			},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	d.started.Store(true)
+	elector.Run(ctx)
+	return nil
+}
+
+// IsLeader reports whether this daemon syncs.
+func (d *Daemon) IsLeader() bool { return d.leader.Load() }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// loop is the leader's work: a pass per new revision and drift passes.
+func (d *Daemon) loop(ctx context.Context) {
+	d.started.Store(true)
+	d.reconcile(ctx)
+	poll := time.NewTimer(d.jittered())
+	defer poll.Stop()
+	tick := time.NewTicker(min(time.Second, d.cfg.DriftInterval/4+time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.trigger:
+			d.reconcile(ctx)
+		case <-poll.C:
+			d.reconcile(ctx)
+			poll.Reset(d.jittered())
+		case <-tick.C:
+			d.due(ctx)
+		}
+	}
+}
+
+func (d *Daemon) jittered() time.Duration {
+	return d.cfg.Interval + time.Duration(rand.Float64()*Jitter*float64(d.cfg.Interval))
+}
+
+// reconcile checks the remote head and, when it moved, fetches, renders
+// and syncs every environment. With the remote unreachable, the last
+// rendered revision stays in force.
+func (d *Daemon) reconcile(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	head, err := d.cfg.Remote.Head(ctx)
+	d.mu.Lock()
+	d.lastPoll = time.Now()
+	d.mu.Unlock()
+	if err != nil {
+		d.sourceFailed("ls-remote", err)
+		return
+	}
+	d.metrics.GitOK()
+	d.mu.Lock()
+	same := head == d.revision && d.current != nil
+	d.mu.Unlock()
+	if same {
+		d.due(ctx) // retry environments whose backoff ran out
+		return
+	}
+	fsys, rev, err := d.cfg.Remote.Fetch(ctx)
+	if err != nil {
+		d.sourceFailed("fetch", err)
+		return
+	}
+	d.render(ctx, fsys, rev)
+}
+
+func (d *Daemon) sourceFailed(kind string, err error) {
+	d.metrics.GitFailed(kind)
+	d.log.Error("git", "op", kind, "error", err.Error())
+	d.mu.Lock()
+	d.sourceOK, d.srcErr = false, err.Error()
+	d.mu.Unlock()
+}
+
+// render runs the pipeline for a new revision and syncs every environment.
+func (d *Daemon) render(ctx context.Context, fsys fs.FS, rev string) {
+	res, err := pipeline.Run(fsys, pipeline.Options{Revision: rev, Daemon: d.cfg.Policy})
+	if err != nil {
+		d.sourceFailed("read", err)
+		return
+	}
+	d.metrics.Revision(rev)
+	d.mu.Lock()
+	d.sourceOK, d.srcErr = true, ""
+	d.revision, d.current = rev, res
+	seen := map[string]bool{}
+	for _, name := range res.Environments() {
+		seen[name] = true
+		st := d.envs[name]
+		if st == nil {
+			st = &envState{name: name}
+			d.envs[name] = st
+		}
+		st.missing = false
+		st.findings = envFindings(res.Findings, name, res)
+		st.sizing = envSizing(res.Sizing, name)
+		st.nextTry = time.Time{} // a new revision is worth a try at once
+	}
+	for name, st := range d.envs {
+		if !seen[name] {
+			// Its file left Git: an empty render, which never prunes on
+			// its own; its objects stay until removed on purpose.
+			st.missing = true
+		}
+	}
+	d.mu.Unlock()
+	d.log.Info("revision", "revision", rev, "environments", len(seen), "findings", len(res.Findings))
+	d.syncAll(ctx, res.Environments(), "revision")
+}
+
+// due syncs the environments whose drift check or backoff is due.
+func (d *Daemon) due(ctx context.Context) {
+	now := time.Now()
+	var names []string
+	d.mu.Lock()
+	for name, st := range d.envs {
+		if st.missing || d.current == nil {
+			continue
+		}
+		if (st.failures > 0 && !now.Before(st.nextTry)) || (st.failures == 0 && !now.Before(st.nextDrift)) {
+			names = append(names, name)
+		}
+	}
+	d.mu.Unlock()
+	if len(names) > 0 {
+		d.syncAll(ctx, names, "drift")
+	}
+}
+
+// syncAll syncs the named environments side by side: one slow or failing
+// environment never holds the others back.
+func (d *Daemon) syncAll(ctx context.Context, names []string, why string) {
+	var wg gosync.WaitGroup
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.syncEnv(ctx, name, why)
+		}()
+	}
+	wg.Wait()
+}
+
+// syncEnv runs one pass over one environment, unless its backoff says wait.
+// The pass is not cut short when ctx is cancelled (SIGTERM lets the apply
+// in flight finish); it is bounded by PassTimeout.
+func (d *Daemon) syncEnv(ctx context.Context, name, why string) {
+	d.mu.Lock()
+	st, res := d.envs[name], d.current
+	if st == nil || res == nil || time.Now().Before(st.nextTry) {
+		d.mu.Unlock()
+		return
+	}
+	env := res.Repo.Environment(name)
+	d.mu.Unlock()
+	if env == nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), PassTimeout)
+	defer cancel()
+	r := d.syncer.Sync(pctx, env, res.Rendered[name], sync.Options{Blocked: res.Blocked[name]})
+	r.Revision = res.Revision()
+	d.metrics.Pass(r)
+	d.metrics.Findings(name, envFindings(res.Findings, name, res))
+	if res.Sizing != nil {
+		for _, s := range envSizing(res.Sizing, name) {
+			d.metrics.TaskManagers(name, s.App, s.TaskManagers)
+		}
+	}
+	if d.events != nil {
+		d.events.Pass(r)
+	}
+	d.alerter.Observe(pctx, r)
+	now := time.Now()
+	d.mu.Lock()
+	st.last, st.lastPass = r, now
+	st.nextDrift = now.Add(d.cfg.DriftInterval)
+	if r.OK() {
+		st.failures, st.nextTry = 0, time.Time{}
+		st.applied = r.Revision
+	} else {
+		st.failures++
+		st.nextTry = now.Add(backoff(st.failures, d.cfg.BackoffBase, d.cfg.BackoffMax))
+	}
+	d.mu.Unlock()
+	level := slog.LevelInfo
+	if !r.OK() {
+		level = slog.LevelWarn
+	}
+	d.log.Log(ctx, level, "sync", "environment", name, "why", why, "revision", r.Revision, "summary", r.Summary(), "duration", r.Duration.String())
+}
+
+// backoff is the wait after the n-th failure in a row.
+func backoff(n int, base, maxWait time.Duration) time.Duration {
+	d := base
+	for i := 1; i < n && d < maxWait; i++ {
+		d *= 2
+	}
+	return min(d, maxWait)
+}
+
+func envFindings(fs []*diag.Finding, env string, res *pipeline.Result) []*diag.Finding {
+	var out []*diag.Finding
+	for _, f := range fs {
+		switch {
+		case f.Environment == env:
+		case f.Environment == "" && f.App != "" && res.Repo.App(f.App) != nil:
+			in := false
+			for _, e := range res.Repo.App(f.App).Spec.Environments {
+				in = in || e == env
+			}
+			if !in {
+				continue
+			}
+		case f.Environment == "":
+		default:
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func envSizing(p *sizing.Plan, env string) []*sizing.Result {
+	if p == nil {
+		return nil
+	}
+	var out []*sizing.Result
+	for _, r := range p.Results {
+		if r.Environment == env {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ErrNoRemote is returned when the daemon has no Git remote.
+var ErrNoRemote = errors.New("no Git remote configured")

@@ -1,0 +1,235 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/flinksync/flinksync/internal/sync"
+)
+
+// Alert kinds.
+const (
+	AlertDrift       = "DriftDetected"
+	AlertSyncFailed  = "SyncFailed"
+	AlertBlocked     = "PolicyBlocked"
+	AlertAppDegraded = "AppDegraded"
+)
+
+// Alert formats.
+const (
+	FormatAlertmanager = "alertmanager"
+	FormatSlack        = "slack"
+	FormatJSON         = "json"
+)
+
+// AlertTarget is a webhook that receives alerts in one format.
+type AlertTarget struct {
+	URL    string
+	Format string
+}
+
+// Alert is one problem: it fires once when it appears and sends a
+// resolved notice once when it clears.
+type Alert struct {
+	Kind        string    `json:"alert"`
+	Status      string    `json:"status"` // firing or resolved
+	Environment string    `json:"environment"`
+	App         string    `json:"app,omitempty"`
+	Summary     string    `json:"summary"`
+	Details     []string  `json:"details,omitempty"`
+	Revision    string    `json:"revision,omitempty"`
+	StartsAt    time.Time `json:"startsAt"`
+	EndsAt      time.Time `json:"endsAt,omitempty"`
+}
+
+func (a Alert) key() string { return a.Kind + "/" + a.Environment + "/" + a.App }
+
+// Alerter turns sync results into alerts: one per new problem, not one per
+// pass, and a resolved notice when the problem is gone.
+type Alerter struct {
+	Targets []AlertTarget
+	Client  *http.Client
+	Metrics *Metrics
+	Now     func() time.Time
+
+	mu     gosync.Mutex
+	active map[string]Alert // by key
+}
+
+// Observe compares the problems of one environment's pass with those it had
+// before, and sends what changed. It returns the alerts it sent.
+func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
+	now := a.now()
+	current := map[string]Alert{}
+	add := func(al Alert) {
+		al.Environment, al.Revision, al.Status, al.StartsAt = r.Environment, r.Revision, "firing", now
+		current[al.key()] = al
+	}
+	switch {
+	case len(r.Blocked) > 0:
+		add(Alert{Kind: AlertBlocked, Summary: fmt.Sprintf("environment %s is blocked: nothing is applied until the repository is fixed", r.Environment), Details: r.Blocked})
+	case !r.OK():
+		var details []string
+		details = append(details, r.Errors...)
+		for _, c := range r.Changes {
+			if c.Action == sync.Failed || c.Action == sync.Conflict {
+				msg := c.Message
+				for _, d := range c.Diffs {
+					msg = strings.TrimSpace(msg + " " + d.Live)
+				}
+				details = append(details, fmt.Sprintf("%s %s: %s", c.Action, c.ID(), msg))
+			}
+		}
+		add(Alert{Kind: AlertSyncFailed, Summary: fmt.Sprintf("sync of environment %s failed", r.Environment), Details: details})
+	}
+	if len(r.Drift) > 0 {
+		var details []string
+		objs := map[string]bool{}
+		for _, d := range r.Drift {
+			objs[d.Kind+"/"+d.Name] = true
+			details = append(details, fmt.Sprintf("%s/%s/%s %s: Git %s, live %s", d.Kind, d.Namespace, d.Name, d.Field, d.Desired, d.Live))
+		}
+		add(Alert{Kind: AlertDrift, Summary: fmt.Sprintf("%d object(s) in environment %s drifted from Git", len(objs), r.Environment), Details: details})
+	}
+	for _, h := range r.Health {
+		if h.Health == sync.Degraded {
+			add(Alert{Kind: AlertAppDegraded, App: h.App, Summary: fmt.Sprintf("%s in %s is degraded: %s", h.App, r.Environment, h.Message)})
+		}
+	}
+
+	a.mu.Lock()
+	if a.active == nil {
+		a.active = map[string]Alert{}
+	}
+	var send []Alert
+	for k, al := range current {
+		if _, was := a.active[k]; !was {
+			a.active[k] = al
+			send = append(send, al)
+		}
+	}
+	for k, al := range a.active {
+		if al.Environment != r.Environment {
+			continue
+		}
+		if _, still := current[k]; !still {
+			delete(a.active, k)
+			al.Status, al.EndsAt = "resolved", now
+			send = append(send, al)
+		}
+	}
+	a.mu.Unlock()
+	sort.Slice(send, func(i, j int) bool { return send[i].key() < send[j].key() })
+	for _, al := range send {
+		a.send(ctx, al)
+	}
+	return send
+}
+
+// Active lists the problems currently firing.
+func (a *Alerter) Active() []Alert {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]Alert, 0, len(a.active))
+	for _, al := range a.active {
+		out = append(out, al)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
+	return out
+}
+
+func (a *Alerter) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *Alerter) send(ctx context.Context, al Alert) {
+	client := a.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	for _, t := range a.Targets {
+		body, err := Encode(t.Format, al)
+		if err == nil {
+			err = post(ctx, client, t.URL, body)
+		}
+		if a.Metrics != nil {
+			a.Metrics.AlertSent(err)
+		}
+	}
+}
+
+func post(ctx context.Context, client *http.Client, url string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("alert webhook %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// Encode writes an alert in one of the formats: an Alertmanager v2 alert
+// list, a Slack incoming-webhook message, or flinksync's own JSON.
+func Encode(format string, al Alert) ([]byte, error) {
+	switch format {
+	case FormatAlertmanager:
+		labels := map[string]string{"alertname": "Flinksync" + al.Kind, "environment": al.Environment, "severity": severity(al.Kind), "source": "flinksync"}
+		if al.App != "" {
+			labels["app"] = al.App
+		}
+		am := map[string]any{
+			"labels":      labels,
+			"annotations": map[string]string{"summary": al.Summary, "description": strings.Join(al.Details, "\n"), "revision": al.Revision},
+			"startsAt":    al.StartsAt.UTC().Format(time.RFC3339),
+		}
+		if al.Status == "resolved" {
+			am["endsAt"] = al.EndsAt.UTC().Format(time.RFC3339)
+		}
+		return json.Marshal([]any{am})
+	case FormatSlack:
+		icon := ":rotating_light:"
+		text := al.Summary
+		if al.Status == "resolved" {
+			icon, text = ":white_check_mark:", "resolved: "+al.Summary
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s *flinksync %s* %s", icon, al.Kind, text)
+		for i, d := range al.Details {
+			if i == 10 {
+				fmt.Fprintf(&b, "\n… and %d more", len(al.Details)-10)
+				break
+			}
+			fmt.Fprintf(&b, "\n• %s", d)
+		}
+		return json.Marshal(map[string]string{"text": b.String()})
+	case FormatJSON, "":
+		return json.Marshal(al)
+	}
+	return nil, fmt.Errorf("alert format %q: want alertmanager, slack or json", format)
+}
+
+func severity(kind string) string {
+	switch kind {
+	case AlertDrift:
+		return "warning"
+	default:
+		return "critical"
+	}
+}

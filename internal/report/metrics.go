@@ -1,0 +1,183 @@
+package report
+
+import (
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/sync"
+)
+
+// Reconcile results, the values of the result label.
+const (
+	ResultSuccess = "success"
+	ResultFailed  = "failed"
+	ResultBlocked = "blocked"
+)
+
+// Metrics are the daemon's Prometheus metrics; docs/metrics.md describes
+// each one.
+type Metrics struct {
+	reconcile   *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	drifted     *prometheus.GaugeVec
+	managed     *prometheus.GaugeVec
+	findings    *prometheus.GaugeVec
+	gitRequests *prometheus.CounterVec
+	gitErrors   *prometheus.CounterVec
+	sourceUp    prometheus.Gauge
+	revision    *prometheus.GaugeVec
+	health      *prometheus.GaugeVec
+	taskManager *prometheus.GaugeVec
+	alertsSent  *prometheus.CounterVec
+}
+
+// NewMetrics makes the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		reconcile: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_reconcile_total",
+			Help: "Sync passes per environment, by result: success, failed (apply, prune or cluster errors, conflicts) or blocked (load, policy or render errors)."},
+			[]string{"environment", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "flinksync_reconcile_duration_seconds",
+			Help:    "Duration of one sync pass of an environment.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}}, []string{"environment"}),
+		drifted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_drifted_objects",
+			Help: "Objects whose live state differs from Git on a field flinksync owns, as found by the last pass."}, []string{"environment"}),
+		managed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_managed_objects",
+			Help: "Objects flinksync manages in an environment, by kind."}, []string{"environment", "kind"}),
+		findings: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_policy_findings",
+			Help: "Load and policy findings of the current revision (waived ones not counted), by severity."}, []string{"environment", "severity"}),
+		gitRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_git_requests_total",
+			Help: "Requests to the Git remote, by type: ls-remote (head check) or fetch."}, []string{"type"}),
+		gitErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_git_errors_total",
+			Help: "Failed requests to the Git remote, by type."}, []string{"type"}),
+		sourceUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flinksync_source_up",
+			Help: "1 when the last request to the Git remote succeeded, else 0."}),
+		revision: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_source_revision_info",
+			Help: "The Git revision the daemon rendered last (value 1)."}, []string{"revision"}),
+		health: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_app_health",
+			Help: "1 for each application's current health status (Healthy, Progressing, Degraded, Unknown), 0 for the others."},
+			[]string{"environment", "app", "status"}),
+		taskManager: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_taskmanagers",
+			Help: "TaskManagers sizing gives each application in each environment."}, []string{"environment", "app"}),
+		alertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_alerts_sent_total",
+			Help: "Alert notifications sent to webhooks, by outcome (ok or error)."}, []string{"outcome"}),
+	}
+	reg.MustRegister(m.reconcile, m.duration, m.drifted, m.managed, m.findings, m.gitRequests, m.gitErrors,
+		m.sourceUp, m.revision, m.health, m.taskManager, m.alertsSent)
+	return m
+}
+
+// GitRequest counts a request to the Git remote and whether it failed.
+func (m *Metrics) GitRequest(kind string, err error) {
+	m.gitRequests.WithLabelValues(kind).Inc()
+	if err != nil {
+		m.gitErrors.WithLabelValues(kind).Inc()
+		m.sourceUp.Set(0)
+		return
+	}
+	m.sourceUp.Set(1)
+}
+
+// GitCall counts a request before its outcome is known.
+func (m *Metrics) GitCall(kind string) { m.gitRequests.WithLabelValues(kind).Inc() }
+
+// GitFailed records a failed request to the remote.
+func (m *Metrics) GitFailed(kind string) {
+	m.gitErrors.WithLabelValues(kind).Inc()
+	m.sourceUp.Set(0)
+}
+
+// GitOK records that the remote answered.
+func (m *Metrics) GitOK() { m.sourceUp.Set(1) }
+
+// Revision sets the revision the daemon rendered last.
+func (m *Metrics) Revision(rev string) {
+	m.revision.Reset()
+	m.revision.WithLabelValues(rev).Set(1)
+}
+
+// Findings sets the finding counts of one environment.
+func (m *Metrics) Findings(env string, fs []*diag.Finding) {
+	var errs, warns float64
+	for _, f := range fs {
+		if f.Waived || (f.Environment != "" && f.Environment != env) {
+			continue
+		}
+		if f.Severity == diag.Error {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	m.findings.WithLabelValues(env, string(diag.Error)).Set(errs)
+	m.findings.WithLabelValues(env, string(diag.Warning)).Set(warns)
+}
+
+// TaskManagers sets the sized TaskManager count of an app.
+func (m *Metrics) TaskManagers(env, app string, n int) {
+	m.taskManager.WithLabelValues(env, app).Set(float64(n))
+}
+
+// Pass records one sync pass of an environment.
+func (m *Metrics) Pass(r *sync.Result) {
+	result := ResultSuccess
+	switch {
+	case len(r.Blocked) > 0:
+		result = ResultBlocked
+	case !r.OK():
+		result = ResultFailed
+	}
+	m.reconcile.WithLabelValues(r.Environment, result).Inc()
+	m.duration.WithLabelValues(r.Environment).Observe(r.Duration.Seconds())
+	if len(r.Blocked) > 0 {
+		return // nothing was read from the cluster
+	}
+	objs := map[string]bool{}
+	for _, d := range r.Drift {
+		objs[d.Kind+"/"+d.Namespace+"/"+d.Name] = true
+	}
+	m.drifted.WithLabelValues(r.Environment).Set(float64(len(objs)))
+	kinds := map[string]int{}
+	for _, c := range r.Changes {
+		switch c.Action {
+		case sync.Pruned, sync.Failed:
+		default:
+			kinds[c.Kind]++
+		}
+	}
+	m.managed.DeletePartialMatch(prometheus.Labels{"environment": r.Environment})
+	for k, n := range kinds {
+		m.managed.WithLabelValues(r.Environment, k).Set(float64(n))
+	}
+	m.health.DeletePartialMatch(prometheus.Labels{"environment": r.Environment})
+	for _, h := range r.Health {
+		for _, s := range []sync.Health{sync.Healthy, sync.Progressing, sync.Degraded, sync.Unknown} {
+			v := 0.0
+			if h.Health == s {
+				v = 1
+			}
+			m.health.WithLabelValues(r.Environment, h.App, string(s)).Set(v)
+		}
+	}
+}
+
+// AlertSent counts an alert delivery.
+func (m *Metrics) AlertSent(err error) {
+	if err != nil {
+		m.alertsSent.WithLabelValues("error").Inc()
+		return
+	}
+	m.alertsSent.WithLabelValues("ok").Inc()
+}
+
+// sortedKeys is used by the alert formats.
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
