@@ -102,13 +102,13 @@ func (c *checker) capacity(env *model.Environment, out *render.Environment) {
 			}
 		}
 		if app != nil && app.Pool != nil && app.Pool.Spec.MaxTaskManagers > 0 && int(replicas) > app.Pool.Spec.MaxTaskManagers {
-			path, why := "spec.workload", "sizing needs"
+			path, what := "spec.workload", fmt.Sprintf("needs %d TaskManagers by sizing", int(replicas))
 			if app.Spec.TaskManagers > 0 {
-				path, why = "spec.taskManagers", "it asks for"
+				path, what = "spec.taskManagers", fmt.Sprintf("asks for %d TaskManagers", int(replicas))
 			}
 			c.add("CPU-003", name, app.Name, app.Origin.File, app.Origin.LineOf(path), o.ID(),
-				"%s %s %d TaskManagers but pool %q allows at most %d; use a larger pool, raise its maxTaskManagers, or lower the workload",
-				app.Name, why, int(replicas), app.Pool.Metadata.Name, app.Pool.Spec.MaxTaskManagers)
+				"app %q %s but pool %q allows at most %d; use a larger pool, raise its maxTaskManagers, or lower the workload",
+				app.Name, what, app.Pool.Metadata.Name, app.Pool.Spec.MaxTaskManagers)
 		}
 	}
 	capacity := nodeCPU * float64(nodes.Count)

@@ -156,9 +156,16 @@ func (c *checker) add(rule, env, app, file string, line int, object, format stri
 	return f
 }
 
-// addAt reports a finding about a rendered object at its source.
+// addAt reports a finding about a rendered object. Render never produces an
+// object that breaks the rules addAt reports: an object that does was added
+// or changed by the environment's kustomize overlay, so the finding points
+// at the overlay. Without an overlay it points at the object's source.
 func (c *checker) addAt(rule, env string, o *render.Object, format string, args ...any) *diag.Finding {
-	return c.add(rule, env, o.App, o.File, o.Line, o.ID(), format, args...)
+	file, line := o.File, o.Line
+	if out := c.in.Rendered[env]; !o.FromOverlay && out != nil && out.Overlay != "" {
+		file, line = out.Overlay, 1
+	}
+	return c.add(rule, env, o.App, file, line, o.ID(), format, args...)
 }
 
 // namespaces reports environments that share a namespace (RBAC-004).

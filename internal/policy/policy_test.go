@@ -162,11 +162,11 @@ func TestEachRule(t *testing.T) {
 			"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: x}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: flink, namespace: flink-prod}]\n"),
 			twoTMs, overlayFile, 1},
 		{"RBAC-002", with(overlayFile, "", "patches:\n- target: {kind: Role}\n  patch: |-\n    - op: add\n      path: /rules/-\n      value: {apiGroups: [\"\"], resources: [secrets], verbs: [get]}\n"),
-			twoTMs, "environments/prod.yaml", 12},
+			twoTMs, overlayFile, 1},
 		{"RBAC-003", with("environments/prod.yaml", "serviceAccount: flink", "serviceAccount: default"), twoTMs, "environments/prod.yaml", 12},
 		{"RBAC-004", with("environments/eu.yaml", "namespace: flink-eu", "namespace: flink-prod"), twoTMs, "environments/eu.yaml", 7},
 		{"RBAC-005", with(overlayFile, "", "patches:\n- target: {kind: RoleBinding}\n  patch: |-\n    - op: replace\n      path: /roleRef/kind\n      value: ClusterRole\n"),
-			twoTMs, "environments/prod.yaml", 12},
+			twoTMs, overlayFile, 1},
 		{"RBAC-006", with("apps/a.yaml", "  mode: standalone\n", ""), twoTMs, "environments/prod.yaml", 18},
 		{"TLS-001", with("apps/a.yaml", "pipeline.name: a", "security.ssl.rest.enabled: false"), twoTMs, "apps/a.yaml", 15},
 		{"TLS-002", with("environments/prod.yaml", "    secretName: prod-tls\n", ""), twoTMs, "environments/prod.yaml", 18},
@@ -342,4 +342,20 @@ func selfSigned(t *testing.T, notAfter time.Time) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestOverlayThatDropsTheTLSPasswordIsCaught(t *testing.T) {
+	// Replacing a component's pod template removes the init container that
+	// writes the keystore password: TLS-002, at the overlay.
+	fs := evaluate(t, with(overlayFile, "", "patches:\n- target: {kind: FlinkDeployment}\n  patch: |-\n    - op: add\n      path: /spec/taskManager/podTemplate\n      value: {spec: {tolerations: [{key: dedicated, operator: Exists}]}}\n"), twoTMs, nil)
+	if len(fs) != 1 || fs[0].Rule != "TLS-002" || fs[0].File != overlayFile || !strings.Contains(fs[0].Message, "taskManager") ||
+		strings.Contains(fs[0].Message, "jobManager") || !strings.Contains(fs[0].Message, "prod-tls-password") {
+		t.Fatalf("want one TLS-002 at the overlay for the taskManager pods:\n%s", dump(fs))
+	}
+	// A pod-wide template beside the component templates is merged by the
+	// operator and keeps the password wiring.
+	fs = evaluate(t, with(overlayFile, "", "patches:\n- target: {kind: FlinkDeployment}\n  patch: |-\n    - op: add\n      path: /spec/podTemplate\n      value: {spec: {tolerations: [{key: dedicated, operator: Exists}]}}\n"), twoTMs, nil)
+	if len(fs) != 0 {
+		t.Fatalf("a spec.podTemplate patch must not break the password wiring:\n%s", dump(fs))
+	}
 }

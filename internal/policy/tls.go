@@ -152,6 +152,8 @@ func (c *checker) inlineSecrets(envName string, env *model.Environment, app *mod
 			if strings.Contains(strings.ToLower(v), "password=") {
 				at("TLS-003", k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
 			}
+		case strings.HasPrefix(lk, "security.ssl.") && strings.Contains(lk, "password"):
+			at("TLS-003", k, "spec", "%q is written inline in the Flink configuration of %q; remove it: flinksync delivers the keystore and truststore password from Secret <spec.tls.secretName>%s (see docs/tls.md)", k, o.GetName(), render.TLSPasswordSecretSuffix)
 		case render.SecretKey(k):
 			at("TLS-003", k, "spec", "%q is written inline in the Flink configuration of %q; deliver it from a Kubernetes Secret (pod template env with secretKeyRef) instead", k, o.GetName())
 		}

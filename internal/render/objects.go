@@ -261,7 +261,17 @@ func (b *builder) tls(conf model.FlinkConfiguration) {
 		mount = cur + "," + mount
 	}
 	conf["kubernetes.secrets"] = mount
+	// The password's pod templates (tlsPodTemplate) sit in the jobManager
+	// and taskManager templates; FKO merges those with spec.podTemplate
+	// array element by array element, so an init container, container or
+	// volume of the repository's spec.podTemplate would be merged into
+	// flinksync's. By name, each keeps its own.
+	set(KeyMergePodTemplatesByName, "true")
 }
+
+// KeyMergePodTemplatesByName makes FKO merge the pod templates' arrays
+// (containers, initContainers, volumes) by name instead of by position.
+const KeyMergePodTemplatesByName = "kubernetes.operator.pod-template.merge-arrays-by-name"
 
 // Keystore and truststore passwords (docs/tls.md). Flink reads them only
 // from its configuration, which the operator writes into a ConfigMap, and

@@ -73,12 +73,20 @@ func WriteFindingsJUnit(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo) 
 	out := junitSuites{Name: "flinksync validate"}
 	for _, id := range ids {
 		s := junitSuite{Name: id}
+		seen := map[string]int{}
 		for _, f := range byRule[id] {
 			subject := f.Object
 			if subject == "" {
 				subject = f.Location()
 			}
-			c := junitCase{Name: fmt.Sprintf("%s %s", id, subject), Classname: classname(f), File: f.File, Line: f.Line}
+			name := fmt.Sprintf("%s %s", id, subject)
+			// Dashboards key a test case by class and name: a second
+			// finding of one rule on one object gets its own name.
+			key := classname(f) + "\x00" + name
+			if seen[key]++; seen[key] > 1 {
+				name = fmt.Sprintf("%s (%d)", name, seen[key])
+			}
+			c := junitCase{Name: name, Classname: classname(f), File: f.File, Line: f.Line}
 			switch {
 			case f.Waived:
 				c.Skipped = &junitSkipped{Message: "waived: " + f.WaivedBy}

@@ -3,7 +3,10 @@ package report
 import (
 	"encoding/json"
 	"io"
+	"net/url"
+	"path"
 	"sort"
+	"strings"
 
 	"github.com/flinksync/flinksync/internal/diag"
 )
@@ -89,13 +92,42 @@ type sarifSuppression struct {
 	Justification string `json:"justification,omitempty"`
 }
 
+// SARIFOptions control the SARIF log.
+type SARIFOptions struct {
+	// Version is flinksync's version, written as the tool's version.
+	Version string
+	// SourceRoot is the folder of the flinksync repository inside the Git
+	// checkout that code scanning resolves paths against, with forward
+	// slashes: "" when the repository is the checkout's root,
+	// "deploy/flink" after `validate --repo deploy/flink`. It is put in
+	// front of every path.
+	SourceRoot string
+	// RepositoryFile is the file (relative to the repository) that results
+	// without a file of their own are shown at: GitHub code scanning
+	// rejects a whole upload when one result has no location. When empty,
+	// the first file another finding names is used, and "." (the
+	// repository's folder) when no finding names one.
+	RepositoryFile string
+}
+
 // WriteFindingsSARIF writes findings as a SARIF 2.1.0 log; rules lists every
 // rule that was checked (the log's rule metadata), version is flinksync's.
 func WriteFindingsSARIF(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo, version string) error {
-	all := append([]diag.RuleInfo(nil), rules...)
+	return WriteSARIF(w, fs, rules, SARIFOptions{Version: version})
+}
+
+// WriteSARIF writes findings as a SARIF 2.1.0 log that GitHub code scanning
+// accepts: every rule in rules and every rule a finding names appears once
+// in the tool's rules with its default level; every result has a ruleId, a
+// level and a location with a relative URI and a startLine of 1 or more;
+// waived findings carry an external suppression with the waiver.
+func WriteSARIF(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo, opts SARIFOptions) error {
+	var all []diag.RuleInfo
 	index := map[string]int{}
-	for _, r := range all {
-		index[r.ID] = 0
+	for _, r := range rules {
+		if _, dup := index[r.ID]; !dup {
+			all, index[r.ID] = append(all, r), 0
+		}
 	}
 	for _, f := range fs {
 		if _, ok := index[f.Rule]; !ok {
@@ -105,27 +137,49 @@ func WriteFindingsSARIF(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo, 
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	run := sarifRun{
-		Tool:    sarifTool{Driver: sarifDriver{Name: "flinksync", InformationURI: toolURI, Version: version}},
+		Tool:    sarifTool{Driver: sarifDriver{Name: "flinksync", InformationURI: toolURI, Version: opts.Version, Rules: []sarifRule{}}},
 		Results: []sarifResult{},
 	}
-	// File URIs are relative to the repository root, which is how code
-	// scanning resolves them against the checkout.
 	for i, r := range all {
 		index[r.ID] = i
+		summary := r.Summary
+		if summary == "" {
+			summary = r.ID
+		}
 		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{
-			ID: r.ID, Name: r.ID, ShortDescription: sarifText{r.Summary}, FullDescription: sarifText{r.Summary},
+			ID: r.ID, Name: r.ID, ShortDescription: sarifText{summary}, FullDescription: sarifText{summary},
 			HelpURI:              toolURI + "/blob/main/docs/policy.md#" + lower(r.ID),
 			DefaultConfiguration: sarifRuleConfig{Level: level(r.Severity)},
 			Properties:           map[string]any{"tags": []string{"flink", "kubernetes", category(r.ID)}},
 		})
 	}
+	fallback := opts.RepositoryFile
 	for _, f := range fs {
-		res := sarifResult{RuleID: f.Rule, RuleIndex: index[f.Rule], Level: level(f.Severity), Message: sarifText{f.Message}}
-		if f.File != "" {
-			loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifactLocation{URI: f.File}}}
-			loc.PhysicalLocation.Region = &sarifRegion{StartLine: max(f.Line, 1)}
-			res.Locations = []sarifLocation{loc}
+		if fallback == "" && f.File != "" {
+			fallback = f.File
 		}
+	}
+	if fallback == "" {
+		fallback = "."
+	}
+	for _, f := range fs {
+		msg := f.Message
+		if msg == "" {
+			msg = all[index[f.Rule]].Summary
+		}
+		res := sarifResult{RuleID: f.Rule, RuleIndex: index[f.Rule], Level: level(f.Severity), Message: sarifText{msg}}
+		// Paths are relative to the checkout's root, which is how code
+		// scanning resolves them.
+		file, line := f.File, max(f.Line, 1)
+		if file == "" {
+			file, line = fallback, 1
+			res.Message.Text = "(repository) " + msg
+		}
+		loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifactLocation{URI: sarifURI(opts.SourceRoot, file)}}}
+		if file != "." {
+			loc.PhysicalLocation.Region = &sarifRegion{StartLine: line}
+		}
+		res.Locations = []sarifLocation{loc}
 		if f.Waived {
 			res.Suppressions = []sarifSuppression{{Kind: "external", Justification: f.WaivedBy}}
 		}
@@ -143,6 +197,22 @@ func WriteFindingsSARIF(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo, 
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}})
+}
+
+// sarifURI makes a relative URI reference of a repository path (forward
+// slashes, as io/fs names files) under root, each segment percent-encoded:
+// a space, '#' or '%' in a file name would otherwise change its meaning.
+func sarifURI(root, file string) string {
+	p := strings.TrimPrefix(path.Join(root, file), "/")
+	if p == "." || p == "" {
+		return "./"
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		// A colon in the first segment would read as a URI scheme.
+		segs[i] = strings.ReplaceAll(url.PathEscape(s), ":", "%3A")
+	}
+	return strings.Join(segs, "/")
 }
 
 func level(s diag.Severity) string {
