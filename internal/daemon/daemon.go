@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime/debug"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -355,6 +356,10 @@ func (d *Daemon) syncAll(ctx context.Context, names []string, why string) {
 		}()
 	}
 	wg.Wait()
+	// A pass allocates a lot at once (render, the cluster's lists), then
+	// the daemon idles until the next commit or drift check: give the
+	// memory back to the system rather than hold it.
+	debug.FreeOSMemory()
 }
 
 // syncEnv runs one pass over one environment, unless its backoff says wait.
