@@ -191,6 +191,9 @@ func writeResults(w io.Writer, format string, results []*sync.Result, notes []st
 		for _, e := range r.Errors {
 			fmt.Fprintf(w, "  error: %s\n", e)
 		}
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "  %s %s: %s\n", f.Severity, f.Rule, f.Message)
+		}
 		for _, c := range r.Changes {
 			if c.Action == sync.Unchanged {
 				continue

@@ -382,7 +382,7 @@ func (d *Daemon) syncEnv(ctx context.Context, name, why string) {
 	r := d.syncer.Sync(pctx, env, res.Rendered[name], sync.Options{Blocked: res.Blocked[name]})
 	r.Revision = res.Revision()
 	d.metrics.Pass(r)
-	d.metrics.Findings(name, envFindings(res.Findings, name, res))
+	d.metrics.Findings(name, append(envFindings(res.Findings, name, res), r.Findings...))
 	if res.Sizing != nil {
 		for _, s := range envSizing(res.Sizing, name) {
 			d.metrics.TaskManagers(name, s.App, s.TaskManagers)
@@ -395,6 +395,7 @@ func (d *Daemon) syncEnv(ctx context.Context, name, why string) {
 	now := time.Now()
 	d.mu.Lock()
 	st.last, st.lastPass = r, now
+	st.findings = append(envFindings(res.Findings, name, res), r.Findings...)
 	st.nextDrift = now.Add(d.cfg.DriftInterval)
 	if r.OK() {
 		st.failures, st.nextTry = 0, time.Time{}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/policy"
 	"github.com/flinksync/flinksync/internal/render"
 )
 
@@ -122,7 +124,35 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		}
 	}
 	s.health(st, res)
+	s.certificate(ctx, env, res)
 	return res
+}
+
+var secretGVR = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+
+// certificate checks the environment's TLS secret in the cluster (policy
+// TLS-007): expired, expiring within 30 days, missing or unreadable. It
+// reads that one secret by name, never lists secrets.
+func (s *Syncer) certificate(ctx context.Context, env *model.Environment, res *Result) {
+	t := env.Spec.TLS
+	if t == nil || t.SecretName == "" {
+		return
+	}
+	sec, err := s.dyn.Resource(secretGVR).Namespace(env.Spec.Namespace).Get(ctx, t.SecretName, metav1.GetOptions{})
+	if apierrors.IsForbidden(err) {
+		return // not allowed to read it: nothing to say
+	}
+	var crt []byte
+	if err == nil {
+		b64, _, _ := unstructured.NestedString(sec.Object, "data", "tls.crt")
+		crt, _ = base64.StdEncoding.DecodeString(b64)
+	}
+	if f := policy.CheckCertificate(env, crt, s.Now()); f != nil {
+		if apierrors.IsNotFound(err) {
+			f.Message = fmt.Sprintf("the TLS secret %q does not exist in %s; Flink pods cannot mount it", t.SecretName, env.Spec.Namespace)
+		}
+		res.Findings = append(res.Findings, f)
+	}
 }
 
 func change(p *planned, a Action, _ string) Change {

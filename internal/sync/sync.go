@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/flinksync/flinksync/internal/diag"
 )
 
 // FieldManager is the server-side apply field manager of every write.
@@ -175,16 +177,19 @@ type AppHealth struct {
 
 // Result is what a pass did to one environment.
 type Result struct {
-	Environment string        `json:"environment"`
-	Namespace   string        `json:"namespace"`
-	Revision    string        `json:"revision,omitempty"`
-	DryRun      bool          `json:"dryRun,omitempty"`
-	Blocked     []string      `json:"blocked,omitempty"`
-	Changes     []Change      `json:"changes"`
-	Drift       []Drift       `json:"drift"`
-	Health      []AppHealth   `json:"health"`
-	Errors      []string      `json:"errors,omitempty"`
-	Duration    time.Duration `json:"duration"`
+	Environment string      `json:"environment"`
+	Namespace   string      `json:"namespace"`
+	Revision    string      `json:"revision,omitempty"`
+	DryRun      bool        `json:"dryRun,omitempty"`
+	Blocked     []string    `json:"blocked,omitempty"`
+	Changes     []Change    `json:"changes"`
+	Drift       []Drift     `json:"drift"`
+	Health      []AppHealth `json:"health"`
+	Errors      []string    `json:"errors,omitempty"`
+	// Findings are policy findings only a live cluster can give (TLS-007:
+	// the certificate secret expires soon).
+	Findings []*diag.Finding `json:"findings,omitempty"`
+	Duration time.Duration   `json:"duration"`
 }
 
 // Count returns how many objects had action a.

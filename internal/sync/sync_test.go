@@ -2,7 +2,15 @@ package sync
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -442,4 +450,42 @@ func copyTree(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestCertificateExpiryIsReported(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.pass(ctx, Options{})["prod"]
+	if len(r.Findings) != 1 || r.Findings[0].Rule != "TLS-007" || !strings.Contains(r.Findings[0].Message, "does not exist") {
+		t.Fatalf("a missing TLS secret must be reported: %+v", r.Findings)
+	}
+	crt := selfSignedPEM(t, time.Now().Add(10*24*time.Hour))
+	secret := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+		"metadata": map[string]any{"name": "flink-prod-tls", "namespace": f.ns("prod")},
+		"data":     map[string]any{"tls.crt": base64.StdEncoding.EncodeToString(crt), "tls.key": base64.StdEncoding.EncodeToString([]byte("k"))},
+	}}
+	if _, err := f.dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace(f.ns("prod")).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r = f.pass(ctx, Options{})["prod"]
+	if len(r.Findings) != 1 || !strings.Contains(r.Findings[0].Message, "expires on") || r.Findings[0].File != "environments/prod.yaml" {
+		t.Fatalf("a certificate expiring in 10 days must be reported at the environment's file: %+v", r.Findings)
+	}
+	if got := f.pass(ctx, Options{})["dev"]; len(got.Findings) != 0 {
+		t.Errorf("dev has no TLS: %+v", got.Findings)
+	}
+}
+
+func selfSignedPEM(t *testing.T, notAfter time.Time) []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "flink"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
