@@ -112,8 +112,9 @@ func (g *gitServer) start() {
 		g.t.Fatalf("git server: %v", err)
 	}
 	g.addr = ln.Addr().String()
-	g.srv = &http.Server{Handler: g.handler}
-	go func() { _ = g.srv.Serve(ln) }()
+	srv := &http.Server{Handler: g.handler}
+	g.srv = srv
+	go func() { _ = srv.Serve(ln) }()
 }
 
 func (g *gitServer) stop() {
