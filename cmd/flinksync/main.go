@@ -82,5 +82,6 @@ FKO or CFK objects, applies and prunes them per environment and reports drift.`,
 	root.AddCommand(newDriftCommand())
 	root.AddCommand(newRunCommand())
 	root.AddCommand(newSizeCommand())
+	root.AddCommand(newPlanCommand())
 	return root
 }

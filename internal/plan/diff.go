@@ -1,0 +1,169 @@
+package plan
+
+import (
+	"reflect"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+
+	"github.com/flinksync/flinksync/internal/render"
+	"github.com/flinksync/flinksync/internal/sync"
+)
+
+// compareObjects pairs base's and head's objects by group, kind, namespace
+// and name, and returns those that differ in head's apply order, then the
+// removed ones in base's. pruned says whether sync would delete a removed
+// object (else it is kept).
+func compareObjects(base, head []*render.Object, pruned func(*render.Object) bool) []ObjectChange {
+	byKey := make(map[string]*render.Object, len(base))
+	for _, o := range base {
+		byKey[objectKey(o)] = o
+	}
+	out := []ObjectChange{}
+	seen := make(map[string]bool, len(head))
+	for _, o := range head {
+		k := objectKey(o)
+		seen[k] = true
+		old, ok := byKey[k]
+		switch {
+		case !ok:
+			c := change(o, Create)
+			c.Diff = unified(c.ID, nil, o.Object)
+			out = append(out, c)
+		case !sameObject(old.Object, o.Object):
+			c := change(o, Update)
+			c.Diff = unified(c.ID, old.Object, o.Object)
+			out = append(out, c)
+		}
+	}
+	for _, o := range base {
+		if seen[objectKey(o)] {
+			continue
+		}
+		a := Keep
+		if pruned(o) {
+			a = Prune
+		}
+		out = append(out, change(o, a))
+	}
+	return out
+}
+
+func objectKey(o *render.Object) string {
+	return o.GroupVersionKind().Group + "/" + o.ID()
+}
+
+func change(o *render.Object, a Action) ObjectChange {
+	return ObjectChange{ID: o.ID(), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), App: o.App, Action: a}
+}
+
+// sameObject compares two rendered objects as sync does: everything but
+// the revision annotation, which changes with every commit.
+func sameObject(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, av := range a {
+		bv, ok := b[k]
+		if !ok {
+			return false
+		}
+		if k == "metadata" {
+			if !sameMetadata(av, bv) {
+				return false
+			}
+			continue
+		}
+		if !reflect.DeepEqual(av, bv) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameMetadata(a, b any) bool {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if !aok || !bok {
+		return reflect.DeepEqual(a, b)
+	}
+	strip := func(m map[string]any) map[string]any {
+		ann, ok := m["annotations"].(map[string]any)
+		if !ok {
+			return m
+		}
+		if _, ok := ann[render.AnnRevision]; !ok {
+			return m
+		}
+		c := make(map[string]any, len(m))
+		for k, v := range m {
+			c[k] = v
+		}
+		annc := make(map[string]any, len(ann))
+		for k, v := range ann {
+			if k != render.AnnRevision {
+				annc[k] = v
+			}
+		}
+		if len(annc) == 0 {
+			delete(c, "annotations")
+		} else {
+			c["annotations"] = annc
+		}
+		return c
+	}
+	return reflect.DeepEqual(strip(am), strip(bm))
+}
+
+// unified is the unified diff from base's object to head's, as YAML with
+// secret values masked the way sync masks them; a nil side is an empty
+// file.
+func unified(id string, base, head map[string]any) string {
+	text, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: splitLines(maskedYAML(id, base)), B: splitLines(maskedYAML(id, head)),
+		FromFile: "base/" + id, ToFile: "head/" + id, Context: 3,
+	})
+	return text
+}
+
+// maskedYAML is obj as sync shows it in a diff: YAML with sorted keys,
+// without the revision annotation, with secret values replaced by a short
+// hash. It takes that text from sync.UnifiedDiff of the object against
+// nothing, so plan and diff mask exactly the same values.
+func maskedYAML(id string, obj map[string]any) string {
+	if obj == nil {
+		return ""
+	}
+	d := sync.UnifiedDiff(id, obj, nil)
+	// The diff is "--- …", "+++ …", then one hunk against an empty old
+	// side: every line of the object is in it, added ("+") or, for the
+	// one empty line difflib puts on each side, common (" "). That extra
+	// empty line comes last on the new side; it is dropped.
+	var out []string
+	inHunk := false
+	for _, l := range strings.SplitAfter(d, "\n") {
+		switch {
+		case !inHunk:
+			inHunk = strings.HasPrefix(l, "@@ ")
+		case strings.HasPrefix(l, "+"), strings.HasPrefix(l, " "):
+			out = append(out, l[1:])
+		}
+	}
+	if n := len(out); n > 0 && out[n-1] == "\n" {
+		out = out[:n-1]
+	}
+	return strings.Join(out, "")
+}
+
+// splitLines splits text into lines that keep their "\n", with nothing for
+// an empty text (difflib.SplitLines would add an empty line).
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	lines := strings.SplitAfter(s, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
