@@ -126,34 +126,9 @@ func unified(id string, base, head map[string]any) string {
 	return text
 }
 
-// maskedYAML is obj as sync shows it in a diff: YAML with sorted keys,
-// without the revision annotation, with secret values replaced by a short
-// hash. It takes that text from sync.UnifiedDiff of the object against
-// nothing, so plan and diff mask exactly the same values.
-func maskedYAML(id string, obj map[string]any) string {
-	if obj == nil {
-		return ""
-	}
-	d := sync.UnifiedDiff(id, obj, nil)
-	// The diff is "--- …", "+++ …", then one hunk against an empty old
-	// side: every line of the object is in it, added ("+") or, for the
-	// one empty line difflib puts on each side, common (" "). That extra
-	// empty line comes last on the new side; it is dropped.
-	var out []string
-	inHunk := false
-	for _, l := range strings.SplitAfter(d, "\n") {
-		switch {
-		case !inHunk:
-			inHunk = strings.HasPrefix(l, "@@ ")
-		case strings.HasPrefix(l, "+"), strings.HasPrefix(l, " "):
-			out = append(out, l[1:])
-		}
-	}
-	if n := len(out); n > 0 && out[n-1] == "\n" {
-		out = out[:n-1]
-	}
-	return strings.Join(out, "")
-}
+// maskedYAML is obj as sync shows it in a diff, so plan and diff mask
+// exactly the same values.
+func maskedYAML(_ string, obj map[string]any) string { return sync.MaskedYAML(obj) }
 
 // splitLines splits text into lines that keep their "\n", with nothing for
 // an empty text (difflib.SplitLines would add an empty line).

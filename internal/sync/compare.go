@@ -341,6 +341,17 @@ func project(desired, live map[string]any) map[string]any {
 	return out
 }
 
+// MaskedYAML is obj as diffs show it: YAML with sorted keys, without the
+// revision annotation, secret values replaced by a short hash. A nil
+// object is an empty text.
+func MaskedYAML(obj map[string]any) string {
+	if obj == nil {
+		return ""
+	}
+	b, _ := yaml.Marshal(masked(withoutRevision(obj)))
+	return string(b)
+}
+
 // UnifiedDiff is the unified diff between the live object (as far as
 // flinksync manages it) and the desired one, secrets masked. live may be
 // nil for an object that does not exist yet, desired nil for one to prune.
