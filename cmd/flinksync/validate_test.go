@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flinksync/flinksync/internal/report"
+	"github.com/flinksync/flinksync/internal/testenv"
 )
 
 const example = "../../examples/repo-layout"
@@ -72,23 +73,4 @@ func TestValidateExitCodesAndJSON(t *testing.T) {
 	}
 }
 
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(to, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+func copyDir(t *testing.T, from, to string) { testenv.CopyTree(t, from, to, nil) }

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -58,7 +57,7 @@ func newGitServer(t testing.TB, content string, rewrite func(path string, data [
 	t.Helper()
 	dir := t.TempDir()
 	g := &gitServer{t: t, bare: filepath.Join(dir, "repo.git"), work: filepath.Join(dir, "work")}
-	copyTree(t, content, g.work, rewrite)
+	testenv.CopyTree(t, content, g.work, rewrite)
 	g.git(g.work, "init", "-q", "-b", "main")
 	g.git(g.work, "add", "-A")
 	g.git(g.work, "commit", "-q", "-m", "initial")
@@ -145,45 +144,6 @@ func (g *gitServer) commit(file, from, to string) string {
 	return g.git(g.work, "rev-parse", "HEAD")
 }
 
-// copyTree copies a folder, passing each file through rewrite.
-func copyTree(t testing.TB, from, to string, rewrite func(string, []byte) []byte) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if rewrite != nil {
-			data = rewrite(rel, data)
-		}
-		return os.WriteFile(filepath.Join(to, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// uniqueNamespaces rewrites spec.namespace of environments with a suffix
-// and creates the namespaces.
-func uniqueNamespaces(t testing.TB, cfg *rest.Config, suffix string) func(string, []byte) []byte {
-	re := regexp.MustCompile(`(?m)^  namespace: (\S+)$`)
-	return func(path string, data []byte) []byte {
-		if !strings.HasPrefix(path, "environments/") {
-			return data
-		}
-		data = re.ReplaceAll(data, []byte("  namespace: ${1}"+suffix))
-		testenv.CreateNamespace(t, cfg, string(re.FindSubmatch(data)[1]))
-		return data
-	}
-}
-
 // fixture is a daemon over a served copy of the example repository.
 type fixture struct {
 	t      *testing.T
@@ -213,7 +173,7 @@ func newFixture(t *testing.T, o options) *fixture {
 	if repo == "" {
 		repo = "../../examples/repo-layout"
 	}
-	f.git = newGitServer(t, repo, uniqueNamespaces(t, cfg, f.suffix))
+	f.git = newGitServer(t, repo, testenv.UniqueNamespaces(t, cfg, f.suffix))
 	f.dyn, _ = dynamic.NewForConfig(cfg)
 	f.d = f.newDaemon(o)
 	f.start()

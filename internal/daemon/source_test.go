@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/flinksync/flinksync/internal/source"
+	"github.com/flinksync/flinksync/internal/testenv"
 )
 
 func TestEventsAreRecordedOnTheInventory(t *testing.T) {
@@ -41,7 +42,7 @@ func TestEventsAreRecordedOnTheInventory(t *testing.T) {
 
 func TestHTTPSBasicAuthToTheGitServer(t *testing.T) {
 	cfg := testenvConfig(t)
-	g := newGitServer(t, "../../examples/repo-layout", uniqueNamespaces(t, cfg, "-auth"))
+	g := newGitServer(t, "../../examples/repo-layout", testenv.UniqueNamespaces(t, cfg, "-auth"))
 	g.stop()
 	inner := g.handler
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +99,7 @@ func TestOnlySignedCommitsAreApplied(t *testing.T) {
 	w.Close()
 
 	cfg := testenvConfig(t)
-	g := newGitServer(t, "../../examples/repo-layout", uniqueNamespaces(t, cfg, "-sig"))
+	g := newGitServer(t, "../../examples/repo-layout", testenv.UniqueNamespaces(t, cfg, "-sig"))
 	r := &source.Remote{URL: g.url(), Ref: "main", CacheDir: t.TempDir(), Keyring: ring.String()}
 	if _, _, err := r.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "not signed") {
 		t.Fatalf("an unsigned head must be refused, got %v", err)

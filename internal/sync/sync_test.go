@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -54,17 +53,7 @@ func newFixture(t *testing.T, _ ...string) *fixture {
 	t.Helper()
 	cfg := testenv.Config(t)
 	f := &fixture{t: t, dir: t.TempDir(), suffix: fmt.Sprintf("-t%d", nsCounter.Add(1)), cfg: cfg}
-	copyTree(t, "../../examples/repo-layout", f.dir)
-	files, _ := filepath.Glob(filepath.Join(f.dir, "environments", "*.yaml"))
-	re := regexp.MustCompile(`(?m)^  namespace: (\S+)$`)
-	for _, file := range files {
-		data, _ := os.ReadFile(file)
-		data = re.ReplaceAll(data, []byte("  namespace: ${1}"+f.suffix))
-		if err := os.WriteFile(file, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		testenv.CreateNamespace(t, cfg, string(re.FindSubmatch(data)[1]))
-	}
+	testenv.CopyTree(t, "../../examples/repo-layout", f.dir, testenv.UniqueNamespaces(t, cfg, f.suffix))
 	s, err := New(CountWrites(cfg, &f.writes))
 	if err != nil {
 		t.Fatal(err)
@@ -430,28 +419,6 @@ func TestHealthFromOperatorStatus(t *testing.T) {
 		}
 	}
 }
-
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(to, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestCertificateExpiryIsReported(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

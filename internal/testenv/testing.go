@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"path/filepath"
+	"regexp"
 )
 
 // RequireEnv names the variable that makes missing binaries fail tests
@@ -199,4 +200,50 @@ func WriteKubeconfig(t testing.TB, cfg *rest.Config) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// CopyTree copies the folder from into to (created as needed), passing each
+// file's content through rewrite when it is not nil; rel is the file's path
+// relative to from, with forward slashes.
+func CopyTree(t testing.TB, from, to string, rewrite func(rel string, data []byte) []byte) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if rewrite != nil {
+			data = rewrite(filepath.ToSlash(rel), data)
+		}
+		return os.WriteFile(filepath.Join(to, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var envNamespace = regexp.MustCompile(`(?m)^  namespace: (\S+)$`)
+
+// UniqueNamespaces is a CopyTree rewrite for a flinksync repository: it
+// appends suffix to each environment's spec.namespace (in files under
+// environments/) and creates that namespace on the control plane, so tests
+// sharing one control plane never meet.
+func UniqueNamespaces(t testing.TB, cfg *rest.Config, suffix string) func(string, []byte) []byte {
+	return func(rel string, data []byte) []byte {
+		if !strings.HasPrefix(rel, "environments/") {
+			return data
+		}
+		data = envNamespace.ReplaceAll(data, []byte("  namespace: ${1}"+suffix))
+		if m := envNamespace.FindSubmatch(data); m != nil {
+			CreateNamespace(t, cfg, string(m[1]))
+		}
+		return data
+	}
 }
