@@ -131,7 +131,7 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 	f.DurationVar(&driftInterval, "drift-interval", daemon.DefaultDriftInterval, "how often each environment is re-checked for drift without a new commit")
 	f.StringVar(&listen, "listen", ":8080", "address of the HTTP server (metrics, health, status, webhooks)")
 	f.StringVar(&secretFile, "webhook-secret-file", "", "file holding the webhook secret; without it webhooks are off")
-	f.StringSliceVar(&alertURLs, "alert-webhook", nil, "URL to send alerts to (repeatable)")
+	f.StringArrayVar(&alertURLs, "alert-webhook", nil, "URL to send alerts to (repeatable)")
 	f.StringVar(&alertFormat, "alert-format", report.FormatJSON, "alert format: alertmanager, slack or json")
 	f.StringVar(&kubeconfigPath, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	f.StringVar(&policyFile, "policy", "", "the daemon's own policy (a Policy document); the repository can only tighten it")
@@ -161,8 +161,10 @@ func flagsFromEnv(fs *pflag.FlagSet) error {
 		if !ok {
 			return
 		}
-		if f.Value.Type() == "stringSlice" {
-			for _, part := range strings.Split(v, ",") {
+		if f.Value.Type() == "stringArray" {
+			// Several URLs in one variable are separated by spaces (a URL
+			// may hold commas).
+			for _, part := range strings.Fields(v) {
 				if e := fs.Set(f.Name, strings.TrimSpace(part)); e != nil {
 					err = fmt.Errorf("%s: %w", name, e)
 				}

@@ -36,14 +36,18 @@ func (d *Daemon) routes() http.Handler {
 	return mux
 }
 
-// readyz is ready when this replica syncs (the leader, or the only one):
-// a Service in front of several replicas then sends webhooks to the leader.
+// readyz is ready once the daemon runs, on the leader and on standbys
+// alike, so rollouts of several replicas finish; the body says which.
 func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
-	if !d.leader.Load() {
-		http.Error(w, "standby: another replica holds the lease\n", http.StatusServiceUnavailable)
+	if !d.started.Load() {
+		http.Error(w, "starting\n", http.StatusServiceUnavailable)
 		return
 	}
-	_, _ = io.WriteString(w, "ok\n")
+	if !d.leader.Load() {
+		_, _ = io.WriteString(w, "ok: standby (another replica holds the lease)\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ok: leader\n")
 }
 
 // verifier checks a webhook's authentication against the secret.
@@ -106,8 +110,14 @@ func (d *Daemon) hook(verify verifier) http.HandlerFunc {
 			_, _ = io.WriteString(w, "pong\n")
 			return
 		}
-		d.Trigger()
 		w.WriteHeader(http.StatusAccepted)
+		if !d.leader.Load() {
+			// A standby does not sync; the leader sees the new head at
+			// its next poll.
+			_, _ = io.WriteString(w, "accepted by a standby: the leader picks the change up at its next poll\n")
+			return
+		}
+		d.Trigger()
 		_, _ = io.WriteString(w, "pass triggered\n")
 	}
 }

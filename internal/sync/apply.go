@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	gosync "sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -157,7 +158,15 @@ func (s *Syncer) certificate(ctx context.Context, env *model.Environment, res *R
 
 func change(p *planned, a Action, _ string) Change {
 	c := Change{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: a}
-	if a == Configured || a == Drifted || (p.drift && a != Unchanged) {
+	switch {
+	case a == Failed || a == Conflict:
+		// failure() left the error (and, for a conflict, the way out) in diffs.
+		var parts []string
+		for _, d := range p.diffs {
+			parts = append(parts, strings.TrimSpace(d.Live+"; "+d.Desired))
+		}
+		c.Message = strings.TrimSuffix(strings.Join(parts, "; "), ";")
+	case a == Configured || a == Drifted || (p.drift && a != Unchanged):
 		c.Diffs = p.diffs
 	}
 	return c

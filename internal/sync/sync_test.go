@@ -371,6 +371,11 @@ func TestConflictReportedAndForced(t *testing.T) {
 	if r.Count(Conflict) != 1 {
 		t.Fatalf("want one conflict: %s %+v", r.Summary(), r.Changes)
 	}
+	for _, c := range r.Changes {
+		if c.Action == Conflict && (!strings.Contains(c.Message, "other-tool") || !strings.Contains(c.Message, "sync.force")) {
+			t.Errorf("a conflict must name the other manager and the way out: %q", c.Message)
+		}
+	}
 	f.edit("environments/dev.yaml", "    drift: warn\n", "    drift: warn\n    force: true\n")
 	r = f.pass(ctx, Options{})["dev"]
 	if !r.OK() {
