@@ -23,7 +23,7 @@ import (
 )
 
 func newSizeCommand() *cobra.Command {
-	var repo, env, app, output string
+	var repo, env, app, output, policyFile string
 	var explain bool
 	cmd := &cobra.Command{
 		Use:   "size --repo DIR [--env ENV] [--app APP]",
@@ -50,7 +50,13 @@ that cannot be sized).`,
 			if err := checkSizeFilters(r, env, app); err != nil {
 				return cantRun(err)
 			}
-			plan, err := sizing.ForRepository(r, repositoryLimits(r))
+			var daemonPolicy *model.Policy
+			if policyFile != "" {
+				if daemonPolicy, err = model.LoadPolicyFile(policyFile); err != nil {
+					return cantRun(fmt.Errorf("--policy: %w", err))
+				}
+			}
+			plan, err := sizing.ForRepository(r, limits(daemonPolicy, r))
 			if err != nil && !isAppErrors(err) {
 				return cantRun(err)
 			}
@@ -77,6 +83,7 @@ that cannot be sized).`,
 	cmd.Flags().StringVar(&env, "env", "", "only this environment")
 	cmd.Flags().StringVar(&app, "app", "", "only this application")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file (its maxTaskManagerCPU bounds TaskManager CPU)")
 	cmd.Flags().BoolVar(&explain, "explain", false, "print each application's reasoning under it (text output)")
 	return cmd
 }
@@ -132,10 +139,10 @@ func checkSizeFilters(r *model.Repository, env, app string) error {
 	return nil
 }
 
-// repositoryLimits is the policy in force without a daemon policy: the
-// default maxTaskManagerCPU, tightened by the repository's policies.
-func repositoryLimits(r *model.Repository) sizing.Limits {
-	return sizing.Limits{MaxTaskManagerCPU: policy.Merge(nil, r.Policies).MaxTaskManagerCPU.AsApproximateFloat64()}
+// limits is the policy in force: the daemon's (or the default
+// maxTaskManagerCPU), tightened by the repository's policies.
+func limits(daemon *model.Policy, r *model.Repository) sizing.Limits {
+	return sizing.Limits{MaxTaskManagerCPU: policy.Merge(daemon, r.Policies).MaxTaskManagerCPU.AsApproximateFloat64()}
 }
 
 func isAppErrors(err error) bool {

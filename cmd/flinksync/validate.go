@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/report"
+	"github.com/flinksync/flinksync/internal/source"
 )
 
 // version is flinksync's version, set at build time with -ldflags -X.
@@ -35,7 +38,7 @@ Exit codes: 0 no errors, 1 errors found, 2 could not run.`,
 			if repo == "" {
 				return cantRun(fmt.Errorf("--repo is required"))
 			}
-			write, err := findingsWriter(output)
+			write, err := findingsWriter(output, sourceRoot(repo))
 			if err != nil {
 				return cantRun(err)
 			}
@@ -74,7 +77,30 @@ func runPipeline(repo, policyFile, revision string) (*pipeline.Result, error) {
 	return pipeline.Run(os.DirFS(repo), pipeline.Options{Daemon: daemon, Revision: revision})
 }
 
-func findingsWriter(format string) (func(io.Writer, []*diag.Finding) error, error) {
+// sourceRoot is the folder of repo inside its Git checkout ("" at the
+// checkout's root, or outside Git), which SARIF paths need so code scanning
+// finds the files.
+func sourceRoot(repo string) string {
+	r, err := source.Open(repo)
+	if err != nil {
+		return ""
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		return ""
+	}
+	abs, err := filepath.Abs(repo)
+	if err != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(wt.Filesystem.Root(), abs)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return ""
+	}
+	return filepath.ToSlash(rel)
+}
+
+func findingsWriter(format, root string) (func(io.Writer, []*diag.Finding) error, error) {
 	switch format {
 	case "text":
 		return report.WriteFindingsText, nil
@@ -86,7 +112,7 @@ func findingsWriter(format string) (func(io.Writer, []*diag.Finding) error, erro
 		}, nil
 	case "sarif":
 		return func(w io.Writer, fs []*diag.Finding) error {
-			return report.WriteFindingsSARIF(w, fs, pipeline.Rules(), version)
+			return report.WriteSARIF(w, fs, pipeline.Rules(), report.SARIFOptions{Version: version, SourceRoot: root})
 		}, nil
 	default:
 		return nil, fmt.Errorf("--output %q: want text, json, junit or sarif", format)

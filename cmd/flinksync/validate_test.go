@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+
 	"encoding/json"
+	git "github.com/go-git/go-git/v5"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,3 +76,19 @@ func TestValidateExitCodesAndJSON(t *testing.T) {
 }
 
 func copyDir(t *testing.T, from, to string) { testenv.CopyTree(t, from, to, nil) }
+
+func TestValidateSARIFPathsFromTheCheckoutRoot(t *testing.T) {
+	root := t.TempDir()
+	if _, err := git.PlainInit(root, false); err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Join(root, "deploy", "flink")
+	copyDir(t, example, repo)
+	bad := filepath.Join(repo, "apps", "orders-enrich.yaml")
+	data, _ := os.ReadFile(bad)
+	_ = os.WriteFile(bad, bytes.Replace(data, []byte("pool: medium"), []byte("pool: enormous"), 1), 0o644)
+	code, out, _ := runCLI(t, "validate", "--repo", repo, "--output", "sarif")
+	if code != 1 || !strings.Contains(out, `"uri": "deploy/flink/apps/orders-enrich.yaml"`) {
+		t.Fatalf("SARIF paths must be relative to the checkout's root, got %d:\n%.1500s", code, out)
+	}
+}

@@ -458,6 +458,9 @@ func (l *loader) checkPool(p *ComputePool) {
 	if s.TaskManager.Memory.Set && s.TaskManager.Memory.Sign() == 0 {
 		bad("spec.taskManager.memory", RuleInvalidValue, "must be more than zero")
 	}
+	if s.TaskManager.LocalDisk.Set && s.TaskManager.LocalDisk.Sign() == 0 {
+		bad("spec.taskManager.localDisk", RuleInvalidValue, "must be more than zero (leave it out for the default)")
+	}
 	if o.has("spec.taskManager.slots") && s.TaskManager.Slots == 0 {
 		bad("spec.taskManager.slots", RuleInvalidValue, "must be at least 1")
 	}
