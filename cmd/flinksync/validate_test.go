@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-
 	"encoding/json"
-	git "github.com/go-git/go-git/v5"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	git "github.com/go-git/go-git/v5"
 
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/testenv"
