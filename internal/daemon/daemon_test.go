@@ -299,9 +299,10 @@ func TestLeaderElectionOnlyLeaderAppliesAndHandsOver(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "standby") {
 		t.Errorf("a standby is ready and says it is a standby, got %d %q", rec.Code, rec.Body.String())
 	}
-	// Kill the leader: b takes over and applies the next commit.
-	a.stop()
+	// A commit the leader has not seen (no webhook, an hour's poll), then
+	// kill the leader: b takes over and applies it.
 	a.git.commit(auditFile, "taskManagers: 2", "taskManagers: 6")
+	a.stop()
 	eventually(t, 20*time.Second, "b takes over", b.d.IsLeader)
 	eventually(t, 20*time.Second, "b applies", func() bool { return b.replicas("prod", "audit-archiver") == 6 })
 	if writesB.Load() == 0 {
