@@ -86,7 +86,8 @@ func procStatus(field string) float64 {
 // (under 150 MB) and that it fetches nothing while the head is unchanged.
 func BenchmarkDaemon1000Apps(b *testing.B) {
 	cfg := testenv.Config(b)
-	ns := fmt.Sprintf("bench-daemon-%d", os.Getpid())
+	// testing runs a benchmark more than once: a fresh namespace each time.
+	ns := fmt.Sprintf("bench-daemon-%d-%d", os.Getpid(), fixtureN.Add(1))
 	testenv.CreateNamespace(b, cfg, ns)
 	src := b.TempDir()
 	writeAppsRepo(b, src, ns, 1000)

@@ -18,6 +18,8 @@ import (
 	"github.com/flinksync/flinksync/internal/testenv"
 )
 
+var benchRuns atomic.Int64
+
 // benchRepo is one environment (namespace ns) with n applications.
 func benchRepo(ns string, n int) fstest.MapFS {
 	fsys := fstest.MapFS{}
@@ -77,7 +79,8 @@ func BenchmarkApply1000(b *testing.B) {
 	var noopWrites int64
 	var peak uint64
 	for i := 0; i < b.N; i++ {
-		ns := fmt.Sprintf("bench-fs-%d-%d", os.Getpid(), i)
+		seq := benchRuns.Add(1) // testing runs a benchmark more than once: fresh namespaces each time
+		ns := fmt.Sprintf("bench-fs-%d-%d", os.Getpid(), seq)
 		testenv.CreateNamespace(b, cfg, ns)
 		res, out := renderBench(b, ns, n)
 		env := res.Repo.Environment("bench")
@@ -110,7 +113,7 @@ func BenchmarkApply1000(b *testing.B) {
 		if kerr != nil {
 			continue
 		}
-		kns := fmt.Sprintf("bench-kc-%d-%d", os.Getpid(), i)
+		kns := fmt.Sprintf("bench-kc-%d-%d", os.Getpid(), seq)
 		testenv.CreateNamespace(b, cfg, kns)
 		_, kout := renderBench(b, kns, n)
 		manifests, err := render.YAML(kout.Objects)
