@@ -19,6 +19,7 @@ import (
 
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/sync"
+	"github.com/flinksync/flinksync/internal/testenv"
 )
 
 const auditFile = "apps/audit-archiver.yaml"
@@ -327,3 +328,30 @@ func countNonLease(cfg *rest.Config, n *atomic.Int64) *rest.Config {
 type rtFunc func(*http.Request) (*http.Response, error)
 
 func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestAPIServerRestartMidLoop(t *testing.T) {
+	f := newFixture(t, options{drift: 300 * time.Millisecond, interval: 200 * time.Millisecond})
+	eventually(t, 30*time.Second, "the first revision applied", f.applied(f.head()))
+	before := f.metric("flinksync_reconcile_total", map[string]string{"result": "failed"})
+	restarted := make(chan struct{})
+	go func() { defer close(restarted); testenv.RestartAPIServer(t) }()
+	rev := f.git.commit(auditFile, "taskManagers: 2", "taskManagers: 7")
+	<-restarted
+	eventually(t, 30*time.Second, "the commit applied after the restart", func() bool { return f.replicas("prod", "audit-archiver") == 7 })
+	eventually(t, 30*time.Second, "every environment applied", f.applied(rev))
+	if f.metric("flinksync_reconcile_total", map[string]string{"result": "failed"}) == before {
+		t.Errorf("the passes during the restart must show as failed")
+	}
+	for _, env := range []string{"dev", "staging", "prod", "prod-eu"} {
+		cm, err := f.dyn.Resource(configMaps).Namespace(f.ns(env)).Get(context.Background(), sync.InventoryName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := cm.Object["data"].(map[string]any)
+		var entries []sync.Entry
+		_ = json.Unmarshal([]byte(data["objects.json"].(string)), &entries)
+		if len(entries) < 9 {
+			t.Errorf("%s: inventory lost objects: %d entries", env, len(entries))
+		}
+	}
+}

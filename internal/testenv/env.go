@@ -15,7 +15,11 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"net/http"
+	"os/exec"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"strconv"
+	"syscall"
 )
 
 // ModulePath is the module whose go.mod marks the repository root.
@@ -118,6 +122,8 @@ type Env struct {
 	dir      string // etcd data and kube-apiserver certificates
 	watchdog *watchdog
 	usersMu  sync.Mutex // envtest's user provisioning is not safe for concurrent use
+	// restarted are the kube-apiservers RestartAPIServer started.
+	restarted []*exec.Cmd
 }
 
 // Start starts etcd and kube-apiserver, installs the test CRDs and waits
@@ -206,6 +212,11 @@ func (e *Env) Stop() error {
 		return nil
 	}
 	var errs []error
+	for _, c := range e.restarted {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		_ = c.Wait()
+	}
+	e.restarted = nil
 	if err := e.env.Stop(); err != nil {
 		errs = append(errs, fmt.Errorf("testenv: stopping the control plane: %w", err))
 	}
@@ -233,4 +244,81 @@ func outputTail(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// RestartAPIServer stops kube-apiserver and starts it again with the same
+// arguments, certificates and etcd, the way a real API server restarts:
+// clients see refused connections, then the same server with the same
+// data. It returns once the new process answers /readyz. The process it
+// starts is stopped by [Env.Stop] (and by the watchdog).
+func (e *Env) RestartAPIServer(ctx context.Context) error {
+	pid, args, err := e.apiServerProcess()
+	if err != nil {
+		return err
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	_ = proc.Signal(syscall.SIGTERM)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			break
+		}
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(b), ") Z ") {
+			break // exited, waiting for envtest to reap it
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testenv: kube-apiserver (pid %d) did not stop", pid)
+		}
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = e.env.ControlPlane.APIServer.Out, e.env.ControlPlane.APIServer.Err
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("testenv: restarting kube-apiserver: %w", err)
+	}
+	e.restarted = append(e.restarted, cmd)
+	hc, err := rest.HTTPClientFor(e.Config)
+	if err != nil {
+		return err
+	}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(e.Config.Host, "/")+"/readyz", nil)
+		if resp, err := hc.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testenv: kube-apiserver not ready after a restart: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// apiServerProcess finds the running kube-apiserver of this Env (its
+// command line names the Env's folder) and returns its pid and arguments.
+func (e *Env) apiServerProcess() (int, []string, error) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) != "kube-apiserver" || !strings.Contains(string(b), e.dir) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			continue
+		}
+		if st, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); strings.Contains(string(st), ") Z ") {
+			continue
+		}
+		return pid, args, nil
+	}
+	return 0, nil, errors.New("testenv: no running kube-apiserver of this control plane")
 }

@@ -247,3 +247,15 @@ func UniqueNamespaces(t testing.TB, cfg *rest.Config, suffix string) func(string
 		return data
 	}
 }
+
+// RestartAPIServer restarts the kube-apiserver of this test binary's
+// control plane (see [Env.RestartAPIServer]).
+func RestartAPIServer(t testing.TB) {
+	t.Helper()
+	Config(t)
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	if err := current.RestartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
