@@ -172,9 +172,7 @@ func orphanInventories(ctx context.Context, p *prepared) []string {
 
 func writeResults(w io.Writer, format string, results []*sync.Result, notes []string) error {
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return writeJSON(w, struct {
 			Environments []*sync.Result `json:"environments"`
 			Notes        []string       `json:"notes,omitempty"`
 		}{results, notes})
@@ -274,9 +272,7 @@ environment that cannot be rendered).`,
 			}
 			w := cmd.OutOrStdout()
 			if f.output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(all); err != nil {
+				if err := writeJSON(w, all); err != nil {
 					return cantRun(err)
 				}
 			} else {
@@ -335,9 +331,7 @@ Exit codes: 0 no drift, 1 drift, 2 error.`,
 			}
 			w := cmd.OutOrStdout()
 			if f.output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(drift); err != nil {
+				if err := writeJSON(w, drift); err != nil {
 					return cantRun(err)
 				}
 			} else {
@@ -357,4 +351,11 @@ Exit codes: 0 no drift, 1 drift, 2 error.`,
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// writeJSON writes v as indented JSON, the form of every --output json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

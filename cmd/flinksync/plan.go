@@ -242,7 +242,5 @@ func writePlanSARIF(w io.Writer, r *plan.Result, root string) error {
 		}
 		res["baselineState"] = state
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return writeJSON(w, doc)
 }

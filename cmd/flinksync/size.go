@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -186,11 +185,7 @@ func selectResults(all []*sizing.Result, env, app string) []*sizing.Result {
 	return out
 }
 
-func writeSizeJSON(w io.Writer, results []*sizing.Result) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(results)
-}
+func writeSizeJSON(w io.Writer, results []*sizing.Result) error { return writeJSON(w, results) }
 
 // writeSizeText writes a table per environment, then the environment's
 // totals; with explain, each app's reasoning under its row.

@@ -87,31 +87,9 @@ func sameMetadata(a, b any) bool {
 	if !aok || !bok {
 		return reflect.DeepEqual(a, b)
 	}
-	strip := func(m map[string]any) map[string]any {
-		ann, ok := m["annotations"].(map[string]any)
-		if !ok {
-			return m
-		}
-		if _, ok := ann[render.AnnRevision]; !ok {
-			return m
-		}
-		c := make(map[string]any, len(m))
-		for k, v := range m {
-			c[k] = v
-		}
-		annc := make(map[string]any, len(ann))
-		for k, v := range ann {
-			if k != render.AnnRevision {
-				annc[k] = v
-			}
-		}
-		if len(annc) == 0 {
-			delete(c, "annotations")
-		} else {
-			c["annotations"] = annc
-		}
-		return c
-	}
+	// Compared as a "metadata" field of an object, the way sync leaves the
+	// revision annotation out.
+	strip := func(m map[string]any) any { return sync.WithoutRevision(map[string]any{"metadata": m})["metadata"] }
 	return reflect.DeepEqual(strip(am), strip(bm))
 }
 

@@ -30,14 +30,16 @@ type FieldDiff struct {
 // revision annotation: a new commit that does not change an object does not
 // rewrite it.
 func hashOf(obj map[string]any) string {
-	c := withoutRevision(obj)
+	c := WithoutRevision(obj)
 	b, _ := json.Marshal(c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
 }
 
-// withoutRevision returns a shallow copy of obj without the revision annotation.
-func withoutRevision(obj map[string]any) map[string]any {
+// WithoutRevision returns obj without the revision annotation (a shallow
+// copy when it has one): the annotation records which commit last changed
+// an object, so comparisons leave it out.
+func WithoutRevision(obj map[string]any) map[string]any {
 	md, _ := obj["metadata"].(map[string]any)
 	ann, _ := md["annotations"].(map[string]any)
 	if _, ok := ann[render.AnnRevision]; !ok {
@@ -73,7 +75,7 @@ func withoutRevision(obj map[string]any) map[string]any {
 // it). The revision annotation is not compared.
 func compare(desired, live *unstructured.Unstructured) []FieldDiff {
 	var out []FieldDiff
-	d := withoutRevision(desired.Object)
+	d := WithoutRevision(desired.Object)
 	for _, k := range sortedKeys(d) {
 		switch k {
 		case "apiVersion", "kind":
@@ -348,7 +350,7 @@ func MaskedYAML(obj map[string]any) string {
 	if obj == nil {
 		return ""
 	}
-	b, _ := yaml.Marshal(masked(withoutRevision(obj)))
+	b, _ := yaml.Marshal(masked(WithoutRevision(obj)))
 	return string(b)
 }
 
@@ -358,7 +360,7 @@ func MaskedYAML(obj map[string]any) string {
 func UnifiedDiff(id string, desired, live map[string]any) string {
 	var a, b []byte
 	if desired != nil {
-		desired = withoutRevision(desired)
+		desired = WithoutRevision(desired)
 	}
 	if live != nil {
 		shown := live
