@@ -34,10 +34,11 @@ fmt:
 bench: controlplane
 	KUBEBUILDER_ASSETS=$(BIN) FLINKSYNC_REQUIRE_CONTROLPLANE=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 30m $(PKGS)
 
-## fuzz: run each fuzz target for FUZZTIME (default 30s)
+## fuzz: run each fuzz target for FUZZTIME (default 30s); their seed corpora run in `make test`
 FUZZTIME ?= 30s
+FUZZ_TARGETS := ./internal/model:FuzzLoad ./internal/sizing:FuzzSize ./internal/sizing:FuzzParseFlinkDuration
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/model
+	@set -e; for t in $(FUZZ_TARGETS); do 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz: $$fn ($$pkg) for $(FUZZTIME)"; 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; 	done
 
 clean:
 	rm -rf $(BIN)/flinksync

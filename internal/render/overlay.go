@@ -69,6 +69,9 @@ func applyOverlay(src fs.FS, env string, objs []*Object) (*overlayResult, error)
 	if err := refuseRemote(file, k); err != nil {
 		return nil, err
 	}
+	if err := requireLocal(src, path.Dir(file), file, k); err != nil {
+		return nil, err
+	}
 
 	if !perObjectSafe(k) || len(objs) <= overlayChunk {
 		return runOverlay(src, env, file, k, objs, objs)
@@ -475,6 +478,30 @@ func refuseRemote(file string, k map[string]any) error {
 	for _, key := range []string{"helmCharts", "helmGlobals", "helmChartInflationGenerator"} {
 		if _, ok := k[key]; ok {
 			return fmt.Errorf("%s: %s: %w", file, key, ErrRemoteOverlay)
+		}
+	}
+	return nil
+}
+
+// requireLocal checks that every entry of the kustomization that kustomize
+// would load as a resource or plugin config names a file or folder inside
+// the repository's overlays/ folder. Anything else kustomize would try as a
+// Git URL, fetching from the network.
+func requireLocal(src fs.FS, dir, file string, k map[string]any) error {
+	for _, key := range []string{"resources", "components", "bases", "transformers", "generators", "validators"} {
+		list, _ := k[key].([]any)
+		for _, e := range list {
+			s, ok := e.(string)
+			if !ok {
+				continue // an inline plugin config
+			}
+			p := path.Clean(path.Join(dir, s))
+			if p != OverlayDir && !strings.HasPrefix(p, OverlayDir+"/") {
+				return fmt.Errorf("%s: %s entry %q is outside the %s/ folder; keep overlay files under %s/", file, key, s, OverlayDir, OverlayDir)
+			}
+			if _, err := fs.Stat(src, p); err != nil {
+				return fmt.Errorf("%s: %s entry %q: no such file or folder in the repository (%s)", file, key, s, p)
+			}
 		}
 	}
 	return nil

@@ -357,3 +357,18 @@ func TestSizingErrorBlocksEnvironment(t *testing.T) {
 		t.Fatalf("want an error naming the app's file, got %v", err)
 	}
 }
+
+func TestOverlayEntriesMustBeLocalFiles(t *testing.T) {
+	for k, want := range map[string]string{
+		"resources: [example.com/org/repo/base]\n": "no such file or folder",
+		"resources: [../../environments]\n":        "outside the overlays/ folder",
+		"components: [missing]\n":                  "no such file or folder",
+		"transformers: [t.yaml]\n":                 "no such file or folder",
+	} {
+		repo, fsys := load(t, withOverlay(k))
+		_, err := Render(repo.Environment("prod"), repo.EffectiveApps("prod"), fixedSize, Options{Source: fsys})
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
+			t.Errorf("%q: want an error %q naming the overlay, got %v", k, want, err)
+		}
+	}
+}
