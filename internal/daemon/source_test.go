@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -136,5 +137,29 @@ func TestOnlySignedCommitsAreApplied(t *testing.T) {
 	g.git(g.work, "push", "-q", "origin", "main")
 	if _, _, err := r.Fetch(context.Background()); err == nil {
 		t.Fatalf("a commit signed by an unknown key must be refused")
+	}
+}
+
+func TestFollowATag(t *testing.T) {
+	g := newGitServer(t, "../../examples/repo-layout", nil)
+	first := g.git(g.work, "rev-parse", "HEAD")
+	g.git(g.work, "tag", "-a", "v1.0.0", "-m", "release")
+	g.git(g.work, "push", "-q", "origin", "v1.0.0")
+	g.commit(auditFile, "taskManagers: 2", "taskManagers: 3") // main moves on; the tag does not
+	r := &source.Remote{URL: g.url(), Ref: "refs/tags/v1.0.0", CacheDir: t.TempDir()}
+	head, err := r.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, rev, err := r.Fetch(context.Background())
+	if err != nil || rev != first {
+		t.Fatalf("the tag's commit: %s %v, want %s", rev, err, first)
+	}
+	if head != first {
+		t.Errorf("the head of an annotated tag is its commit %s (what Fetch returns, so polls skip the fetch), got %s", first, head)
+	}
+	data, _ := fs.ReadFile(fsys, auditFile)
+	if !strings.Contains(string(data), "taskManagers: 2") {
+		t.Errorf("the tag's tree must be read, not main's")
 	}
 }

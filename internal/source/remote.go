@@ -123,19 +123,20 @@ func (r *Remote) Head(ctx context.Context) (string, error) {
 	}
 	r.note("ls-remote")
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{r.URL}})
-	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth, PeelingOption: git.AppendPeeled})
 	if err != nil {
 		return "", fmt.Errorf("git ls-remote %s: %w", r.URL, err)
 	}
 	want := r.refName()
+	// An annotated tag is listed twice: the tag object, and its commit as
+	// "<tag>^{}". The commit is what Fetch returns, so compare with that.
 	for _, ref := range refs {
-		if ref.Name() == want {
+		if ref.Name().String() == want.String()+"^{}" {
 			return ref.Hash().String(), nil
 		}
 	}
-	// An annotated tag is listed with its peeled commit as "<tag>^{}".
 	for _, ref := range refs {
-		if ref.Name().String() == want.String()+"^{}" {
+		if ref.Name() == want {
 			return ref.Hash().String(), nil
 		}
 	}
