@@ -355,3 +355,25 @@ func TestAPIServerRestartMidLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestStopLetsThePassInFlightFinish: a pass that starts as the daemon is
+// told to stop (SIGTERM cancels Run's context) still applies everything.
+func TestStopLetsThePassInFlightFinish(t *testing.T) {
+	f := newFixture(t, options{})
+	eventually(t, 30*time.Second, "the first revision applied", f.applied(f.head()))
+	f.stop()
+	f.git.commit(auditFile, "taskManagers: 2", "taskManagers: 8")
+	fsys, rev, err := f.d.cfg.Remote.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.d.render(stopped, fsys, rev)
+	if got := f.replicas("prod", "audit-archiver"); got != 8 {
+		t.Fatalf("the pass in flight must finish after the stop, replicas %d", got)
+	}
+	if !f.applied(rev)() {
+		t.Errorf("every environment must be applied: %+v", f.d.Snapshot().Environments)
+	}
+}
