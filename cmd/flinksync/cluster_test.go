@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,19 +21,21 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
+var clusterRuns atomic.Int64
+
 // TestApplyDiffDriftCommands runs the cluster commands end to end on the
 // example against a real API server.
 func TestApplyDiffDriftCommands(t *testing.T) {
 	cfg := testenv.Config(t)
 	kc := testenv.WriteKubeconfig(t, cfg)
-	for _, ns := range []string{"flink-dev", "flink-staging", "flink-prod", "flink-prod-eu"} {
-		testenv.CreateNamespace(t, cfg, ns)
-	}
+	// Namespaces of this run only: the test may run more than once on one
+	// control plane (go test -count).
+	sfx := fmt.Sprintf("-c%d", clusterRuns.Add(1))
 	repo := t.TempDir()
-	copyDir(t, example, repo)
+	testenv.CopyTree(t, example, repo, testenv.UniqueNamespaces(t, cfg, sfx))
 
 	code, out, errOut := runCLI(t, "diff", "--repo", repo, "--kubeconfig", kc)
-	if code != 1 || !strings.Contains(out, "+++ git/FlinkDeployment/flink-prod/orders-enrich") {
+	if code != 1 || !strings.Contains(out, "+++ git/FlinkDeployment/flink-prod"+sfx+"/orders-enrich") {
 		t.Fatalf("diff before the first apply must show creations and exit 1, got %d:\n%.2000s%s", code, out, errOut)
 	}
 
@@ -63,7 +67,7 @@ func TestApplyDiffDriftCommands(t *testing.T) {
 	// A live edit in staging (drift: correct).
 	dyn, _ := dynamic.NewForConfig(cfg)
 	gvr := schema.GroupVersionResource{Group: "flink.apache.org", Version: "v1beta1", Resource: "flinkdeployments"}
-	if _, err := dyn.Resource(gvr).Namespace("flink-staging").Patch(context.Background(), "orders-enrich", types.MergePatchType,
+	if _, err := dyn.Resource(gvr).Namespace("flink-staging"+sfx).Patch(context.Background(), "orders-enrich", types.MergePatchType,
 		[]byte(`{"spec":{"taskManager":{"replicas":42}}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
 		t.Fatal(err)
 	}
