@@ -377,3 +377,48 @@ func TestStopLetsThePassInFlightFinish(t *testing.T) {
 		t.Errorf("every environment must be applied: %+v", f.d.Snapshot().Environments)
 	}
 }
+
+func TestBackoffDoubles(t *testing.T) {
+	base, most := 10*time.Second, 5*time.Minute
+	for n, want := range map[int]time.Duration{1: 10 * time.Second, 2: 20 * time.Second, 3: 40 * time.Second, 6: 5 * time.Minute, 60: 5 * time.Minute} {
+		if got := backoff(n, base, most); got != want {
+			t.Errorf("backoff(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
+
+// TestAFailingEnvironmentBacksOffAlone: dev's namespace disappears from the
+// cluster's view (its file names one that does not exist); dev fails and
+// backs off, while staging keeps being applied.
+func TestAFailingEnvironmentBacksOffAlone(t *testing.T) {
+	f := newFixture(t, options{drift: 200 * time.Millisecond, interval: 200 * time.Millisecond})
+	eventually(t, 30*time.Second, "the first revision applied", f.applied(f.head()))
+	f.git.commit("environments/dev.yaml", "namespace: "+f.ns("dev"), "namespace: nowhere"+f.suffix)
+	rev := f.git.commit(auditFile, "taskManagers: 2", "taskManagers: 3")
+	eventually(t, 15*time.Second, "staging applies the new revision", func() bool {
+		for _, e := range f.d.Snapshot().Environments {
+			if e.Name == "staging" && e.AppliedRevision == rev {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, 15*time.Second, "dev failing repeatedly, with backoff", func() bool {
+		for _, e := range f.d.Snapshot().Environments {
+			if e.Name == "dev" {
+				return e.Result == report.ResultFailed && e.ConsecutiveFail >= 3 && strings.Contains(strings.Join(e.Errors, " "), "does not exist")
+			}
+		}
+		return false
+	})
+	// Backoff spaces dev's attempts out: 200 ms, 400 ms, 800 ms, then 1 s
+	// (the test's maximum), while drift passes of the others run every 200 ms.
+	failedDev := f.metric("flinksync_reconcile_total", map[string]string{"environment": "dev", "result": "failed"})
+	okStaging := f.metric("flinksync_reconcile_total", map[string]string{"environment": "staging", "result": "success"})
+	time.Sleep(2 * time.Second)
+	devRate := f.metric("flinksync_reconcile_total", map[string]string{"environment": "dev", "result": "failed"}) - failedDev
+	stagingRate := f.metric("flinksync_reconcile_total", map[string]string{"environment": "staging", "result": "success"}) - okStaging
+	if devRate > 3 || stagingRate < 3 {
+		t.Errorf("in 2 s: dev tried %v times (want at most 3, backing off), staging passed %v times (want 3 or more)", devRate, stagingRate)
+	}
+}
