@@ -54,27 +54,14 @@ func normalizeWorkload(in *Input) (workload, error) {
 	if w.complexity == "" {
 		w.complexity = model.ComplexityMedium
 	}
-	switch w.complexity {
-	case model.ComplexitySimple:
-		w.complexityFactor = ComplexitySimple
-	case model.ComplexityMedium:
-		w.complexityFactor = ComplexityMedium
-	case model.ComplexityComplex:
-		w.complexityFactor = ComplexityComplex
-	default:
+	var ok bool
+	if w.complexityFactor, ok = complexityFactors[w.complexity]; !ok {
 		return w, inputErr(LevelApp, "workload.complexity", "%q is not one of simple, medium, complex", w.complexity)
 	}
 	if w.skew == "" {
 		w.skew = model.SkewLow
 	}
-	switch w.skew {
-	case model.SkewLow:
-		w.skewFactor = SkewLow
-	case model.SkewMedium:
-		w.skewFactor = SkewMedium
-	case model.SkewHigh:
-		w.skewFactor = SkewHigh
-	default:
+	if w.skewFactor, ok = skewFactors[w.skew]; !ok {
 		return w, inputErr(LevelApp, "workload.skew", "%q is not one of low, medium, high", w.skew)
 	}
 	if !src.Latency.Set && w.latency == 0 {
@@ -226,3 +213,12 @@ func normalizeShape(in *Input) (shape, error) {
 	}
 	return sh, nil
 }
+
+// complexityFactors and skewFactors map the workload's classes to the
+// named constants of constants.go.
+var (
+	complexityFactors = map[model.Complexity]float64{
+		model.ComplexitySimple: ComplexitySimple, model.ComplexityMedium: ComplexityMedium, model.ComplexityComplex: ComplexityComplex,
+	}
+	skewFactors = map[model.Skew]float64{model.SkewLow: SkewLow, model.SkewMedium: SkewMedium, model.SkewHigh: SkewHigh}
+)
