@@ -97,6 +97,21 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 	return &prepared{res: res, syncer: s, envs: envs}, nil
 }
 
+// withCluster wraps a cluster command: it runs the pipeline, connects to
+// the cluster (exit 2 when either fails) and hands over a context that
+// SIGINT or SIGTERM cancels.
+func (f *clusterFlags) withCluster(run func(ctx context.Context, cmd *cobra.Command, p *prepared) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		p, err := f.prepare()
+		if err != nil {
+			return cantRun(err)
+		}
+		ctx, cancel := signalContext()
+		defer cancel()
+		return run(ctx, cmd, p)
+	}
+}
+
 // signalContext is cancelled by SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -117,13 +132,7 @@ An environment with errors (see validate) is not touched at all.
 Exit codes: 0 every environment synced, 1 some environment failed or was
 blocked, 2 could not run.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := f.prepare()
-			if err != nil {
-				return cantRun(err)
-			}
-			ctx, cancel := signalContext()
-			defer cancel()
+		RunE: f.withCluster(func(ctx context.Context, cmd *cobra.Command, p *prepared) error {
 			mode := sync.ModeApply
 			if dryRun {
 				mode = sync.ModeDryRun
@@ -145,7 +154,7 @@ blocked, 2 could not run.`,
 				return found()
 			}
 			return nil
-		},
+		}),
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "server-side dry run: report what would change, change nothing")
@@ -241,13 +250,7 @@ is changed.
 Exit codes: 0 no differences, 1 differences, 2 error (including an
 environment that cannot be rendered).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := f.prepare()
-			if err != nil {
-				return cantRun(err)
-			}
-			ctx, cancel := signalContext()
-			defer cancel()
+		RunE: f.withCluster(func(ctx context.Context, cmd *cobra.Command, p *prepared) error {
 			type envDiff struct {
 				Environment string            `json:"environment"`
 				Objects     []sync.ObjectDiff `json:"objects"`
@@ -293,7 +296,7 @@ environment that cannot be rendered).`,
 				return found()
 			}
 			return nil
-		},
+		}),
 	}
 	f.register(cmd)
 	return cmd
@@ -311,13 +314,7 @@ environment's sync.drift mode.
 
 Exit codes: 0 no drift, 1 drift, 2 error.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := f.prepare()
-			if err != nil {
-				return cantRun(err)
-			}
-			ctx, cancel := signalContext()
-			defer cancel()
+		RunE: f.withCluster(func(ctx context.Context, cmd *cobra.Command, p *prepared) error {
 			drift := []sync.Drift{}
 			broken := false
 			for _, env := range p.envs {
@@ -347,7 +344,7 @@ Exit codes: 0 no drift, 1 drift, 2 error.`,
 				return found()
 			}
 			return nil
-		},
+		}),
 	}
 	f.register(cmd)
 	return cmd
