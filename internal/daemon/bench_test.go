@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,47 +18,8 @@ import (
 	"github.com/flinksync/flinksync/internal/source"
 
 	"github.com/flinksync/flinksync/internal/testenv"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
-
-// writeAppsRepo writes a repository of one environment in namespace ns with
-// n applications.
-func writeAppsRepo(b *testing.B, dir, ns string, n int) {
-	b.Helper()
-	write := func(name, data string) {
-		p := filepath.Join(dir, name)
-		_ = os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	write("environments/bench.yaml", fmt.Sprintf(`apiVersion: flinksync.dev/v1alpha1
-kind: Environment
-metadata: {name: bench}
-spec:
-  target: fko
-  namespace: %s
-  nodes: {cpu: "8", memory: 32Gi, count: 5000}
-  defaults: {image: "flink:1.20", flinkVersion: v1_20, mode: standalone}
-`, ns))
-	write("pools/p.yaml", `apiVersion: flinksync.dev/v1alpha1
-kind: ComputePool
-metadata: {name: p}
-spec:
-  taskManager: {cpu: "2", memory: 8Gi, slots: 2}
-`)
-	for i := 0; i < n; i++ {
-		write(fmt.Sprintf("apps/app-%04d.yaml", i), fmt.Sprintf(`apiVersion: flinksync.dev/v1alpha1
-kind: FlinkApplication
-metadata: {name: app-%04d}
-spec:
-  environments: [bench]
-  pool: p
-  job: {jarURI: "local:///opt/flink/usrlib/app.jar", upgradeMode: savepoint}
-  workload: {recordsPerSecond: %d, complexity: medium, latency: 1s}
-  taskManagers: 1
-`, i, 1000+i))
-	}
-}
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -90,7 +50,9 @@ func BenchmarkDaemon1000Apps(b *testing.B) {
 	ns := fmt.Sprintf("bench-daemon-%d-%d", os.Getpid(), fixtureN.Add(1))
 	testenv.CreateNamespace(b, cfg, ns)
 	src := b.TempDir()
-	writeAppsRepo(b, src, ns, 1000)
+	// One environment in ns, 1,000 apps pinned to one TaskManager each.
+	testrepo.Write(b, src, testrepo.Files(testrepo.Options{Apps: 1000, TaskManagers: 1,
+		EnvName: func(int) string { return "bench" }, Namespace: func(string) string { return ns }}))
 	g := newGitServer(b, src, nil)
 	d, err := New(Config{
 		Remote:   &source.Remote{URL: g.url(), Ref: "main", CacheDir: b.TempDir()},
@@ -137,8 +99,8 @@ func BenchmarkDaemon1000Apps(b *testing.B) {
 	b.ResetTimer()
 	var latency time.Duration
 	for i := 0; i < b.N; i++ {
-		app := fmt.Sprintf("app-%04d", i)
-		g.commit(fmt.Sprintf("apps/%s.yaml", app), "taskManagers: 1", "taskManagers: 2")
+		app := testrepo.AppName(i)
+		g.commit(testrepo.AppFile(i), "taskManagers: 1", "taskManagers: 2")
 		start := time.Now()
 		if code := hook(); code != http.StatusAccepted {
 			b.Fatalf("webhook: %d", code)

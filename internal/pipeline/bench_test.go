@@ -9,61 +9,13 @@ import (
 	"testing/fstest"
 
 	"github.com/flinksync/flinksync/internal/render"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
-// largeRepo builds an in-memory repository of apps applications, each in
+// largeRepo is an in-memory repository of apps applications, each in
 // every one of envs environments, with kustomize overlays on the first two.
 func largeRepo(apps, envs int) fstest.MapFS {
-	fsys := fstest.MapFS{}
-	add := func(name, data string) { fsys[name] = &fstest.MapFile{Data: []byte(data)} }
-	var names []string
-	for e := 0; e < envs; e++ {
-		name := fmt.Sprintf("env%d", e)
-		names = append(names, name)
-		add("environments/"+name+".yaml", fmt.Sprintf(`apiVersion: flinksync.dev/v1alpha1
-kind: Environment
-metadata: {name: %s}
-spec:
-  target: fko
-  namespace: flink-%s
-  nodes: {cpu: "8", memory: 32Gi, count: 2000}
-  defaults:
-    image: flink:1.20
-    flinkVersion: v1_20
-    mode: standalone
-    flinkConfiguration: {state.checkpoints.dir: "s3://b/%s"}
-`, name, name, name))
-		if e < 2 {
-			add("overlays/"+name+"/kustomization.yaml", `labels:
-- pairs: {cost-center: data}
-patches:
-- target: {kind: FlinkDeployment}
-  patch: |-
-    - op: add
-      path: /spec/podTemplate
-      value: {spec: {tolerations: [{key: dedicated, operator: Equal, value: flink, effect: NoSchedule}]}}
-`)
-		}
-	}
-	add("pools/medium.yaml", `apiVersion: flinksync.dev/v1alpha1
-kind: ComputePool
-metadata: {name: medium}
-spec:
-  taskManager: {cpu: "2", memory: 8Gi, slots: 2}
-`)
-	for a := 0; a < apps; a++ {
-		add(fmt.Sprintf("apps/app-%04d.yaml", a), fmt.Sprintf(`apiVersion: flinksync.dev/v1alpha1
-kind: FlinkApplication
-metadata: {name: app-%04d}
-spec:
-  environments: [%s]
-  pool: medium
-  image: registry.example.com/app-%04d:1.0
-  job: {jarURI: "local:///opt/flink/usrlib/app.jar", entryClass: com.example.App, upgradeMode: savepoint}
-  workload: {recordsPerSecond: %d, avgRecordBytes: 1024, distinctKeys: 100000, stateSize: 2Gi, complexity: medium, latency: 1s}
-`, a, strings.Join(names, ", "), a, 1000+a*10))
-	}
-	return fsys
+	return testrepo.FS(testrepo.Files(testrepo.Options{Apps: apps, Envs: envs, Overlays: 2}))
 }
 
 // BenchmarkValidate2000x5 runs the whole offline pipeline (load, size,

@@ -2,7 +2,6 @@ package plan
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -15,61 +14,14 @@ import (
 
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/source"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 // largeFiles is a repository of apps applications in each of envs FKO
 // environments, kustomize overlays on the first two; app i's throughput is
 // rate(i).
 func largeFiles(apps, envs int, rate func(i int) int) map[string]string {
-	files := map[string]string{}
-	var names []string
-	for e := 0; e < envs; e++ {
-		name := fmt.Sprintf("env%d", e)
-		names = append(names, name)
-		files["environments/"+name+".yaml"] = fmt.Sprintf(`apiVersion: flinksync.dev/v1alpha1
-kind: Environment
-metadata: {name: %s}
-spec:
-  target: fko
-  namespace: flink-%s
-  nodes: {cpu: "8", memory: 32Gi, count: 2000}
-  defaults:
-    image: flink:1.20
-    flinkVersion: v1_20
-    mode: standalone
-    flinkConfiguration: {state.checkpoints.dir: "s3://b/%s"}
-`, name, name, name)
-		if e < 2 {
-			files["overlays/"+name+"/kustomization.yaml"] = `labels:
-- pairs: {cost-center: data}
-patches:
-- target: {kind: FlinkDeployment}
-  patch: |-
-    - op: add
-      path: /spec/podTemplate
-      value: {spec: {tolerations: [{key: dedicated, operator: Equal, value: flink, effect: NoSchedule}]}}
-`
-		}
-	}
-	files["pools/medium.yaml"] = `apiVersion: flinksync.dev/v1alpha1
-kind: ComputePool
-metadata: {name: medium}
-spec:
-  taskManager: {cpu: "2", memory: 8Gi, slots: 2}
-`
-	for a := 0; a < apps; a++ {
-		files[fmt.Sprintf("apps/app-%04d.yaml", a)] = fmt.Sprintf(`apiVersion: flinksync.dev/v1alpha1
-kind: FlinkApplication
-metadata: {name: app-%04d}
-spec:
-  environments: [%s]
-  pool: medium
-  image: registry.example.com/app-%04d:1.0
-  job: {jarURI: "local:///opt/flink/usrlib/app.jar", entryClass: com.example.App, upgradeMode: savepoint}
-  workload: {recordsPerSecond: %d, avgRecordBytes: 1024, distinctKeys: 100000, stateSize: 2Gi, complexity: medium, latency: 1s}
-`, a, strings.Join(names, ", "), a, rate(a))
-	}
-	return files
+	return testrepo.Files(testrepo.Options{Apps: apps, Envs: envs, Overlays: 2, Rate: rate})
 }
 
 // commitObjects writes files as a commit straight into the repository's

@@ -16,41 +16,15 @@ import (
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/render"
 	"github.com/flinksync/flinksync/internal/testenv"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 var benchRuns atomic.Int64
 
-// benchRepo is one environment (namespace ns) with n applications.
+// benchRepo is one environment, "bench" in namespace ns, with n applications.
 func benchRepo(ns string, n int) fstest.MapFS {
-	fsys := fstest.MapFS{}
-	add := func(name, data string) { fsys[name] = &fstest.MapFile{Data: []byte(data)} }
-	add("env.yaml", fmt.Sprintf(`apiVersion: flinksync.dev/v1alpha1
-kind: Environment
-metadata: {name: bench}
-spec:
-  target: fko
-  namespace: %s
-  nodes: {cpu: "8", memory: 32Gi, count: 5000}
-  defaults: {image: "flink:1.20", flinkVersion: v1_20, mode: standalone}
----
-apiVersion: flinksync.dev/v1alpha1
-kind: ComputePool
-metadata: {name: p}
-spec:
-  taskManager: {cpu: "2", memory: 8Gi, slots: 2}
-`, ns))
-	for i := 0; i < n; i++ {
-		add(fmt.Sprintf("apps/a%04d.yaml", i), fmt.Sprintf(`apiVersion: flinksync.dev/v1alpha1
-kind: FlinkApplication
-metadata: {name: app-%04d}
-spec:
-  environments: [bench]
-  pool: p
-  job: {jarURI: "local:///opt/flink/usrlib/app.jar", entryClass: com.example.App, upgradeMode: savepoint}
-  workload: {recordsPerSecond: %d, complexity: medium, latency: 1s}
-`, i, 1000+i*7))
-	}
-	return fsys
+	return testrepo.FS(testrepo.Files(testrepo.Options{Apps: n, EnvName: func(int) string { return "bench" },
+		Namespace: func(string) string { return ns }}))
 }
 
 func renderBench(b *testing.B, ns string, n int) (*pipeline.Result, *render.Environment) {
