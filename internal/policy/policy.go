@@ -94,11 +94,30 @@ type waiver struct {
 	fromRepo bool
 }
 
+// BuiltinUnwaivable are the rules no waiver suppresses, the daemon's own
+// included, whatever any policy says: cluster-scoped objects (RBAC-001),
+// over-broad Roles (RBAC-002), objects outside the environment's namespace or
+// namespaces shared between environments (RBAC-004, which prune's safety
+// rests on) and bindings to ClusterRoles or other namespaces (RBAC-005).
+var BuiltinUnwaivable = []string{"RBAC-001", "RBAC-002", "RBAC-004", "RBAC-005"}
+
+func builtinUnwaivable(rule string) bool {
+	for _, id := range BuiltinUnwaivable {
+		if id == rule {
+			return true
+		}
+	}
+	return false
+}
+
 // Merge builds the policy in force. A repository can lower the CPU limit,
 // add environments that require TLS and add unwaivable rules; it can never
 // raise or remove what the daemon set.
 func Merge(daemon *model.Policy, repo []*model.Policy) *Effective {
 	e := &Effective{MaxTaskManagerCPU: DefaultMaxTaskManagerCPU.DeepCopy(), requireTLS: map[string]bool{}, unwaivable: map[string]bool{}}
+	for _, id := range BuiltinUnwaivable {
+		e.unwaivable[id] = true
+	}
 	add := func(p *model.Policy, fromRepo bool) {
 		if p == nil {
 			return
@@ -215,6 +234,12 @@ func (c *checker) applyWaivers() {
 	today := c.in.Now.UTC().Truncate(24 * time.Hour)
 	var extra []*diag.Finding
 	for _, w := range c.eff.waivers {
+		if builtinUnwaivable(w.Rule) {
+			extra = append(extra, &diag.Finding{Rule: "WAIVER-002", Severity: diag.Warning, File: w.file, Line: w.line,
+				Environment: w.Environment, App: w.App,
+				Message: fmt.Sprintf("the waiver for %s does not apply: flinksync never waives %s (prune and isolation between environments rest on it); fix the finding instead", w.Rule, w.Rule)})
+			continue
+		}
 		if c.eff.unwaivable[w.Rule] && w.fromRepo {
 			extra = append(extra, &diag.Finding{Rule: "WAIVER-002", Severity: diag.Warning, File: w.file, Line: w.line,
 				Environment: w.Environment, App: w.App,

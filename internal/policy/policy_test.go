@@ -286,6 +286,50 @@ func TestUnwaivableRuleCannotBeWaivedByRepository(t *testing.T) {
 	}
 }
 
+// The rules prune and isolation rest on cannot be waived, even when the
+// daemon runs without a policy of its own (the chart's default), and not by
+// the daemon's own policy either.
+func TestBuiltinUnwaivableRules(t *testing.T) {
+	shared := with("environments/eu.yaml", "namespace: flink-eu", "namespace: flink-prod")
+	waive := `apiVersion: flinksync.dev/v1alpha1
+kind: Policy
+metadata: {name: org}
+spec:
+  waivers:
+    - rule: RBAC-004
+      reason: "we know"
+      expires: 2099-01-01
+`
+	for _, tc := range []struct {
+		name   string
+		files  map[string]string
+		daemon *model.Policy
+	}{
+		{"repository waiver, no daemon policy", with2(shared, "policy.yaml", waive), nil},
+		{"daemon waiver", shared, &model.Policy{Spec: model.PolicySpec{Waivers: []model.Waiver{{Rule: "RBAC-004", Reason: "x", Expires: model.Date{Time: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}}}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := evaluate(t, tc.files, twoTMs, tc.daemon)
+			var blocking, warned bool
+			for _, f := range fs {
+				blocking = blocking || (f.Rule == "RBAC-004" && f.Blocks())
+				warned = warned || f.Rule == "WAIVER-002"
+			}
+			if !blocking || !warned {
+				t.Fatalf("RBAC-004 must stay an unwaived error and the waiver be reported:\n%s", dump(fs))
+			}
+		})
+	}
+}
+
+func with2(files map[string]string, name, content string) map[string]string {
+	out := map[string]string{name: content}
+	for k, v := range files {
+		out[k] = v
+	}
+	return out
+}
+
 func TestRepositoryCanOnlyTighten(t *testing.T) {
 	daemon := &model.Policy{Spec: model.PolicySpec{MaxTaskManagerCPU: model.MustQuantity("4"), RequireTLS: []string{"eu"}}}
 	repo := []*model.Policy{{Spec: model.PolicySpec{MaxTaskManagerCPU: model.MustQuantity("16")}}}
