@@ -153,6 +153,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(n.Line, path, RuleWrongType, "expected a whole number, got "+describe(n))
 			return
 		}
+		if len(n.Value) > MaxNumberLength {
+			d.fail(n.Line, path, RuleInvalidValue, fmt.Sprintf("a number of %d characters is out of range", len(n.Value)))
+			return
+		}
 		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
 		if err != nil || v.OverflowInt(i) {
 			d.fail(n.Line, path, RuleInvalidValue, fmt.Sprintf("%s is out of range", n.Value))
@@ -177,15 +181,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 // quoteHint suggests quoting when a number or boolean stands where a string belongs.
 func quoteHint(n *yaml.Node) string {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool") {
-		return fmt.Sprintf(" (quote it: \"%s\")", n.Value)
+		return " (quote it: " + clip(n.Value) + ")"
 	}
 	return ""
 }
 
-// eachPair walks a mapping node's key/value pairs, reporting non-string and
-// repeated keys.
+// eachPair walks a mapping node's key/value pairs, reporting non-string
+// keys; of a key written twice it reads the first (repeatedKeys reports it).
 func (d *decoder) eachPair(n *yaml.Node, path string, f func(key string, kn, vn *yaml.Node)) {
-	seen := make(map[string]int, len(n.Content)/2)
+	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
 		if kn.Kind != yaml.ScalarNode {
@@ -196,12 +200,48 @@ func (d *decoder) eachPair(n *yaml.Node, path string, f func(key string, kn, vn 
 			d.fail(kn.Line, path, RuleSyntax, "YAML merge keys (<<) are not supported; write the fields out")
 			continue
 		}
-		if first, dup := seen[kn.Value]; dup {
-			d.fail(kn.Line, joinKey(path, kn.Value), RuleSyntax, fmt.Sprintf("key written twice (first at line %d)", first))
-			continue
+		if seen[kn.Value] {
+			continue // reported once per document by repeatedKeys
 		}
-		seen[kn.Value] = kn.Line
+		seen[kn.Value] = true
 		f(kn.Value, kn, vn)
+	}
+}
+
+// repeatedKeys reports every key written twice in any mapping of a document,
+// at the second key's line; the first one is the one read. It runs once per
+// document, over the nodes as written: an alias is not followed (its anchor
+// is checked where it is written).
+func repeatedKeys(file string, n *yaml.Node) []*diag.Finding {
+	d := &decoder{file: file}
+	d.repeatedKeys(n, "")
+	return d.findings
+}
+
+func (d *decoder) repeatedKeys(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		seen := make(map[string]int, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			kn, vn := n.Content[i], n.Content[i+1]
+			if kn.Kind != yaml.ScalarNode || kn.Tag == "!!merge" {
+				continue // reported where the map is decoded
+			}
+			if first, dup := seen[kn.Value]; dup {
+				d.fail(kn.Line, joinKey(path, kn.Value), RuleSyntax, fmt.Sprintf("key written twice (first at line %d); write it once", first))
+			} else {
+				seen[kn.Value] = kn.Line
+			}
+			if vn.Kind == yaml.MappingNode || vn.Kind == yaml.SequenceNode {
+				d.repeatedKeys(vn, joinKey(path, kn.Value))
+			}
+		}
+	case yaml.SequenceNode:
+		for i, en := range n.Content {
+			if en.Kind == yaml.MappingNode || en.Kind == yaml.SequenceNode {
+				d.repeatedKeys(en, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
 	}
 }
 
@@ -215,7 +255,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	d.eachPair(n, path, func(key string, kn, vn *yaml.Node) {
 		f, ok := info.byName[key]
 		if !ok {
-			msg := fmt.Sprintf("unknown field %q", key)
+			msg := "unknown field " + clip(key)
 			if s := suggest(key, info.names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
@@ -232,7 +272,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.decode(vn, fv, fp)
 		if len(d.findings) == before && len(f.enum) > 0 && fv.Kind() == reflect.String && fv.String() != "" {
 			if !contains(f.enum, fv.String()) {
-				d.fail(vn.Line, fp, RuleEnum, fmt.Sprintf("%q is not one of %s", fv.String(), strings.Join(f.enum, ", ")))
+				d.fail(vn.Line, fp, RuleEnum, clip(fv.String())+" is not one of "+strings.Join(f.enum, ", "))
 				fv.SetString("")
 			}
 		}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -217,14 +218,15 @@ func (l *loader) document(file string, n *yaml.Node) {
 		l.errorf(file, n.Line, RuleWrongType, "", "", "a document must be a map with apiVersion, kind, metadata and spec, got %s", describe(n))
 		return
 	}
+	l.findings = append(l.findings, repeatedKeys(file, n)...)
 	var apiVersion, kind *yaml.Node
 	body := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column, Tag: n.Tag}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		switch n.Content[i].Value {
 		case "apiVersion":
-			apiVersion = n.Content[i+1]
+			apiVersion = cmp.Or(apiVersion, n.Content[i+1]) // the first, as for every key
 		case "kind":
-			kind = n.Content[i+1]
+			kind = cmp.Or(kind, n.Content[i+1])
 		default:
 			body.Content = append(body.Content, n.Content[i], n.Content[i+1])
 		}

@@ -1,0 +1,183 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flinksync/flinksync/internal/diag"
+)
+
+// hangDeadline is how long a parse may run before a test calls it a hang.
+// It is a correctness check, not a speed target: a bounded parse takes
+// microseconds, an unbounded one never ends.
+const hangDeadline = 5 * time.Second
+
+// within runs f and fails the test if it has not returned after
+// hangDeadline. A hung f keeps its goroutine; the test binary ends anyway.
+func within[T any](t *testing.T, what string, f func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	go func() { done <- f() }()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(hangDeadline):
+		t.Fatalf("%s did not finish within %s: an unbounded parse", what, hangDeadline)
+		panic("unreachable")
+	}
+}
+
+func TestParseQuantityBounds(t *testing.T) {
+	cases := []struct {
+		in   string
+		want string // the canonical quantity, or "" for an error
+	}{
+		{"2", "2"},
+		{"500m", "500m"},
+		{"8Gi", "8Gi"},
+		{"1.5e3", "1500"},
+		{"1e30", "1e30"},
+		{"1e-30", "1e-9"}, // apimachinery rounds up to nano
+		{"1E", "1E"},      // exa
+		{"1Ei", "1Ei"},    // exbi
+		{"1e+3", "1e+3"},
+		{"1e2147483648", ""},          // 10^(2^31): never finished
+		{"1e-100000000", ""},          // never finished
+		{"1e4294967296", ""},          // wrapped to 1e0
+		{"1e9223372036854775808", ""}, // beyond int64
+		{"-1e-9223372036854775809", ""},
+		{"1e31", ""},
+		{"1e-31", ""},
+		{"1" + strings.Repeat("0", MaxNumberLength), ""},
+		{"0." + strings.Repeat("0", MaxNumberLength) + "1", ""},
+		{"1ex", ""},
+		{"20GB", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			type result struct {
+				got string
+				err error
+			}
+			r := within(t, "ParseQuantity("+tc.in+")", func() result {
+				q, err := ParseQuantity(tc.in)
+				return result{q.String(), err}
+			})
+			switch {
+			case tc.want == "" && r.err == nil:
+				t.Fatalf("accepted as %s, want an error", r.got)
+			case tc.want != "" && r.err != nil:
+				t.Fatalf("refused: %v", r.err)
+			case tc.want != "" && r.got != tc.want:
+				t.Fatalf("got %s, want %s", r.got, tc.want)
+			case r.err != nil && len(r.err.Error()) > 200:
+				t.Fatalf("an error message of %d bytes", len(r.err.Error()))
+			}
+		})
+	}
+}
+
+// TestLoadHostileNumbers: a quantity, duration or number with a huge
+// exponent or length, in any field of any kind (and in an override), is a
+// finding at its file and line, found at once.
+func TestLoadHostileNumbers(t *testing.T) {
+	app := func(workload, overrides string) string {
+		return "apiVersion: flinksync.dev/v1alpha1\nkind: FlinkApplication\nmetadata:\n  name: b\nspec:\n  environments: [dev]\n  pool: small\n  job:\n    jarURI: local:///b.jar\n  workload:\n    recordsPerSecond: 10\n" + workload + overrides
+	}
+	long := strings.Repeat("9", 1<<20)
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  want
+	}{
+		{"stateSize 1e2147483648", map[string]string{"apps/b.yaml": app("    stateSize: 1e2147483648\n", "")},
+			want{RuleQuantity, "apps/b.yaml", 12}},
+		{"stateSize 1e4294967296 (wrapped to 1)", map[string]string{"apps/b.yaml": app("    stateSize: 1e4294967296\n", "")},
+			want{RuleQuantity, "apps/b.yaml", 12}},
+		{"stateSize in an override", map[string]string{"apps/b.yaml": app("", "  overrides:\n    dev:\n      workload: {stateSize: 1e2147483648}\n")},
+			want{RuleQuantity, "apps/b.yaml", 14}},
+		{"nodes.cpu 1e-100000000", map[string]string{"environments/dev.yaml": strings.Replace(base["environments/dev.yaml"], `cpu: "4"`, "cpu: 1e-100000000", 1)},
+			want{RuleQuantity, "environments/dev.yaml", 9}},
+		{"taskManager.memory 1e2147483647", map[string]string{"pools/small.yaml": strings.Replace(base["pools/small.yaml"], "4Gi", "1e2147483647", 1)},
+			want{RuleQuantity, "pools/small.yaml", 8}},
+		{"maxTaskManagerCPU 1e-2147483648", map[string]string{"policy.yaml": "apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  maxTaskManagerCPU: 1e-2147483648\n"},
+			want{RuleQuantity, "policy.yaml", 5}},
+		{"a quantity of 1 MiB", map[string]string{"apps/b.yaml": app("    stateSize: "+long+"\n", "")},
+			want{RuleQuantity, "apps/b.yaml", 12}},
+		{"a duration of 1 MiB", map[string]string{"apps/b.yaml": app("    latency: "+long+"s\n", "")},
+			want{RuleInvalidValue, "apps/b.yaml", 12}},
+		{"a whole number of 1 MiB", map[string]string{"apps/b.yaml": app("    distinctKeys: "+long+"\n", "")},
+			want{RuleWrongType, "apps/b.yaml", 12}},
+		{"a whole number of 1 MiB, tagged", map[string]string{"apps/b.yaml": app("    distinctKeys: !!int "+long+"\n", "")},
+			want{RuleInvalidValue, "apps/b.yaml", 12}},
+		{"a date of 1 MiB", map[string]string{"policy.yaml": "apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  waivers:\n  - {rule: CPU-001, reason: r, expires: " + long + "}\n"},
+			want{RuleInvalidValue, "policy.yaml", 6}},
+		{"an unknown field of 1 MiB", map[string]string{"apps/b.yaml": app("    ? "+long+"\n    : 1\n", "")},
+			want{RuleUnknownField, "apps/b.yaml", 12}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := within(t, "loading "+tc.name, func() []*diag.Finding {
+				_, err := LoadFS(repoFS(tc.files))
+				return Findings(err)
+			})
+			if len(fs) != 1 || (want{fs[0].Rule, fs[0].File, fs[0].Line}) != tc.want {
+				t.Fatalf("want one finding %v, got %.2000v", tc.want, fs)
+			}
+			if len(fs[0].Message) > 300 {
+				t.Errorf("a message of %d bytes: %.300s…", len(fs[0].Message), fs[0].Message)
+			}
+		})
+	}
+}
+
+// TestLoadRepeatedKeys: a key written twice is a finding at its second line
+// in every mapping of a document: the top level (apiVersion, kind, metadata,
+// spec), typed fields, string maps, Flink configuration, overrides.
+func TestLoadRepeatedKeys(t *testing.T) {
+	const head = "apiVersion: flinksync.dev/v1alpha1\nkind: FlinkApplication\nmetadata:\n  name: b\n"
+	const spec = "spec:\n  environments: [dev]\n  pool: small\n  job:\n    jarURI: local:///b.jar\n  workload:\n    recordsPerSecond: 10\n"
+	cases := []struct {
+		name, doc string
+		line      int
+	}{
+		{"kind", head + "kind: Environment\n" + spec, 5},
+		{"kind, second unknown", head + "kind: Pipeline\n" + spec, 5},
+		{"apiVersion", head + "apiVersion: flinksync.dev/v1alpha1\n" + spec, 5},
+		{"metadata", head + "metadata: {name: c}\n" + spec, 5},
+		{"spec", head + spec + "spec: {}\n", 12},
+		{"metadata.name", head + "  name: c\n" + spec, 5},
+		{"spec.pool", head + spec + "  pool: small\n", 12},
+		{"spec.flinkConfiguration key", head + spec + "  flinkConfiguration:\n    a.b: 1\n    c: 2\n    a.b: 3\n", 15},
+		{"labels", head + "  labels: {team: a, team: b}\n" + spec, 5},
+		{"override flinkConfiguration key", head + spec + "  overrides:\n    dev:\n      flinkConfiguration: {a: 1, a: 2}\n", 14},
+		{"override key", head + spec + "  overrides:\n    dev:\n      pool: small\n      pool: small\n", 15},
+		{"overrides environment", head + spec + "  overrides:\n    dev: {pool: small}\n    dev: {pool: small}\n", 14},
+		{"quoted and plain", head + spec + "  \"pool\": small\n", 12},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadFS(repoFS(map[string]string{"apps/b.yaml": tc.doc}))
+			var got []string
+			found := false
+			for _, f := range Findings(err) {
+				got = append(got, fmt.Sprintf("%s %s:%d %s", f.Rule, f.File, f.Line, f.Message))
+				if f.Rule == RuleSyntax && f.File == "apps/b.yaml" && f.Line == tc.line && strings.Contains(f.Message, "written twice") {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("want %s apps/b.yaml:%d \"key written twice\", got %q", RuleSyntax, tc.line, got)
+			}
+			for i := range got {
+				for j := i + 1; j < len(got); j++ {
+					if got[i] == got[j] {
+						t.Errorf("reported twice: %s", got[i])
+					}
+				}
+			}
+		})
+	}
+}
