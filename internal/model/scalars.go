@@ -241,8 +241,11 @@ func describe(n *yaml.Node) string {
 // clipLength is the most of a value a message quotes.
 const clipLength = 40
 
-// clip quotes a value for a message, cut after clipLength bytes: a
-// repository may hold values of megabytes.
+// Quote quotes a value read from the repository for a message, cut after
+// 40 bytes: a repository may hold values of megabytes, and a message is
+// printed, logged and posted as a PR comment.
+func Quote(s string) string { return clip(s) }
+
 func clip(s string) string {
 	if len(s) <= clipLength {
 		return strconv.Quote(s)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flinksync/flinksync/internal/model"
 )
 
 // flinkUnits are the unit labels of Flink's TimeUtils.parseDuration, lower
@@ -26,8 +28,12 @@ var flinkUnits = map[string]time.Duration{
 // ParseFlinkDuration parses a duration the way Flink reads one from its
 // configuration: a whole number, optional spaces and a unit ("30 s", "30s",
 // "2 min", "2m", "500 ms", "1h"); a number alone is milliseconds. Units are
-// case-insensitive.
+// case-insensitive. A value longer than model.MaxNumberLength is refused
+// before it is read.
 func ParseFlinkDuration(s string) (time.Duration, error) {
+	if len(s) > model.MaxNumberLength {
+		return 0, fmt.Errorf("a duration of %d characters is too long (at most %d)", len(s), model.MaxNumberLength)
+	}
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return 0, fmt.Errorf("empty duration")

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	"github.com/flinksync/flinksync/internal/model"
 )
 
@@ -34,11 +32,17 @@ func FuzzSize(f *testing.F) {
 		"-1", "-1Gi", -1, "-1", "-1", "-1", "-1", "-1", -1, -1, "-5 s", "TRUE", -1.0)
 	f.Add(int64(1), int64(1), int64(1), "1Ei", "complex", int64(1), "high", int64(1),
 		"0.0001", "1e-3", 1, "0", "0", "0", "100000", "1Pi", 100000, 100000, "9 ms", "false", 1e-9)
+	// Hostile quantities: exponents that made apimachinery compute 10^(2^31)
+	// or wrap to 1, the bounds themselves, and values of a megabyte.
+	f.Add(int64(1000), int64(512), int64(0), "1e2147483648", "medium", int64(1e9), "low", int64(0),
+		"1e-100000000", "1e4294967296", 1, "1e30", "1e-30", "1e31", "1e30", "1e30", 3, 0, strings.Repeat("9", 1<<20), strings.Repeat("t", 1<<20), 0.0)
+	f.Add(int64(1000), int64(512), int64(0), "1e30", "medium", int64(1e9), "low", int64(0),
+		"1e-30", "1e-30", 1, "1e-30", "1e30", "1e30", "1e-30", "1e-30", 3, 0, "9223372036854775807 ms", "true", 0.0)
 	f.Fuzz(func(t *testing.T, rps, bytes, keys int64, state, complexity string, latency int64, skew string, recovery int64,
 		tmCPU, tmMem string, slots int, disk, jmCPU, jmMem, nodeCPU, nodeMem string, nodeCount, explicit int,
 		interval, incremental string, limit float64) {
 		q := func(s string) model.Quantity {
-			v, err := resource.ParseQuantity(s)
+			v, err := model.ParseQuantity(s) // as the loader reads a quantity
 			if err != nil {
 				return model.Quantity{}
 			}
@@ -74,6 +78,9 @@ func FuzzSize(f *testing.F) {
 			}
 			if msg := err.Error(); strings.Contains(msg, "NaN") || strings.Contains(msg, "Inf") {
 				t.Fatalf("an error with a meaningless number: %v", err)
+			}
+			if len(ie.Message) > 300 {
+				t.Fatalf("an error message of %d bytes: %.300s", len(ie.Message), ie.Message)
 			}
 			if r != nil {
 				t.Fatalf("a result with an error")
@@ -122,14 +129,15 @@ func checkResult(t *testing.T, in Input, r *Result) {
 // FuzzParseFlinkDuration: the parser never panics, and what it accepts it
 // formats back to the same duration.
 func FuzzParseFlinkDuration(f *testing.F) {
-	for _, s := range []string{"30 s", "2m", "500", "1 MIN", "7µs", "", " ", "9223372036854775807", "9223372036854775807 d", "1.5s", "-3s"} {
+	for _, s := range []string{"30 s", "2m", "500", "1 MIN", "7µs", "", " ", "9223372036854775807", "9223372036854775807 d", "1.5s", "-3s",
+		strings.Repeat("9", 1<<20), strings.Repeat(" ", 1<<20) + "5 s", "1e2147483648 s"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := ParseFlinkDuration(s)
 		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("an empty error")
+			if msg := err.Error(); msg == "" || len(msg) > 300 {
+				t.Fatalf("an error message of %d bytes", len(msg))
 			}
 			return
 		}

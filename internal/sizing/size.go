@@ -2,9 +2,10 @@ package sizing
 
 import (
 	"math"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flinksync/flinksync/internal/model"
 )
 
 // sizer holds one sizing run: the validated inputs and the explanation so
@@ -366,7 +367,7 @@ func (s *sizer) interval(r *Result, class string, classInterval time.Duration) (
 		}
 		if d < MinCheckpointInterval {
 			return 0, &InputError{Object: l.Level, Field: KeyCheckpointInterval, Where: l.Where,
-				Message: strconv.Quote(v) + " is shorter than 10 ms, the shortest interval Flink accepts"}
+				Message: model.Quote(v) + " is shorter than 10 ms, the shortest interval Flink accepts"}
 		}
 		src, where = l.Level, l.Where
 		break
@@ -405,7 +406,7 @@ func (s *sizer) incremental() (incrementalSetting, error) {
 			case "false":
 				return incrementalSetting{false, key, l}, nil
 			default:
-				return incrementalSetting{}, &InputError{Object: l.Level, Field: key, Where: l.Where, Message: strconv.Quote(v) + " is not true or false"}
+				return incrementalSetting{}, &InputError{Object: l.Level, Field: key, Where: l.Where, Message: model.Quote(v) + " is not true or false"}
 			}
 		}
 	}
