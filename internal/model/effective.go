@@ -89,7 +89,7 @@ func (l *loader) checkApp(a *FlinkApplication) {
 		}
 		eff := &EffectiveApp{Name: name, App: a, Environment: e, Spec: a.Spec, Origin: o}
 		if ov, ok := a.Spec.Overrides[env]; ok && ov.node != nil && o.node != nil {
-			merged := mergeNodes(o.node, ov.node, "spec")
+			merged := mergeNodes(o.node, ov.node)
 			d := &decoder{file: o.File, lines: map[string]int{}, lenient: true}
 			var spec AppSpec
 			d.decode(merged, reflect.ValueOf(&spec).Elem(), "spec")
@@ -173,9 +173,10 @@ func applyAppDefaults(s *AppSpec) {
 }
 
 // mergeNodes merges over into base: maps merge key by key (recursively),
-// anything else is replaced. Neither input is changed. path is base's field
-// path, used to find the "spec" mapping inside a whole document.
-func mergeNodes(base, over *yaml.Node, _ string) *yaml.Node {
+// anything else is replaced. Neither input is changed. Each key of over is
+// found through an index of base's keys, so a merge takes time linear in the
+// size of both (a scan per key made a 1.2 MB override take 26 s).
+func mergeNodes(base, over *yaml.Node) *yaml.Node {
 	if base.Kind == yaml.AliasNode && base.Alias != nil {
 		base = base.Alias
 	}
@@ -187,19 +188,20 @@ func mergeNodes(base, over *yaml.Node, _ string) *yaml.Node {
 	}
 	out := &yaml.Node{Kind: yaml.MappingNode, Tag: base.Tag, Line: base.Line, Column: base.Column}
 	out.Content = append(make([]*yaml.Node, 0, len(base.Content)+len(over.Content)), base.Content...)
+	at := make(map[string]int, len(out.Content)/2) // key → index of its first pair in out
+	for j := 0; j+1 < len(out.Content); j += 2 {
+		if _, seen := at[out.Content[j].Value]; !seen {
+			at[out.Content[j].Value] = j
+		}
+	}
 	for i := 0; i+1 < len(over.Content); i += 2 {
 		k, v := over.Content[i], over.Content[i+1]
-		replaced := false
-		for j := 0; j+1 < len(out.Content); j += 2 {
-			if out.Content[j].Value == k.Value {
-				out.Content[j], out.Content[j+1] = k, mergeNodes(out.Content[j+1], v, "")
-				replaced = true
-				break
-			}
+		if j, ok := at[k.Value]; ok {
+			out.Content[j], out.Content[j+1] = k, mergeNodes(out.Content[j+1], v)
+			continue
 		}
-		if !replaced {
-			out.Content = append(out.Content, k, v)
-		}
+		at[k.Value] = len(out.Content)
+		out.Content = append(out.Content, k, v)
 	}
 	return out
 }
