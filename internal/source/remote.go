@@ -88,6 +88,8 @@ type Remote struct {
 	// OnRequest, when set, is called for every request to the remote with
 	// its type ("ls-remote" or "fetch"), for metrics.
 	OnRequest func(kind string)
+	// Limits cap what each fetched revision may read (zero: the defaults).
+	Limits Limits
 
 	repo *git.Repository
 }
@@ -193,7 +195,7 @@ func (r *Remote) Fetch(ctx context.Context) (fs.FS, string, error) {
 			return nil, "", err
 		}
 	}
-	fsys, _, err := TreeFS(r.repo, hash.String())
+	fsys, _, err := OpenTree(r.repo, hash.String(), r.Limits)
 	if err != nil {
 		return nil, "", err
 	}

@@ -37,7 +37,12 @@ func Open(dir string) (*git.Repository, error) {
 	return repo, nil
 }
 
-// TreeFS resolves rev to a commit and returns that commit's tree as a
+// TreeFS is OpenTree with the default Limits.
+func TreeFS(repo *git.Repository, rev string) (fs.FS, plumbing.Hash, error) {
+	return OpenTree(repo, rev, Limits{})
+}
+
+// OpenTree resolves rev to a commit and returns that commit's tree as a
 // read-only fs.FS, with the commit's hash. rev is anything `git rev-parse`
 // would take that names a commit and go-git understands: a branch ("main",
 // "origin/main"), a tag (annotated tags are peeled), a full or abbreviated
@@ -54,12 +59,20 @@ func Open(dir string) (*git.Repository, error) {
 //
 // Every entry's ModTime is the commit's committer time, so walking the same
 // commit twice gives the same answer. Files are read-only (0444, 0555 when
-// executable). Symbolic links are followed by Open, Stat and ReadFile when
-// they stay inside the tree and reported as fs.ModeSymlink by ReadDir, like
-// os.DirFS. A submodule shows as an empty directory: its content is in
+// executable). A submodule shows as an empty directory: its content is in
 // another repository. Tree entries whose names are not valid fs path
 // elements ("", ".", "..", or with a slash) are left out.
-func TreeFS(repo *git.Repository, rev string) (fs.FS, plumbing.Hash, error) {
+//
+// The tree follows Dir's rules. Symbolic links (blobs of mode 120000) are
+// followed by Open, Stat and ReadFile when they stay inside the tree, at
+// most 8 in one lookup, and reported as fs.ModeSymlink by ReadDir; a link
+// that is absolute or climbs out of the tree is refused with a *FileError
+// wrapping ErrOutside, and so is one that leaves the folder of an FS made
+// by fs.Sub. A blob's size is read from its object header before the blob
+// is: one over lim.FileBytes is refused unread, and the blobs read (each
+// path once) and the trees decoded count against lim.RepoBytes. A tree
+// object (a folder's listing) over lim.FileBytes is refused too.
+func OpenTree(repo *git.Repository, rev string, lim Limits) (fs.FS, plumbing.Hash, error) {
 	lock := repoLock(repo)
 	lock.Lock()
 	defer lock.Unlock()
@@ -78,8 +91,8 @@ func TreeFS(repo *git.Repository, rev string) (fs.FS, plumbing.Hash, error) {
 		return nil, plumbing.ZeroHash, fmt.Errorf("revision %q (%s): not a commit: %w", rev, h, err)
 	}
 	return &treeFS{
-		store: repo.Storer, lock: lock, root: commit.TreeHash,
-		mtime: commit.Committer.When, dirs: map[plumbing.Hash]*treeDir{},
+		store: repo.Storer, lock: lock, root: commit.TreeHash, mtime: commit.Committer.When,
+		cache: &treeCache{dirs: map[plumbing.Hash]*treeDir{}}, budget: newBudget(lim),
 	}, commit.Hash, nil
 }
 
@@ -94,18 +107,28 @@ func repoLock(repo *git.Repository) *sync.Mutex {
 	return l.(*sync.Mutex)
 }
 
-// maxSymlinks bounds how many symbolic links one lookup follows, as Linux
-// does (MAXSYMLINKS, 40) before it reports ELOOP.
-const maxSymlinks = 40
+// maxSymlinks bounds how many symbolic links one lookup follows: os.Root's
+// bound (POSIX's _POSIX_SYMLOOP_MAX, 8), so a folder and its Git tree
+// resolve the same links.
+const maxSymlinks = 8
 
-// treeFS is a commit's tree as an fs.FS.
+// maxLinkBytes bounds a symbolic link's destination: Linux's PATH_MAX.
+const maxLinkBytes = 4096
+
+// treeFS is a commit's tree, or a folder of it (Sub), as an fs.FS.
 type treeFS struct {
 	store storer.EncodedObjectStorer
 	lock  *sync.Mutex // the repository's: held for every object read
 	root  plumbing.Hash
 	mtime time.Time
 
-	mu   sync.Mutex // guards dirs
+	cache  *treeCache // shared with the FSes Sub makes
+	budget *budget    // likewise: one revision, one budget
+}
+
+// treeCache holds the trees decoded so far.
+type treeCache struct {
+	mu   sync.Mutex
 	dirs map[plumbing.Hash]*treeDir
 }
 
@@ -124,17 +147,29 @@ type node struct {
 
 func (n node) isDir() bool { return n.mode == filemode.Dir || n.mode == filemode.Submodule }
 
-// dir returns the decoded tree h, decoding it once.
-func (t *treeFS) dir(h plumbing.Hash) (*treeDir, error) {
-	t.mu.Lock()
-	d, ok := t.dirs[h]
-	t.mu.Unlock()
+// dir returns the decoded tree h, the folder name, decoding it once. Its
+// size is checked before it is decoded.
+func (t *treeFS) dir(name string, h plumbing.Hash) (*treeDir, error) {
+	t.cache.mu.Lock()
+	d, ok := t.cache.dirs[h]
+	t.cache.mu.Unlock()
 	if ok {
 		return d, nil
 	}
 	t.lock.Lock()
-	tree, err := object.GetTree(t.store, h)
+	size, err := t.store.EncodedObjectSize(h)
+	if err == nil {
+		err = t.budget.charge(name, "/tree/"+h.String(), size, false)
+	}
+	var tree *object.Tree
+	if err == nil {
+		tree, err = object.GetTree(t.store, h)
+	}
 	t.lock.Unlock()
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading tree %s: %w", h, err)
 	}
@@ -151,31 +186,56 @@ func (t *treeFS) dir(h plumbing.Hash) (*treeDir, error) {
 	for i, e := range d.entries {
 		d.byName[e.Name] = i
 	}
-	t.mu.Lock()
-	t.dirs[h] = d
-	t.mu.Unlock()
+	t.cache.mu.Lock()
+	t.cache.dirs[h] = d
+	t.cache.mu.Unlock()
 	return d, nil
 }
 
-// read returns the content of blob h.
-func (t *treeFS) read(h plumbing.Hash) ([]byte, error) {
+// read returns the content of blob h, the file name, within the caps: the
+// size in the object's header is checked before the blob is loaded.
+func (t *treeFS) read(name string, h plumbing.Hash) ([]byte, error) {
 	t.lock.Lock()
 	defer t.lock.Unlock()
+	size, err := t.store.EncodedObjectSize(h)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	if err := t.budget.charge(name, name, size, false); err != nil {
+		return nil, err
+	}
+	return t.blob(name, h, func(r io.Reader) ([]byte, error) { return t.budget.read(name, size, r) })
+}
+
+// readLink returns the destination of the symbolic link blob h, the entry
+// name; a destination longer than any path is refused unread.
+func (t *treeFS) readLink(name string, h plumbing.Hash) (string, error) {
+	t.lock.Lock()
+	defer t.lock.Unlock()
+	size, err := t.store.EncodedObjectSize(h)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	if size > maxLinkBytes {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fmt.Errorf("symbolic link of %d bytes: longer than any path (%d)", size, maxLinkBytes)}
+	}
+	b, err := t.blob(name, h, func(r io.Reader) ([]byte, error) { return io.ReadAll(io.LimitReader(r, maxLinkBytes)) })
+	return string(b), err
+}
+
+// blob opens blob h and hands its content to read; the caller holds the
+// repository's lock.
+func (t *treeFS) blob(name string, h plumbing.Hash, read func(io.Reader) ([]byte, error)) ([]byte, error) {
 	b, err := object.GetBlob(t.store, h)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
 	r, err := b.Reader()
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
 	defer r.Close()
-	buf := make([]byte, 0, b.Size)
-	w := bytes.NewBuffer(buf)
-	if _, err := io.Copy(w, r); err != nil {
-		return nil, err
-	}
-	return w.Bytes(), nil
+	return read(r)
 }
 
 // size returns the size of blob h without reading it.
@@ -206,9 +266,9 @@ restart:
 		if cur.mode != filemode.Dir {
 			return node{}, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%s is not a directory: %w", path.Join(parts[:i]...), fs.ErrNotExist)}
 		}
-		d, err := t.dir(cur.hash)
+		d, err := t.dir(path.Join(append([]string{"."}, parts[:i]...)...), cur.hash)
 		if err != nil {
-			return node{}, &fs.PathError{Op: op, Path: name, Err: err}
+			return node{}, pathError(op, name, err)
 		}
 		idx, ok := d.byName[part]
 		if !ok {
@@ -223,15 +283,14 @@ restart:
 		if links++; links > maxSymlinks {
 			return node{}, &fs.PathError{Op: op, Path: name, Err: errors.New("too many levels of symbolic links")}
 		}
-		b, err := t.read(cur.hash)
+		link := path.Join(parts[:i+1]...)
+		dest, err := t.readLink(link, cur.hash)
 		if err != nil {
-			return node{}, &fs.PathError{Op: op, Path: name, Err: err}
+			return node{}, pathError(op, name, err)
 		}
-		dest := string(b)
-		joined := path.Join(append([]string{path.Join(parts[:i]...), dest}, parts[i+1:]...)...)
-		if path.IsAbs(dest) || !fs.ValidPath(joined) {
-			return node{}, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("symbolic link %s points outside the repository (%s): %w",
-				path.Join(parts[:i+1]...), dest, fs.ErrNotExist)}
+		joined, inside := followLink(path.Join(parts[:i]...), dest, parts[i+1:])
+		if !inside {
+			return node{}, &FileError{Path: name, Err: fmt.Errorf("%w (%s → %s)", ErrOutside, link, dest)}
 		}
 		target = joined
 		goto restart
@@ -261,11 +320,7 @@ func (t *treeFS) ReadFile(name string) ([]byte, error) {
 	if n.isDir() {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
 	}
-	b, err := t.read(n.hash)
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-	}
-	return b, nil
+	return t.read(name, n.hash)
 }
 
 // Stat describes the named file or directory, following symbolic links.
@@ -303,11 +358,7 @@ func (t *treeFS) ReadLink(name string) (string, error) {
 	if n.mode != filemode.Symlink {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
 	}
-	b, err := t.read(n.hash)
-	if err != nil {
-		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
-	}
-	return string(b), nil
+	return t.readLink(name, n.hash)
 }
 
 // ReadDir lists the named directory, sorted by name.
@@ -319,19 +370,45 @@ func (t *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if !n.isDir() {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
 	}
-	list, err := t.entries(n)
+	list, err := t.entries(name, n)
 	if err != nil {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
+		return nil, pathError("readdir", name, err)
 	}
 	return list, nil
 }
 
-// entries lists a directory node.
-func (t *treeFS) entries(n node) ([]fs.DirEntry, error) {
+// Sub returns the folder dir as an FS of its own, with the same caps and
+// budget: a symbolic link in it that leads out of dir is refused, as it
+// would be by a Dir opened on that folder.
+func (t *treeFS) Sub(dir string) (fs.FS, error) {
+	n, err := t.lookup("sub", dir, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.mode != filemode.Dir {
+		return nil, &fs.PathError{Op: "sub", Path: dir, Err: errors.New("not a directory")}
+	}
+	sub := *t
+	sub.root = n.hash
+	return &sub, nil
+}
+
+// pathError is err about name: a *FileError as it is (it names its file),
+// anything else as an *fs.PathError.
+func pathError(op, name string, err error) error {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return err
+	}
+	return &fs.PathError{Op: op, Path: name, Err: err}
+}
+
+// entries lists the directory node n, the folder name.
+func (t *treeFS) entries(name string, n node) ([]fs.DirEntry, error) {
 	if n.mode == filemode.Submodule {
 		return []fs.DirEntry{}, nil
 	}
-	d, err := t.dir(n.hash)
+	d, err := t.dir(name, n.hash)
 	if err != nil {
 		return nil, err
 	}
@@ -430,9 +507,9 @@ func (f *blobFile) Read(p []byte) (int, error) {
 		return 0, &fs.PathError{Op: "read", Path: f.path, Err: fs.ErrClosed}
 	}
 	if f.r == nil {
-		b, err := f.fsys.read(f.info.node.hash)
+		b, err := f.fsys.read(f.path, f.info.node.hash)
 		if err != nil {
-			return 0, &fs.PathError{Op: "read", Path: f.path, Err: err}
+			return 0, err
 		}
 		f.r = bytes.NewReader(b)
 	}
@@ -480,11 +557,11 @@ func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
 		return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: fs.ErrClosed}
 	}
 	if !d.read {
-		d.list, d.listErr = d.fsys.entries(d.info.node)
+		d.list, d.listErr = d.fsys.entries(d.path, d.info.node)
 		d.read = true
 	}
 	if d.listErr != nil {
-		return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: d.listErr}
+		return nil, pathError("readdir", d.path, d.listErr)
 	}
 	rest := d.list[d.offset:]
 	if n <= 0 {
