@@ -90,9 +90,17 @@ func (d *decoder) line(path string, line int) {
 var decoderType = reflect.TypeFor[nodeDecoder]()
 
 // decode fills v (addressable) from n; path is the field path for messages.
+//
+// An alias of a plain value reads that value. An alias of a map or a list
+// is refused: each one would decode its anchor again, so a few kilobytes of
+// "- *w" lines under an anchor of many keys made millions of findings.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
+			return
+		}
+		if n.Alias.Kind != yaml.ScalarNode {
+			d.fail(n.Line, path, RuleSyntax, "an alias (*"+n.Value+") of a map or a list is not supported; write the value out")
 			return
 		}
 		n = n.Alias
