@@ -2,19 +2,13 @@ package render
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
 	"strings"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
-	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
 )
@@ -33,48 +27,35 @@ const (
 	memOverlay = "/" + OverlayDir
 )
 
-var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
-
 type overlayResult struct {
 	objects []*Object
 	file    string
 }
 
-// ErrRemoteOverlay is returned for overlays that reach outside the repository.
-var ErrRemoteOverlay = errors.New("remote bases, remote components and Helm charts are not allowed in overlays; vendor the files into the repository")
-
-// applyOverlay runs overlays/<env>/ over objs with kustomize, in memory.
-// It returns nil when the environment has no overlay.
-func applyOverlay(src fs.FS, env string, objs []*Object) (*overlayResult, error) {
-	dir := path.Join(OverlayDir, env)
-	var file string
-	var data []byte
-	for _, n := range kustomizationNames {
-		b, err := fs.ReadFile(src, path.Join(dir, n))
-		if err == nil {
-			file, data = path.Join(dir, n), b
-			break
-		}
-	}
-	if file == "" {
-		return nil, nil
-	}
-	var k map[string]any
-	if err := yaml.Unmarshal(data, &k); err != nil {
-		return nil, fmt.Errorf("%s: not a valid kustomization: %v", file, err)
-	}
-	if k == nil {
-		k = map[string]any{}
-	}
-	if err := refuseRemote(file, k); err != nil {
+// applyOverlay runs overlays/<env>/ over objs with kustomize, in memory,
+// then checks what came out: names kustomize would accept but the API
+// server would not, and flinksync's own labels and annotations, which an
+// overlay may not set or change. Objects the overlay added get flinksync's
+// labels, so they are inventoried and pruned like the rest. It returns nil
+// when the environment has no overlay.
+func applyOverlay(opts Options, env string, objs []*Object) (*overlayResult, error) {
+	tree, err := readOverlay(opts.Source, env)
+	if err != nil || tree == nil {
 		return nil, err
 	}
-	if err := requireLocal(src, path.Dir(file), file, k); err != nil {
-		return nil, err
+	run := &overlayRun{tree: tree, env: env, revision: opts.Revision, all: objs, nonce: newNonce()}
+	root := tree.kusts[tree.dir]
+	k, err := kustomizationMap(root)
+	if err != nil {
+		return nil, &OverlayError{File: tree.file, Err: err}
 	}
-
+	var out []*Object
+	var origin []int
 	if !perObjectSafe(k) || len(objs) <= overlayChunk {
-		return runOverlay(src, env, file, k, objs, objs)
+		if out, origin, err = run.kustomize(root, objs); err != nil {
+			return nil, err
+		}
+		return run.finish(out, origin)
 	}
 	// Large environment, per-object overlay: run the env-level objects (and
 	// whatever the overlay adds) once, then the app objects in chunks with
@@ -95,38 +76,48 @@ func applyOverlay(src fs.FS, env string, objs []*Object) (*overlayResult, error)
 		}
 		return out
 	}
-	res, err := runOverlay(src, env, file, k, objs, pick(envObjs))
-	if err != nil {
+	if out, origin, err = run.kustomize(root, pick(envObjs)); err != nil {
 		return nil, err
 	}
-	patchesOnly := map[string]any{}
-	for key, v := range k {
-		if key != "resources" {
-			patchesOnly[key] = v
-		}
-	}
+	patchesOnly := *root
+	patchesOnly.Resources = nil
+	delete(k, "resources")
 	// An overlay made only of label and annotation pairs and targeted JSON
 	// patches that leave metadata alone is applied to the app objects here,
 	// with the JSON patch library kustomize itself uses: the same result
 	// without kustomize's YAML round trips per object.
-	if plan, ok := fastOverlay(patchesOnly); ok {
+	if plan, ok := fastOverlay(k); ok {
 		for _, i := range appObjs {
 			o, err := plan.apply(objs[i])
 			if err != nil {
-				return nil, fmt.Errorf("%s: kustomize overlay failed: %v", file, err)
+				return nil, &OverlayError{File: tree.file, Err: fmt.Errorf("kustomize overlay failed: %v", err)}
 			}
-			res.objects = append(res.objects, o)
+			out, origin = append(out, o), append(origin, i)
 		}
-		return res, nil
+		return run.finish(out, origin)
 	}
 	for start := 0; start < len(appObjs); start += overlayChunk {
-		part, err := runOverlay(src, env, file, patchesOnly, objs, pick(appObjs[start:min(start+overlayChunk, len(appObjs))]))
+		part, from, err := run.kustomize(&patchesOnly, pick(appObjs[start:min(start+overlayChunk, len(appObjs))]))
 		if err != nil {
 			return nil, err
 		}
-		res.objects = append(res.objects, part.objects...)
+		out, origin = append(out, part...), append(origin, from...)
 	}
-	return res, nil
+	return run.finish(out, origin)
+}
+
+// kustomizationMap is k as a generic map, with kustomize's own spelling of
+// every key, for the checks that decide how to run the overlay.
+func kustomizationMap(k *types.Kustomization) (map[string]any, error) {
+	b, err := json.Marshal(k)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // overlayChunk is how many app objects one kustomize run takes when the
@@ -352,93 +343,6 @@ func perObjectSafe(k map[string]any) bool {
 	return true
 }
 
-// runOverlay runs the kustomization k over part (a subset of all, the
-// environment's rendered objects) in an in-memory filesystem.
-func runOverlay(src fs.FS, env, file string, k map[string]any, all, part []*Object) (*overlayResult, error) {
-	ids := make(map[*Object]int, len(all))
-	for i, o := range all {
-		ids[o] = i
-	}
-	mem := filesys.MakeFsInMemory()
-	if err := copyTree(src, OverlayDir, mem, memOverlay); err != nil {
-		return nil, fmt.Errorf("%s: %v", path.Dir(file), err)
-	}
-	var stream strings.Builder
-	for _, o := range part {
-		// Tag the object for the run (without copying it), then untag it.
-		ann := o.GetAnnotations()
-		had := ann != nil
-		if ann == nil {
-			ann = map[string]string{}
-		}
-		ann[annRenderID] = strconv.Itoa(ids[o])
-		o.SetAnnotations(ann)
-		// JSON is YAML, and much cheaper to write than yaml.Marshal.
-		b, err := json.Marshal(o.Object)
-		delete(ann, annRenderID)
-		if had {
-			o.SetAnnotations(ann)
-		} else {
-			o.SetAnnotations(nil)
-		}
-		if err != nil {
-			return nil, err
-		}
-		stream.WriteString("---\n")
-		stream.Write(b)
-		stream.WriteString("\n")
-	}
-	if err := mem.WriteFile(memBase+"/rendered.yaml", []byte(stream.String())); err != nil {
-		return nil, err
-	}
-	if err := mem.WriteFile(memBase+"/kustomization.yaml", []byte("resources:\n- rendered.yaml\n")); err != nil {
-		return nil, err
-	}
-	kk := make(map[string]any, len(k)+1)
-	for key, v := range k {
-		kk[key] = v
-	}
-	resources, _ := k["resources"].([]any)
-	kk["resources"] = append([]any{"../../" + strings.TrimPrefix(memBase, "/")}, resources...)
-	patched, err := yaml.Marshal(kk)
-	if err != nil {
-		return nil, err
-	}
-	memDir := path.Join(memOverlay, env)
-	if err := mem.WriteFile(path.Join(memDir, path.Base(file)), patched); err != nil {
-		return nil, err
-	}
-
-	kz := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	rm, err := kz.Run(mem, memDir)
-	if err != nil {
-		msg := strings.ReplaceAll(err.Error(), memOverlay+"/", OverlayDir+"/")
-		return nil, fmt.Errorf("%s: kustomize overlay failed: %s", file, msg)
-	}
-	out := &overlayResult{file: file}
-	for _, r := range rm.Resources() {
-		m, err := r.Map()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", file, err)
-		}
-		u := &unstructured.Unstructured{Object: jsonNumbers(m).(map[string]any)}
-		o := &Object{Unstructured: u, File: file, Line: 1, FromOverlay: true}
-		ann := u.GetAnnotations()
-		if id, ok := ann[annRenderID]; ok {
-			if i, err := strconv.Atoi(id); err == nil && i >= 0 && i < len(all) {
-				o.App, o.File, o.Line, o.FromOverlay = all[i].App, all[i].File, all[i].Line, false
-			}
-			delete(ann, annRenderID)
-			if len(ann) == 0 {
-				ann = nil
-			}
-			u.SetAnnotations(ann)
-		}
-		out.objects = append(out.objects, o)
-	}
-	return out, nil
-}
-
 // jsonNumbers converts the plain ints kustomize hands back into int64, as
 // Unstructured requires, in place.
 func jsonNumbers(v any) any {
@@ -461,70 +365,4 @@ func jsonNumbers(v any) any {
 		return float64(x)
 	}
 	return v
-}
-
-// refuseRemote rejects kustomization entries that would fetch from outside
-// the repository or run programs.
-func refuseRemote(file string, k map[string]any) error {
-	for _, key := range []string{"resources", "components", "bases"} {
-		list, _ := k[key].([]any)
-		for _, e := range list {
-			s, _ := e.(string)
-			if isRemote(s) {
-				return fmt.Errorf("%s: %s entry %q: %w", file, key, s, ErrRemoteOverlay)
-			}
-		}
-	}
-	for _, key := range []string{"helmCharts", "helmGlobals", "helmChartInflationGenerator"} {
-		if _, ok := k[key]; ok {
-			return fmt.Errorf("%s: %s: %w", file, key, ErrRemoteOverlay)
-		}
-	}
-	return nil
-}
-
-// requireLocal checks that every entry of the kustomization that kustomize
-// would load as a resource or plugin config names a file or folder inside
-// the repository's overlays/ folder. Anything else kustomize would try as a
-// Git URL, fetching from the network.
-func requireLocal(src fs.FS, dir, file string, k map[string]any) error {
-	for _, key := range []string{"resources", "components", "bases", "transformers", "generators", "validators"} {
-		list, _ := k[key].([]any)
-		for _, e := range list {
-			s, ok := e.(string)
-			if !ok {
-				continue // an inline plugin config
-			}
-			p := path.Clean(path.Join(dir, s))
-			if p != OverlayDir && !strings.HasPrefix(p, OverlayDir+"/") {
-				return fmt.Errorf("%s: %s entry %q is outside the %s/ folder; keep overlay files under %s/", file, key, s, OverlayDir, OverlayDir)
-			}
-			if _, err := fs.Stat(src, p); err != nil {
-				return fmt.Errorf("%s: %s entry %q: no such file or folder in the repository (%s)", file, key, s, p)
-			}
-		}
-	}
-	return nil
-}
-
-func isRemote(s string) bool {
-	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@") || strings.Contains(s, "?ref=") ||
-		strings.HasPrefix(s, "github.com/") || strings.HasPrefix(s, "gitlab.com/") || strings.HasPrefix(s, "bitbucket.org/")
-}
-
-// copyTree copies the files under dir of src into mem under to.
-func copyTree(src fs.FS, dir string, mem filesys.FileSystem, to string) error {
-	return fs.WalkDir(src, dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		b, err := fs.ReadFile(src, p)
-		if err != nil {
-			return err
-		}
-		return mem.WriteFile(path.Join(to, strings.TrimPrefix(p, dir)), b)
-	})
 }

@@ -133,7 +133,7 @@ func Render(env *model.Environment, apps []*model.EffectiveApp, size SizeFunc, o
 		return nil, fmt.Errorf("environment %s: cannot render:\n  %s", env.Metadata.Name, strings.Join(errs, "\n  "))
 	}
 	if opts.Source != nil {
-		ov, err := applyOverlay(opts.Source, env.Metadata.Name, out.Objects)
+		ov, err := applyOverlay(opts, env.Metadata.Name, out.Objects)
 		if err != nil {
 			return nil, err
 		}

@@ -363,7 +363,7 @@ func TestOverlayEntriesMustBeLocalFiles(t *testing.T) {
 		"resources: [example.com/org/repo/base]\n": "no such file or folder",
 		"resources: [../../environments]\n":        "outside the overlays/ folder",
 		"components: [missing]\n":                  "no such file or folder",
-		"transformers: [t.yaml]\n":                 "no such file or folder",
+		"transformers: [t.yaml]\n":                 "not allowed in overlays",
 	} {
 		repo, fsys := load(t, withOverlay(k))
 		_, err := Render(repo.Environment("prod"), repo.EffectiveApps("prod"), fixedSize, Options{Source: fsys})
