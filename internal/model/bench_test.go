@@ -137,3 +137,91 @@ func BenchmarkLoadLargeOverride(b *testing.B) {
 		return nil
 	})
 }
+
+// The hostile cases of issue 12: each load must stay under 2 s and 300 MB.
+// Each benchmark checks the load ends with the findings it should.
+
+// wantFindings checks that a load failed with n findings (n < 0: any number).
+func wantFindings(n int) func(*Repository, error) error {
+	return func(_ *Repository, err error) error {
+		if got := len(Findings(err)); got == 0 || (n >= 0 && got != n) {
+			return fmt.Errorf("want %d findings, got %d: %.500v", n, got, err)
+		}
+		return nil
+	}
+}
+
+// BenchmarkLoadHugeExponents loads quantities whose exponents made
+// apimachinery compute 10^(2^31) (never finished), in an app's stateSize, an
+// override, a node's CPU, a pool's memory and a policy.
+func BenchmarkLoadHugeExponents(b *testing.B) {
+	fsys := repoFS(map[string]string{
+		"apps/a.yaml":           base["apps/a.yaml"] + "    stateSize: 1e2147483648\n  overrides:\n    dev: {workload: {stateSize: 1e-2147483648}}\n",
+		"environments/dev.yaml": strings.Replace(base["environments/dev.yaml"], `cpu: "4"`, "cpu: 1e-100000000", 1),
+		"pools/small.yaml":      strings.Replace(base["pools/small.yaml"], "4Gi", "1e2147483647", 1),
+		"policy.yaml":           "apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec: {maxTaskManagerCPU: 1e4294967296}\n",
+	})
+	benchLoadFS(b, fsys, wantFindings(5))
+}
+
+// BenchmarkLoadDeepDocument loads an application whose unknown field nests
+// maps and lists 9,990 deep (YAML's limit is 10,000), with a key written
+// twice at the bottom, in a 1.2 MB file.
+func BenchmarkLoadDeepDocument(b *testing.B) {
+	const depth = 9990
+	var doc strings.Builder
+	doc.WriteString(base["apps/a.yaml"] + "  deep: ")
+	for i := 0; i < depth/2; i++ {
+		doc.WriteString("{a.b: [")
+	}
+	doc.WriteString("{x: 1, x: 2}")
+	for i := 0; i < depth/2; i++ {
+		doc.WriteString("]}")
+	}
+	doc.WriteString("\n  flinkConfiguration:\n")
+	for i := 0; doc.Len() < 1200<<10; i++ {
+		fmt.Fprintf(&doc, "    k%07d: v\n", i)
+	}
+	benchLoadFS(b, repoFS(map[string]string{"apps/a.yaml": doc.String()}), wantFindings(2))
+}
+
+// BenchmarkLoadLongDocument loads a 1.2 MB application of long lists and
+// maps: job arguments, labels and Flink configuration.
+func BenchmarkLoadLongDocument(b *testing.B) {
+	var doc strings.Builder
+	doc.WriteString("apiVersion: flinksync.dev/v1alpha1\nkind: FlinkApplication\nmetadata:\n  name: a\n  labels:\n")
+	for i := 0; i < 10_000; i++ {
+		fmt.Fprintf(&doc, "    l%06d: v\n", i)
+	}
+	doc.WriteString("spec:\n  environments: [dev]\n  pool: small\n  workload: {recordsPerSecond: 10}\n  job:\n    jarURI: local:///a.jar\n    args:\n")
+	for i := 0; i < 40_000; i++ {
+		fmt.Fprintf(&doc, "    - --a%06d\n", i)
+	}
+	doc.WriteString("  flinkConfiguration:\n")
+	for i := 0; doc.Len() < 1200<<10; i++ {
+		fmt.Fprintf(&doc, "    k%07d: v\n", i)
+	}
+	benchLoadFS(b, repoFS(map[string]string{"apps/a.yaml": doc.String()}), func(repo *Repository, err error) error {
+		if err != nil {
+			return err
+		}
+		if n := len(repo.EffectiveApps("dev")[0].Spec.Job.Args); n != 40_000 {
+			return fmt.Errorf("%d arguments", n)
+		}
+		return nil
+	})
+}
+
+// BenchmarkLoadAliases loads a 1.2 MB policy of aliases of one anchor of
+// many keys; each alias decoded the anchor again (quadratic findings).
+func BenchmarkLoadAliases(b *testing.B) {
+	const keys = 40_000
+	var doc strings.Builder
+	doc.WriteString("apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  waivers:\n  - &w\n    rule: CPU-001\n")
+	for i := 0; i < keys; i++ {
+		fmt.Fprintf(&doc, "    j%d: 1\n", i)
+	}
+	aliases := (1200<<10 - doc.Len()) / len("  - *w\n")
+	doc.WriteString(strings.Repeat("  - *w\n", aliases))
+	benchLoadFS(b, repoFS(map[string]string{"policy.yaml": doc.String()}), wantFindings(keys+2+aliases))
+}

@@ -230,3 +230,23 @@ spec:
 		t.Errorf("an alias of a plain value reads %q, want small", got)
 	}
 }
+
+// TestRepeatedKeyPaths: the path of a key written twice reads as every
+// other path of the loader, also deep in a list.
+func TestRepeatedKeyPaths(t *testing.T) {
+	doc := "apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  waivers:\n  - {rule: CPU-001, reason: r, expires: 2030-01-01}\n  - {rule: CPU-001, reason: r, expires: 2030-01-01, reason: s}\n  x:\n    a.b: [{c: 1, c: 2}]\n"
+	_, err := LoadFS(repoFS(map[string]string{"policy.yaml": doc}))
+	var got []string
+	for _, f := range Findings(err) {
+		if strings.Contains(f.Message, "written twice") {
+			got = append(got, f.Message)
+		}
+	}
+	want := []string{
+		"spec.waivers[1].reason: key written twice (first at line 7); write it once",
+		`spec.x["a.b"][0].c: key written twice (first at line 9); write it once`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

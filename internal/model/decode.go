@@ -222,11 +222,19 @@ func (d *decoder) eachPair(n *yaml.Node, path string, f func(key string, kn, vn 
 // is checked where it is written).
 func repeatedKeys(file string, n *yaml.Node) []*diag.Finding {
 	d := &decoder{file: file}
-	d.repeatedKeys(n, "")
+	d.repeatedKeys(n, nil)
 	return d.findings
 }
 
-func (d *decoder) repeatedKeys(n *yaml.Node, path string) {
+// pathStep is one step of a field path: a key, or an index when key is nil.
+type pathStep struct {
+	key   *string
+	index int
+}
+
+// repeatedKeys walks n; at is the path to n, made into a string only for a
+// finding, so a document nested 10,000 deep does not build 10,000 paths.
+func (d *decoder) repeatedKeys(n *yaml.Node, at []pathStep) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		seen := make(map[string]int, len(n.Content)/2)
@@ -236,21 +244,39 @@ func (d *decoder) repeatedKeys(n *yaml.Node, path string) {
 				continue // reported where the map is decoded
 			}
 			if first, dup := seen[kn.Value]; dup {
-				d.fail(kn.Line, joinKey(path, kn.Value), RuleSyntax, fmt.Sprintf("key written twice (first at line %d); write it once", first))
+				d.fail(kn.Line, joinKey(pathOf(at), kn.Value), RuleSyntax, fmt.Sprintf("key written twice (first at line %d); write it once", first))
 			} else {
 				seen[kn.Value] = kn.Line
 			}
 			if vn.Kind == yaml.MappingNode || vn.Kind == yaml.SequenceNode {
-				d.repeatedKeys(vn, joinKey(path, kn.Value))
+				d.repeatedKeys(vn, append(at, pathStep{key: &kn.Value}))
 			}
 		}
 	case yaml.SequenceNode:
 		for i, en := range n.Content {
 			if en.Kind == yaml.MappingNode || en.Kind == yaml.SequenceNode {
-				d.repeatedKeys(en, fmt.Sprintf("%s[%d]", path, i))
+				d.repeatedKeys(en, append(at, pathStep{index: i}))
 			}
 		}
 	}
+}
+
+// pathOf writes steps as joinKey and the decoder's indexes do.
+func pathOf(steps []pathStep) string {
+	var b strings.Builder
+	for _, s := range steps {
+		switch {
+		case s.key == nil:
+			fmt.Fprintf(&b, "[%d]", s.index)
+		case strings.ContainsAny(*s.key, ".[]"):
+			b.WriteString("[" + strconv.Quote(*s.key) + "]")
+		case b.Len() == 0:
+			b.WriteString(*s.key)
+		default:
+			b.WriteString("." + *s.key)
+		}
+	}
+	return b.String()
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
