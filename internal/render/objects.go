@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/redact"
 )
 
 // FlinkRoleRules are exactly the rules of the `flink` Role that the FKO Helm
@@ -490,13 +491,6 @@ func stringMap(m map[string]string) map[string]any {
 
 // SecretKey reports whether a Flink configuration key holds a secret value
 // (a password, a token, a secret key or a JAAS config): policy forbids
-// writing one inline (TLS-003), and diffs mask them.
-func SecretKey(key string) bool {
-	k := strings.ToLower(key)
-	for _, s := range []string{"password", "secret-key", "secret.key", "secret_key", "secretkey", "sasl.jaas.config", "credentials"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return strings.HasSuffix(k, "token") || strings.HasSuffix(k, "api-key") || strings.HasSuffix(k, "apikey")
-}
+// writing one inline (TLS-003), and diffs mask them. The list is
+// internal/redact's, the one every output masks by.
+func SecretKey(key string) bool { return redact.Key(key) }
