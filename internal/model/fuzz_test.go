@@ -18,6 +18,12 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("- - - [\n"))
 	f.Add([]byte("apiVersion: flinksync.dev/v1alpha1\nkind: Environment\nmetadata: {name: e}\nspec: {nodes: {cpu: 1e309, memory: -1, count: 99999999999999999999}}\n"))
 	f.Add([]byte("---\n---\nnull\n---\n<<: {a: 1}\n"))
+	// Hostile inputs of issue 12: exponents apimachinery never finished
+	// computing, keys written twice, aliases of maps that multiplied work.
+	f.Add([]byte("apiVersion: flinksync.dev/v1alpha1\nkind: FlinkApplication\nmetadata: {name: x}\nspec:\n  environments: [dev]\n  workload: {stateSize: 1e2147483648}\n  overrides:\n    dev: {workload: {stateSize: 1e-100000000}}\n"))
+	f.Add([]byte("apiVersion: flinksync.dev/v1alpha1\nkind: Environment\nmetadata: {name: e}\nspec: {nodes: {cpu: 1e4294967296, memory: 1e-9223372036854775809, count: 1}}\n"))
+	f.Add([]byte("apiVersion: flinksync.dev/v1alpha1\nkind: FlinkApplication\nkind: Environment\nmetadata: {name: x}\nmetadata: {name: y}\nspec: {flinkConfiguration: {a: 1, a: 2}}\n"))
+	f.Add([]byte("apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  waivers:\n  - &w {rule: CPU-001, a: 1, b: 2}\n  - *w\n  - *w\n"))
 	rule := regexp.MustCompile(`^LOAD-\d{3}$`)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, fsys := range []fstest.MapFS{
