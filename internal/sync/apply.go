@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	gosync "sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,9 +29,17 @@ type planned struct {
 	entry   Entry
 	action  Action
 	diffs   []FieldDiff
+	// message explains a conflict, a failure, a skip or an adoption.
+	message string
 	// drift is true when the live object changed behind Git's back (the
 	// object in Git is what flinksync applied last).
 	drift bool
+	// refused is true when the live object is not this environment's and
+	// carries no opt-in: the pass never writes it nor adds it to the
+	// inventory.
+	refused bool
+	// written is true once the apply of this pass succeeded.
+	written bool
 }
 
 // passState is what the read phase of a pass found.
@@ -42,6 +49,8 @@ type passState struct {
 	objects []*planned
 	inv     Inventory
 	desired map[string]bool
+	// owner decides which live objects the pass may write and prune.
+	owner owner
 }
 
 // Sync runs one pass over an environment: read, compare, apply what
@@ -65,7 +74,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		return res
 	}
 	for _, p := range st.objects {
-		if p.drift {
+		if p.drift && !p.refused {
 			for _, d := range p.diffs {
 				res.Drift = append(res.Drift, Drift{Environment: res.Environment, Kind: p.obj.GetKind(),
 					Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Field: d.Field, Desired: d.Desired, Live: d.Live})
@@ -74,7 +83,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 	}
 	if opts.Mode == ModeObserve {
 		for _, p := range st.objects {
-			res.Changes = append(res.Changes, change(p, p.action, ""))
+			res.Changes = append(res.Changes, change(p))
 		}
 		s.health(st, res)
 		return res
@@ -87,7 +96,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		union[k] = e
 	}
 	for _, p := range st.objects {
-		if _, ok := union[p.entry.Key()]; !ok {
+		if _, ok := union[p.entry.Key()]; !ok && !p.refused {
 			union[p.entry.Key()] = Entry{Group: p.entry.Group, Kind: p.entry.Kind, Namespace: p.entry.Namespace, Name: p.entry.Name}
 		}
 	}
@@ -100,7 +109,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 
 	applyFailed := s.apply(ctx, st, opts.Mode == ModeDryRun)
 	for _, p := range st.objects {
-		res.Changes = append(res.Changes, change(p, p.action, p.entry.Hash))
+		res.Changes = append(res.Changes, change(p))
 	}
 	if err := ctxErr(ctx); err != nil {
 		res.Errors = append(res.Errors, "interrupted: "+err.Error())
@@ -110,8 +119,15 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 	final := Inventory{}
 	for _, p := range st.objects {
 		e := p.entry
-		switch p.action {
-		case Created, Configured, Unchanged:
+		switch {
+		case p.refused:
+			// Never written: keep tracking it only if an earlier pass did.
+			old, known := st.inv[e.Key()]
+			if !known {
+				continue
+			}
+			e = old
+		case p.action == Created || p.action == Configured || p.action == Unchanged:
 			// e.Hash is what is now applied.
 		default:
 			e.Hash = st.inv[e.Key()].Hash // keep the last applied state
@@ -156,17 +172,11 @@ func (s *Syncer) certificate(ctx context.Context, env *model.Environment, res *R
 	}
 }
 
-func change(p *planned, a Action, _ string) Change {
-	c := Change{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: a}
-	switch {
-	case a == Failed || a == Conflict:
-		// failure() left the error (and, for a conflict, the way out) in diffs.
-		var parts []string
-		for _, d := range p.diffs {
-			parts = append(parts, strings.TrimSpace(d.Live+"; "+d.Desired))
-		}
-		c.Message = strings.TrimSuffix(strings.Join(parts, "; "), ";")
-	case a == Configured || a == Drifted || (p.drift && a != Unchanged):
+// change is what the pass reports for a planned object.
+func change(p *planned) Change {
+	a := p.action
+	c := Change{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: a, Message: p.message}
+	if a == Configured || a == Drifted || (p.drift && a != Unchanged && a != Failed && a != Conflict) {
 		c.Diffs = p.diffs
 	}
 	return c
@@ -182,15 +192,18 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 		}
 		return nil, fmt.Errorf("reading namespace %q: %w", ns, err)
 	}
-	inv, err := s.readInventory(ctx, ns)
+	inv, own, err := s.inventoryOf(ctx, env.Metadata.Name, ns)
 	if err != nil {
 		return nil, err
 	}
-	st := &passState{env: env, ns: ns, inv: inv, desired: map[string]bool{}}
+	st := &passState{env: env, ns: ns, inv: inv, desired: map[string]bool{}, owner: own}
 	partOf := ApplySetID(ns)
 	live := map[schema.GroupVersionKind]map[string]*unstructured.Unstructured{}
 	for _, o := range out.Objects {
 		obj := o.DeepCopy()
+		if obj.GetNamespace() == "" {
+			obj.SetNamespace(ns) // where it is applied, and so where prune looks
+		}
 		labels := obj.GetLabels()
 		if labels == nil {
 			labels = map[string]string{}
@@ -216,13 +229,20 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 			}
 			live[gvk] = byName
 		}
-		p := &planned{obj: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(o, hashOf(obj.Object))}
+		p := &planned{obj: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(obj, hashOf(obj.Object))}
 		st.desired[p.entry.Key()] = true
 		prev, known := inv[p.entry.Key()]
 		switch {
+		case p.entry.isInventory():
+			p.refuse(fmt.Sprintf("ConfigMap %s/%s is flinksync's inventory of this environment; Git may not declare it: rename the object in Git", ns, InventoryName))
 		case p.live == nil:
 			p.action = Created
+		case !own.owns(p.live) && !own.adopts(p.live):
+			p.refuse(own.refusal(p.live))
 		default:
+			if !own.owns(p.live) {
+				p.message = fmt.Sprintf("adopted: the live object is annotated %s=%s", AnnAdopt, own.env)
+			}
 			p.diffs = compare(obj, p.live)
 			switch {
 			case len(p.diffs) == 0:
@@ -243,10 +263,18 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 	return st, nil
 }
 
+// refuse marks p as an object the pass will not write, with why.
+func (p *planned) refuse(why string) {
+	p.action, p.refused, p.message, p.diffs = Conflict, true, why, nil
+}
+
 // apply writes the objects that differ, stage by stage in apply order
 // (render.Rank), with up to Workers writes at once within a stage. It
-// reports whether any write failed.
-func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) bool {
+// reports whether any write failed. After a failed stage it stops: the
+// objects it did not write are reported as skipped, never as created or
+// configured.
+func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) (failed bool) {
+	defer func() { skipUnwritten(st, failed && ctx.Err() == nil) }()
 	var stages [][]*planned
 	byRank := map[int][]*planned{}
 	var ranks []int
@@ -266,7 +294,6 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) bool {
 	}
 	envForce := st.env.Spec.Sync.Force
 	correct := st.env.Spec.Sync.Drift != model.DriftWarn
-	var failed bool
 	var mu gosync.Mutex
 	for _, stage := range stages {
 		if ctx.Err() != nil {
@@ -292,10 +319,10 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) bool {
 						mu.Lock()
 						failed = true
 						mu.Unlock()
-						p.action, p.diffs = failure(err, force)
+						p.action, p.message = failure(err, force)
 						continue
 					}
-					p.live = applied
+					p.live, p.written = applied, true
 				}
 			}()
 		}
@@ -318,16 +345,29 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) bool {
 	return failed
 }
 
-// failure turns an apply error into an action and a message as a diff.
-func failure(err error, force bool) (Action, []FieldDiff) {
+// failure turns an apply error into an action and a message.
+func failure(err error, force bool) (Action, string) {
 	if apierrors.IsConflict(err) && !force {
-		return Conflict, []FieldDiff{{Field: "conflict", Live: err.Error(),
-			Desired: "another field manager owns these fields: set spec.sync.force: true in the environment to take them over"}}
+		return Conflict, err.Error() + "; another field manager owns these fields: set spec.sync.force: true in the environment to take them over"
 	}
 	var status apierrors.APIStatus
 	msg := err.Error()
 	if errors.As(err, &status) && status.Status().Details != nil {
 		msg = status.Status().Message
 	}
-	return Failed, []FieldDiff{{Field: "error", Live: msg}}
+	return Failed, msg
+}
+
+// skipUnwritten reports the objects apply meant to write and did not as
+// skipped: after a failed stage (failed), or when the pass was cut short.
+func skipUnwritten(st *passState, failed bool) {
+	why := "not applied: the pass was interrupted before it reached this object"
+	if failed {
+		why = "not applied: an object of an earlier apply stage failed (see the failed objects), and a stage must be in place before the next"
+	}
+	for _, p := range st.objects {
+		if (p.action == Created || p.action == Configured) && !p.written {
+			p.action, p.message = Skipped, why
+		}
+	}
 }

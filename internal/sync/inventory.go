@@ -56,9 +56,14 @@ func (e Entry) ID() string { return e.Kind + "/" + e.Namespace + "/" + e.Name }
 // Inventory is the set of objects of one environment.
 type Inventory map[string]Entry
 
-func entryFor(o *render.Object, hash string) Entry {
+func entryFor(o *unstructured.Unstructured, hash string) Entry {
 	gvk := o.GroupVersionKind()
 	return Entry{Group: gvk.Group, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName(), Hash: hash}
+}
+
+// isInventory reports whether e is the inventory ConfigMap itself.
+func (e Entry) isInventory() bool {
+	return e.Group == "" && e.Kind == "ConfigMap" && e.Name == InventoryName
 }
 
 // sorted lists the entries in a stable order.
@@ -90,20 +95,66 @@ func ApplySetID(ns string) string {
 	return "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
 }
 
-// readInventory reads the inventory of namespace ns; a missing one is empty.
+// readInventory reads the inventory of namespace ns; a missing one is
+// empty. It does not check whose it is (inventoryOf does).
 func (s *Syncer) readInventory(ctx context.Context, ns string) (Inventory, error) {
+	u, err := s.getInventory(ctx, ns)
+	if u == nil || err != nil {
+		return Inventory{}, err
+	}
+	return decodeInventory(u)
+}
+
+// getInventory reads the inventory ConfigMap of ns; nil when there is none.
+func (s *Syncer) getInventory(ctx context.Context, ns string) (*unstructured.Unstructured, error) {
 	u, err := s.dyn.Resource(configMapGVR).Namespace(ns).Get(ctx, InventoryName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return Inventory{}, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading inventory ConfigMap %s/%s: %w", ns, InventoryName, err)
 	}
+	return u, nil
+}
+
+// inventoryOf reads the inventory of environment env in namespace ns and
+// says who owns what in this pass. It refuses a ConfigMap of that name that
+// flinksync did not write, and the inventory of another environment (two
+// environments in one namespace, or a rename), unless the ConfigMap is
+// annotated flinksync.dev/adopt=<env>: then env takes over what the other
+// environment applied there.
+func (s *Syncer) inventoryOf(ctx context.Context, env, ns string) (Inventory, owner, error) {
+	own := owner{env: env, ns: ns}
+	u, err := s.getInventory(ctx, ns)
+	if u == nil || err != nil {
+		return Inventory{}, own, err
+	}
+	l := u.GetLabels()
+	adopted := u.GetAnnotations()[AnnAdopt] == env
+	where := fmt.Sprintf("ConfigMap %s/%s", ns, InventoryName)
+	switch {
+	case adopted:
+		if prev := l[render.LabelEnvironment]; prev != env {
+			own.predecessor = prev
+		}
+	case l[LabelComponent] != ComponentInventory || l[render.LabelManagedBy] != render.ManagedByValue || l[LabelApplySetID] != ApplySetID(ns):
+		return nil, own, fmt.Errorf("%s exists and is not flinksync's inventory (it lacks the labels flinksync writes); flinksync keeps its inventory under that name: rename or delete that ConfigMap, or annotate it %s=%s to let environment %s use it",
+			where, AnnAdopt, env, env)
+	case l[render.LabelEnvironment] != env:
+		return nil, own, fmt.Errorf("namespace %s holds the inventory of flinksync environment %q (was it renamed to %s, or do two environments share the namespace?); %s does not take over %s's objects: annotate %s %s=%s to let it, or give %s its own namespace",
+			ns, l[render.LabelEnvironment], env, env, l[render.LabelEnvironment], where, AnnAdopt, env, env)
+	}
+	inv, err := decodeInventory(u)
+	return inv, own, err
+}
+
+// decodeInventory reads the entries of an inventory ConfigMap.
+func decodeInventory(u *unstructured.Unstructured) (Inventory, error) {
 	raw, _, _ := unstructured.NestedString(u.Object, "data", inventoryKey)
 	var entries []Entry
 	if raw != "" {
 		if err := json.Unmarshal([]byte(raw), &entries); err != nil {
-			return nil, fmt.Errorf("inventory ConfigMap %s/%s: %s is not valid: %w", ns, InventoryName, inventoryKey, err)
+			return nil, fmt.Errorf("inventory ConfigMap %s/%s: %s is not valid: %w", u.GetNamespace(), u.GetName(), inventoryKey, err)
 		}
 	}
 	inv := Inventory{}
@@ -154,18 +205,32 @@ func (s *Syncer) writeInventory(ctx context.Context, env, ns string, inv Invento
 }
 
 // Inventories lists the inventories in the cluster by environment name, so
-// a pass can find environments that disappeared from Git.
+// a pass can find environments that disappeared from Git. An environment
+// with inventories in two namespaces appears once; Orphans tells them apart.
 func (s *Syncer) Inventories(ctx context.Context) (map[string]string, error) {
+	list, err := s.listInventories(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, u := range list {
+		out[u.GetLabels()[render.LabelEnvironment]] = u.GetNamespace()
+	}
+	return out, nil
+}
+
+// listInventories lists flinksync's inventory ConfigMaps in every namespace.
+func (s *Syncer) listInventories(ctx context.Context) ([]unstructured.Unstructured, error) {
 	list, err := s.dyn.Resource(configMapGVR).Namespace("").List(ctx, metav1.ListOptions{
 		LabelSelector: fmt.Sprintf("%s=%s,%s=%s", LabelComponent, ComponentInventory, render.LabelManagedBy, render.ManagedByValue),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing inventories: %w", err)
 	}
-	out := map[string]string{}
+	var out []unstructured.Unstructured
 	for _, u := range list.Items {
 		if u.GetName() == InventoryName {
-			out[u.GetLabels()[render.LabelEnvironment]] = u.GetNamespace()
+			out = append(out, u)
 		}
 	}
 	return out, nil

@@ -6,8 +6,11 @@ import (
 	"sort"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/flinksync/flinksync/internal/render"
 )
@@ -63,39 +66,23 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 		if ctx.Err() != nil {
 			return false
 		}
-		if neverPruned[e.Kind] {
-			res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Retained,
-				Message: e.Kind + " objects are never pruned"})
+		c := s.inspect(ctx, st, e)
+		switch {
+		case c.why != "":
+			res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Retained, Message: c.why})
+			if c.keep {
+				final[e.Key()] = e
+				ok = false
+			}
 			continue
-		}
-		m, err := s.mapper.RESTMapping(schema.GroupKind{Group: e.Group, Kind: e.Kind})
-		if err != nil {
-			retain(e, fmt.Sprintf("kind not served by the cluster: %v", err))
-			ok = false
-			continue
-		}
-		ri := s.dyn.Resource(m.Resource).Namespace(e.Namespace)
-		live, err := ri.Get(ctx, e.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+		case c.live == nil:
 			continue // already gone
 		}
-		if err != nil {
-			retain(e, fmt.Sprintf("reading it failed: %v", err))
-			ok = false
-			continue
-		}
-		l := live.GetLabels()
-		if l[render.LabelManagedBy] != render.ManagedByValue || l[render.LabelEnvironment] != res.Environment {
-			// Not flinksync's (any more): leave it and stop tracking it.
-			res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Retained,
-				Message: "not labelled as flinksync's object of this environment; left alone"})
-			continue
-		}
-		del := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(live.GetUID())}}
+		del := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(c.live.GetUID())}}
 		if opts.Mode == ModeDryRun {
 			del.DryRun = []string{metav1.DryRunAll}
 		}
-		if err := ri.Delete(ctx, e.Name, del); err != nil && !apierrors.IsNotFound(err) {
+		if err := c.ri.Delete(ctx, e.Name, del); err != nil && !apierrors.IsNotFound(err) {
 			res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Failed,
 				Message: fmt.Sprintf("delete failed: %v", err)})
 			final[e.Key()] = e
@@ -105,6 +92,55 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 		res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Pruned})
 	}
 	return ok
+}
+
+// candidate is an inventory entry prune looked at, and its verdict.
+type candidate struct {
+	ri   dynamic.ResourceInterface
+	live *unstructured.Unstructured // nil: already gone (or not read)
+	// why, when not empty, says why the object is not deleted.
+	why string
+	// keep is true when the inventory goes on listing the object: the
+	// reason may pass (a read failed).
+	keep bool
+}
+
+// inspect decides whether prune may delete the object of inventory entry
+// e. The inventory is a ConfigMap anyone with write access to the namespace
+// can edit, so no entry is trusted: prune deletes only an object that is
+// in the environment's namespace, of a namespaced kind, not a Namespace or
+// CRD, and flinksync's object of this environment by the live object's
+// labels (see owner); the delete then carries the UID just read as a
+// precondition. Entries that fail the first checks are dropped from the
+// inventory.
+func (s *Syncer) inspect(ctx context.Context, st *passState, e Entry) candidate {
+	tampered := " (was the inventory edited by hand?): never pruned, and dropped from the inventory"
+	if neverPruned[e.Kind] {
+		return candidate{why: e.Kind + " objects are never pruned"}
+	}
+	if e.Namespace != st.ns {
+		return candidate{why: fmt.Sprintf("listed in namespace %q, outside the environment's namespace %q%s", e.Namespace, st.ns, tampered)}
+	}
+	m, err := s.mapper.RESTMapping(schema.GroupKind{Group: e.Group, Kind: e.Kind})
+	if err != nil {
+		return candidate{why: fmt.Sprintf("kind not served by the cluster: %v", err), keep: true}
+	}
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return candidate{why: fmt.Sprintf("%s is cluster-scoped, and flinksync applies only namespaced objects%s", e.Kind, tampered)}
+	}
+	ri := s.dyn.Resource(m.Resource).Namespace(e.Namespace)
+	live, err := ri.Get(ctx, e.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return candidate{}
+	case err != nil:
+		return candidate{why: fmt.Sprintf("reading it failed: %v", err), keep: true}
+	}
+	if why := st.owner.why(live); why != "" {
+		// Not flinksync's (any more): leave it and stop tracking it.
+		return candidate{why: "not pruned: " + why + "; left alone"}
+	}
+	return candidate{ri: ri, live: live}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -127,8 +127,9 @@ const (
 	Drifted    Action = "drifted" // differs from Git and left alone (drift: warn)
 	Pruned     Action = "pruned"
 	Retained   Action = "retained" // not pruned: prune off, empty render, or not ours
-	Conflict   Action = "conflict"
+	Conflict   Action = "conflict" // not written: another manager's fields, or not flinksync's object
 	Failed     Action = "failed"
+	Skipped    Action = "skipped" // not written: an earlier apply stage failed, or the pass was interrupted
 )
 
 // Change is one object and what happened to it.
@@ -203,9 +204,10 @@ func (r *Result) Count(a Action) int {
 	return n
 }
 
-// OK reports whether the pass neither failed nor was blocked.
+// OK reports whether the pass neither failed nor was blocked, and wrote
+// every object it meant to.
 func (r *Result) OK() bool {
-	return len(r.Blocked) == 0 && len(r.Errors) == 0 && r.Count(Conflict) == 0 && r.Count(Failed) == 0
+	return len(r.Blocked) == 0 && len(r.Errors) == 0 && r.Count(Conflict) == 0 && r.Count(Failed) == 0 && r.Count(Skipped) == 0
 }
 
 // Summary is a one-line account of the pass.
@@ -213,9 +215,13 @@ func (r *Result) Summary() string {
 	if len(r.Blocked) > 0 {
 		return fmt.Sprintf("blocked (%d problem(s)); nothing applied or pruned", len(r.Blocked))
 	}
-	return fmt.Sprintf("%d created, %d configured, %d unchanged, %d pruned, %d drifted field(s), %d conflict(s), %d error(s)",
+	s := fmt.Sprintf("%d created, %d configured, %d unchanged, %d pruned, %d drifted field(s), %d conflict(s), %d error(s)",
 		r.Count(Created), r.Count(Configured), r.Count(Unchanged), r.Count(Pruned), len(r.Drift),
 		r.Count(Conflict), len(r.Errors)+r.Count(Failed))
+	if n := r.Count(Skipped); n > 0 {
+		s += fmt.Sprintf(", %d not applied after a failure", n)
+	}
+	return s
 }
 
 // ctxErr is a context's error, or nil.
