@@ -200,7 +200,7 @@ func TestLoadAliasesOfCollections(t *testing.T) {
 	})
 	aliases := 0
 	for _, f := range fs {
-		if strings.Contains(f.Message, "alias (*w) of a map or a list is not supported") {
+		if strings.Contains(f.Message, `alias "*w" of a map or a list is not supported`) {
 			aliases++
 		}
 	}

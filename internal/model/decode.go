@@ -100,7 +100,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if n.Alias.Kind != yaml.ScalarNode {
-			d.fail(n.Line, path, RuleSyntax, "an alias (*"+n.Value+") of a map or a list is not supported; write the value out")
+			d.fail(n.Line, path, RuleSyntax, "an alias "+clip("*"+n.Value)+" of a map or a list is not supported; write the value out")
 			return
 		}
 		n = n.Alias
