@@ -36,6 +36,8 @@ type Repository struct {
 	pools     map[string]*ComputePool
 	apps      map[string]*FlinkApplication
 	effective map[string][]*EffectiveApp
+	// docs are the documents of each file, for Reach.
+	docs map[string][]fileDoc
 }
 
 // Environment returns the environment called name, or nil.
@@ -173,6 +175,7 @@ func (l *loader) visit(p string, d fs.DirEntry, err error) error {
 	data, err := fs.ReadFile(l.fsys, p)
 	if err != nil {
 		l.errorf(p, 0, RuleRead, "", "", "cannot read: %v", err)
+		l.note(p, fileDoc{wide: true})
 		return nil
 	}
 	l.repo.Files = append(l.repo.Files, p)
@@ -200,6 +203,7 @@ func (l *loader) file(name string, data []byte) {
 			msg = yamlLine.ReplaceAllString(msg, "")
 			msg = strings.TrimLeft(msg, " :")
 			l.errorf(name, line, RuleSyntax, "", "", "malformed YAML: %s (the rest of the file was not read)", msg)
+			l.note(name, fileDoc{wide: true})
 			return
 		}
 		if len(doc.Content) == 0 {
@@ -215,6 +219,7 @@ func (l *loader) document(file string, n *yaml.Node) {
 		return // an empty document
 	}
 	if n.Kind != yaml.MappingNode {
+		l.note(file, fileDoc{wide: true})
 		l.errorf(file, n.Line, RuleWrongType, "", "", "a document must be a map with apiVersion, kind, metadata and spec, got %s", describe(n))
 		return
 	}
@@ -232,6 +237,9 @@ func (l *loader) document(file string, n *yaml.Node) {
 		}
 	}
 	name := peekName(body)
+	if apiVersion == nil || kind == nil || apiVersion.Value != APIVersion {
+		l.note(file, fileDoc{wide: true})
+	}
 	if apiVersion == nil {
 		l.errorf(file, n.Line, RuleRequired, "", "", "missing required field \"apiVersion\" (want %s)", APIVersion)
 		return
@@ -253,11 +261,13 @@ func (l *loader) document(file string, n *yaml.Node) {
 		d.decode(body, reflect.ValueOf(e).Elem(), "")
 		e.Origin = origin()
 		l.repo.Environments = append(l.repo.Environments, e)
+		l.note(file, fileDoc{env: e})
 	case KindComputePool:
 		p := &ComputePool{}
 		d.decode(body, reflect.ValueOf(p).Elem(), "")
 		p.Origin = origin()
 		l.repo.Pools = append(l.repo.Pools, p)
+		l.note(file, fileDoc{wide: true})
 	case KindFlinkApplication:
 		a := &FlinkApplication{}
 		d.app = name
@@ -265,12 +275,15 @@ func (l *loader) document(file string, n *yaml.Node) {
 		a.Origin = origin()
 		a.Origin.node = field(body, "spec")
 		l.repo.Apps = append(l.repo.Apps, a)
+		l.note(file, fileDoc{app: a})
 	case KindPolicy:
 		p := &Policy{}
 		d.decode(body, reflect.ValueOf(p).Elem(), "")
 		p.Origin = origin()
 		l.repo.Policies = append(l.repo.Policies, p)
+		l.note(file, fileDoc{wide: true})
 	default:
+		l.note(file, fileDoc{wide: true})
 		l.errorf(file, kind.Line, RuleKind, "", "", "kind: %q is not a kind of %s (one of Environment, ComputePool, FlinkApplication, Policy)", kind.Value, APIVersion)
 		return
 	}

@@ -191,26 +191,53 @@ func sizingFindings(err error, load []*diag.Finding) []*diag.Finding {
 	return out
 }
 
-// block marks the environments an error finding concerns. A finding that
-// names no environment blocks every environment its app runs in, or all of
-// them when it names no app either: losing a sync is better than applying
-// a half-read repository.
+// block marks the environments an error finding concerns.
+//
+// A load error blocks by the file it is in: every environment the file
+// could affect (model.Reach), whatever the finding names, because the
+// content in error cannot be trusted to say where the app runs (a misspelled
+// `environments:` names none, and the app would vanish, and be pruned, from
+// all of them). A later finding (sizing, render, policy) blocks the
+// environment it names, or every environment its app runs in, or all of
+// them when it names neither: losing a sync is better than applying a
+// half-read repository.
 func (r *Result) block() {
 	all := r.Environments()
+	loadRule := map[string]bool{}
+	for _, ri := range model.LoadRules {
+		loadRule[ri.ID] = true
+	}
 	for _, f := range r.Findings {
 		if !f.Blocks() {
 			continue
 		}
 		var envs []string
 		switch {
+		case loadRule[f.Rule]:
+			reach := r.Repo.Reach(f.File)
+			envs = reach.Environments
+			if reach.All {
+				envs = all
+			}
+			if f.Environment != "" && r.Repo.Environment(f.Environment) != nil {
+				envs = append(envs, f.Environment)
+			}
 		case f.Environment != "":
 			envs = []string{f.Environment}
 		case f.App != "" && r.Repo.App(f.App) != nil:
 			envs = r.Repo.App(f.App).Spec.Environments
+			if len(envs) == 0 {
+				envs = all
+			}
 		default:
 			envs = all
 		}
+		seen := map[string]bool{}
 		for _, e := range envs {
+			if seen[e] {
+				continue
+			}
+			seen[e] = true
 			r.Blocked[e] = append(r.Blocked[e], fmt.Sprintf("%s %s: %s", f.Location(), f.Rule, f.Message))
 		}
 	}
