@@ -163,6 +163,7 @@ type options struct {
 	restConfig      *rest.Config
 	leader          *LeaderElection
 	repo            string
+	alerts          []report.AlertTarget // nil: the fixture's JSON sink
 }
 
 func newFixture(t *testing.T, o options) *fixture {
@@ -192,13 +193,16 @@ func (f *fixture) newDaemon(o options) *Daemon {
 	if o.drift == 0 {
 		o.drift = time.Hour
 	}
+	if o.alerts == nil {
+		o.alerts = []report.AlertTarget{{URL: f.alerts.srv.URL, Format: report.FormatJSON}}
+	}
 	d, err := New(Config{
 		Remote:        &source.Remote{URL: f.git.url(), Ref: "main", CacheDir: f.t.TempDir(), Timeout: 5 * time.Second},
 		Interval:      o.interval,
 		DriftInterval: o.drift,
 		RestConfig:    rc,
 		WebhookSecret: []byte("s3cret"),
-		Alerts:        []report.AlertTarget{{URL: f.alerts.srv.URL, Format: report.FormatJSON}},
+		Alerts:        o.alerts,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		BackoffBase:   200 * time.Millisecond, BackoffMax: time.Second,
 		LeaderElection: o.leader,
