@@ -384,8 +384,20 @@ func (l *loader) named(kind, name string, o Origin, env, app string) bool {
 			"metadata.name: %s name %q is not a DNS-1123 label: %s", kind, name, labelRule)
 		return false
 	}
+	if kind == KindFlinkApplication && len(name) > MaxAppNameLength {
+		l.errorf(o.File, o.LineOf("metadata.name"), RuleName, env, app,
+			"metadata.name: FlinkApplication name %q is %d characters; Flink's Kubernetes cluster id (the name of the FlinkDeployment or FlinkApplication, and the prefix of its %q Service) may have at most %d",
+			name, len(name), name+"-rest", MaxAppNameLength)
+		return false
+	}
 	return true
 }
+
+// MaxAppNameLength is the longest application name: it becomes the Flink
+// cluster id, which Flink limits to 45 characters (its
+// Constants.MAXIMUM_CHARACTERS_OF_CLUSTER_ID) so that the derived Service
+// names ("<id>-rest") stay within a 63-character DNS label.
+const MaxAppNameLength = 45
 
 func (l *loader) duplicate(kind, name string, o, prev Origin, env, app string) {
 	l.errorf(o.File, o.LineOf("metadata.name"), RuleDuplicate, env, app,

@@ -279,3 +279,24 @@ func TestExampleRepositoryLoadsClean(t *testing.T) {
 		t.Errorf("example must have a prod overlay: %v", err)
 	}
 }
+
+// TestAppNameFitsFlinkClusterID: names of 46 to 63 characters are DNS
+// labels but not Flink cluster ids.
+func TestAppNameFitsFlinkClusterID(t *testing.T) {
+	for _, n := range []int{45, 46, 63} {
+		name := strings.Repeat("a", n)
+		fsys := fstest.MapFS{
+			"envs/dev.yaml": {Data: []byte("apiVersion: flinksync.dev/v1alpha1\nkind: Environment\nmetadata: {name: dev}\nspec: {target: fko, namespace: flink-dev, defaults: {image: flink:1.20, flinkVersion: v1_20}}\n")},
+			"pools/p.yaml":  {Data: []byte("apiVersion: flinksync.dev/v1alpha1\nkind: ComputePool\nmetadata: {name: p}\nspec: {taskManager: {cpu: \"1\", memory: 4Gi}}\n")},
+			"apps/a.yaml":   {Data: []byte("apiVersion: flinksync.dev/v1alpha1\nkind: FlinkApplication\nmetadata:\n  name: " + name + "\nspec: {environments: [dev], pool: p, job: {jarURI: local:///a.jar}, workload: {recordsPerSecond: 10}}\n")},
+		}
+		_, err := LoadFS(fsys)
+		var tooLong bool
+		for _, f := range Findings(err) {
+			tooLong = tooLong || (f.Rule == RuleName && f.File == "apps/a.yaml" && f.Line == 4 && strings.Contains(f.Message, "at most 45"))
+		}
+		if tooLong != (n > 45) {
+			t.Errorf("name of %d characters: too-long finding %v, want %v; findings: %v", n, tooLong, n > 45, err)
+		}
+	}
+}
