@@ -43,23 +43,23 @@ func ParseFlinkDuration(s string) (time.Duration, error) {
 		i++
 	}
 	if i == 0 {
-		return 0, fmt.Errorf("%q is not a duration: it must start with a whole number (examples: \"30 s\", \"2 min\", \"500 ms\")", s)
+		return 0, fmt.Errorf("%s is not a duration: it must start with a whole number (examples: \"30 s\", \"2 min\", \"500 ms\")", model.Quote(s))
 	}
 	n, err := strconv.ParseInt(t[:i], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration: the number is too large", s)
+		return 0, fmt.Errorf("%s is not a duration: the number is too large", model.Quote(s))
 	}
 	label := strings.ToLower(strings.TrimSpace(t[i:]))
 	unit := time.Millisecond
 	if label != "" {
 		u, ok := flinkUnits[label]
 		if !ok {
-			return 0, fmt.Errorf("%q is not a duration: unknown unit %q (use ms, s, min, h or d)", s, t[i:])
+			return 0, fmt.Errorf("%s is not a duration: unknown unit %s (use ms, s, min, h or d)", model.Quote(s), model.Quote(t[i:]))
 		}
 		unit = u
 	}
 	if n > math.MaxInt64/int64(unit) {
-		return 0, fmt.Errorf("%q is too long a duration", s)
+		return 0, fmt.Errorf("%s is too long a duration", model.Quote(s))
 	}
 	return time.Duration(n) * unit, nil
 }

@@ -56,13 +56,13 @@ func normalizeWorkload(in *Input) (workload, error) {
 	}
 	var ok bool
 	if w.complexityFactor, ok = complexityFactors[w.complexity]; !ok {
-		return w, inputErr(LevelApp, "workload.complexity", "%q is not one of simple, medium, complex", w.complexity)
+		return w, inputErr(LevelApp, "workload.complexity", "%s is not one of simple, medium, complex", model.Quote(string(w.complexity)))
 	}
 	if w.skew == "" {
 		w.skew = model.SkewLow
 	}
 	if w.skewFactor, ok = skewFactors[w.skew]; !ok {
-		return w, inputErr(LevelApp, "workload.skew", "%q is not one of low, medium, high", w.skew)
+		return w, inputErr(LevelApp, "workload.skew", "%s is not one of low, medium, high", model.Quote(string(w.skew)))
 	}
 	if !src.Latency.Set && w.latency == 0 {
 		w.latency = model.DefaultLatency.Duration
