@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -37,25 +36,53 @@ func FileName(o *Object, namespace string) string {
 }
 
 // WriteDir writes one file per object under dir/<environment>/, replacing
-// what an earlier render left there.
+// what an earlier render left there. It writes through an os.Root opened at
+// dir, so no object, whatever its kind, name or namespace, can make it
+// write or remove anything outside dir; a name that is not one plain file
+// name, or two objects that would share a file, are errors.
 func WriteDir(dir string, envs []*Environment) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	for _, e := range envs {
-		d := filepath.Join(dir, e.Name)
-		if err := os.RemoveAll(d); err != nil {
+		if !plainFileName(e.Name) {
+			return fmt.Errorf("environment %q cannot be a folder name", e.Name)
+		}
+		if err := root.RemoveAll(e.Name); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := root.Mkdir(e.Name, 0o755); err != nil {
 			return err
 		}
+		written := make(map[string]string, len(e.Objects))
 		for _, o := range e.Objects {
+			name := FileName(o, e.Namespace)
+			if !plainFileName(name) {
+				return fmt.Errorf("%s: %q cannot be a file name", o.ID(), name)
+			}
+			if other, dup := written[name]; dup {
+				return fmt.Errorf("%s and %s would both be written to %s/%s", other, o.ID(), e.Name, name)
+			}
+			written[name] = o.ID()
 			b, err := yaml.Marshal(o.Object)
 			if err != nil {
 				return fmt.Errorf("%s: %v", o.ID(), err)
 			}
-			if err := os.WriteFile(filepath.Join(d, FileName(o, e.Namespace)), b, 0o644); err != nil {
+			if err := root.WriteFile(e.Name+"/"+name, b, 0o644); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// plainFileName reports whether name is one file name in a folder: no
+// separator, not "." or "..", no NUL.
+func plainFileName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00")
 }

@@ -243,7 +243,7 @@ func (r *overlayRun) ownUnchanged(before, after *Object) error {
 			if inBefore == inAfter && a == b {
 				continue
 			}
-			file, line := r.tree.locate(k)
+			file, line := r.tree.locate(k, strings.ReplaceAll(k, "/", "~1")) // as a JSON pointer writes it
 			return overlayErr(file, line, "the overlay changes flinksync's %s %s on %s (%q to %q); overlays may not set, change or remove flinksync's labels and annotations",
 				m.what, k, after.ID(), b, a)
 		}
