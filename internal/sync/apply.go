@@ -134,6 +134,11 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		}
 		final[e.Key()] = e
 	}
+	for _, p := range st.objects {
+		// A refused object is a conflict of this pass: prune waits, as
+		// after a failed write.
+		applyFailed = applyFailed || p.refused
+	}
 	pruned := s.prune(ctx, st, union, final, applyFailed, opts, res)
 	if opts.Mode == ModeApply && pruned && !final.equal(union) {
 		if err := s.writeInventory(ctx, res.Environment, st.ns, final); err != nil {

@@ -57,7 +57,7 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 		return false
 	case applyFailed:
 		for _, e := range stale {
-			retain(e, "not pruned: the apply of this pass had errors")
+			retain(e, "not pruned: this pass had failed writes or conflicts")
 		}
 		return false
 	}
