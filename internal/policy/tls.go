@@ -33,7 +33,10 @@ func (c *checker) tlsEnvironment(env *model.Environment) {
 			"TLS is required in %s but no certificate secret is mounted: set spec.tls.secretName to a kubernetes.io/tls secret holding %s and %s",
 			name, render.KeystoreFile, render.TruststoreFile)
 	}
-	if env.Spec.CFK != nil && env.Spec.CFK.CMFRest != nil {
+	// A rendered environment's CMF REST class is checked as it will be
+	// applied, after the overlay (cmfRestObject); the model only when the
+	// environment did not render.
+	if _, rendered := c.in.Rendered[name]; !rendered && env.Spec.CFK != nil && env.Spec.CFK.CMFRest != nil {
 		r := env.Spec.CFK.CMFRest
 		if strings.HasPrefix(strings.ToLower(r.Endpoint), "http://") {
 			c.add("TLS-006", name, "", env.Origin.File, env.Origin.LineOf("spec.cfk.cmfRest.endpoint"), "",
@@ -52,8 +55,8 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) 
 	name := env.Metadata.Name
 	required := c.eff.RequiresTLS(env)
 	for _, o := range out.Objects {
-		if o.GetKind() == "CMFRestClass" && o.FromOverlay {
-			c.cmfRestObject(name, o)
+		if o.GroupVersionKind().GroupKind() == render.CMFRestClassGVK.GroupKind() {
+			c.cmfRestObject(env, o)
 		}
 		if !isFlink(o) {
 			continue
@@ -221,12 +224,29 @@ func (c *checker) protocols(required bool, o *render.Object, conf map[string]str
 	}
 }
 
-func (c *checker) cmfRestObject(env string, o *render.Object) {
+// cmfRestObject checks a CMF REST class as the environment will apply it:
+// flinksync's own, after the overlay, or one an overlay added (TLS-006). A
+// value the environment file wrote is reported there; one the overlay
+// wrote, at the overlay.
+func (c *checker) cmfRestObject(env *model.Environment, o *render.Object) {
+	var spec *model.CMFRest
+	if env.Spec.CFK != nil && !o.FromOverlay {
+		spec = env.Spec.CFK.CMFRest
+	}
+	report := func(fromEnv bool, key, format string, args ...any) {
+		if fromEnv {
+			c.add("TLS-006", env.Metadata.Name, "", env.Origin.File, env.Origin.LineOf(key), o.ID(), format, args...)
+		} else {
+			c.addAt("TLS-006", env.Metadata.Name, o, format, args...)
+		}
+	}
 	if ep := nestedString(o, "spec", "cmfRest", "endpoint"); strings.HasPrefix(strings.ToLower(ep), "http://") {
-		c.addAt("TLS-006", env, o, "CMFRestClass %q uses plain http endpoint %q; use https://", o.GetName(), ep)
+		report(spec != nil && spec.Endpoint == ep, "spec.cfk.cmfRest.endpoint",
+			"CMFRestClass %q uses plain http endpoint %q; use https://", o.GetName(), ep)
 	}
 	if t := nestedString(o, "spec", "cmfRest", "authentication", "type"); t != "mtls" && t != "oauth" {
-		c.addAt("TLS-006", env, o, "CMFRestClass %q authenticates with %q; use mtls or oauth", o.GetName(), t)
+		report(spec != nil && spec.Authentication == t, "spec.cfk.cmfRest.authentication",
+			"CMFRestClass %q authenticates with %q; use mtls or oauth", o.GetName(), t)
 	}
 }
 
