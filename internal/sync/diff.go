@@ -4,10 +4,6 @@ import (
 	"context"
 	"sort"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/render"
 )
@@ -58,22 +54,12 @@ func (s *Syncer) Diff(ctx context.Context, env *model.Environment, out *render.E
 		}
 		sort.Slice(stale, func(i, j int) bool { return stale[i].Key() < stale[j].Key() })
 		for _, e := range stale {
-			m, err := s.mapper.RESTMapping(schema.GroupKind{Group: e.Group, Kind: e.Kind})
-			if err != nil {
-				continue
-			}
-			live, err := s.dyn.Resource(m.Resource).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			if live.GetLabels()[render.LabelManagedBy] != render.ManagedByValue {
+			c := s.inspect(ctx, st, e) // prune's own checks
+			if c.why != "" || c.live == nil {
 				continue
 			}
 			d := ObjectDiff{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Pruned}
-			d.Unified = UnifiedDiff(d.ID(), nil, live.Object)
+			d.Unified = UnifiedDiff(d.ID(), nil, c.live.Object)
 			diffs = append(diffs, d)
 		}
 	}
