@@ -5,6 +5,14 @@
 // applied before and Git no longer declares; drift detection per field; and
 // health from the Flink operators' status.
 //
+// Ownership is explicit (owner.go): a pass writes over an existing object,
+// and prune deletes one, only when the live object is flinksync's object of
+// this environment (its labels and the ApplySet mark flinksync writes), or
+// when a cluster user opted in with the annotation flinksync.dev/adopt.
+// Prune trusts no inventory entry: it deletes only namespaced objects in
+// the environment's namespace. Orphans finds the inventories no environment
+// syncs any more (an environment removed, renamed or moved).
+//
 // An environment the pipeline marked blocked is never touched. Sync reads
 // the model and the rendered objects; it knows nothing of Git or policy.
 // Every pass returns a Result value, which the CLI prints and the daemon
