@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -129,12 +128,12 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 			continue // a duplicate the loader reported
 		}
 		if err := outs[i].err; err != nil {
-			file := env.Origin.File
-			if strings.HasPrefix(err.Error(), render.OverlayDir+"/") {
-				file = strings.SplitN(err.Error(), ":", 2)[0]
+			file, line, msg := env.Origin.File, 1, err.Error()
+			if oe, ok := errors.AsType[*render.OverlayError](err); ok {
+				file, line, msg = oe.File, max(oe.Line, 1), oe.Err.Error()
 			}
-			findings = append(findings, &diag.Finding{Rule: RuleRender, Severity: diag.Error, File: file, Line: 1,
-				Environment: name, Message: err.Error()})
+			findings = append(findings, &diag.Finding{Rule: RuleRender, Severity: diag.Error, File: file, Line: line,
+				Environment: name, Message: msg})
 			continue
 		}
 		res.Rendered[name] = outs[i].out
