@@ -111,6 +111,10 @@ func (d *Daemon) hook(verify verifier) http.HandlerFunc {
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
+		if why := d.otherRef(r, body); why != "" {
+			_, _ = io.WriteString(w, "ignored: "+why+"\n")
+			return
+		}
 		if !d.leader.Load() {
 			// A standby does not sync; the leader sees the new head at
 			// its next poll.
@@ -120,6 +124,26 @@ func (d *Daemon) hook(verify verifier) http.HandlerFunc {
 		d.Trigger()
 		_, _ = io.WriteString(w, "pass triggered\n")
 	}
+}
+
+// otherRef says why a GitHub push is not for the followed ref ("" when it
+// is, or when the payload names no ref): GitHub sends a push for every
+// branch and tag of the repository, and none of the others is worth a pass.
+func (d *Daemon) otherRef(r *http.Request, body []byte) string {
+	var push struct {
+		Ref string `json:"ref"`
+	}
+	if r.Header.Get("X-GitHub-Event") != "push" || d.cfg.Remote == nil || json.Unmarshal(body, &push) != nil || push.Ref == "" {
+		return ""
+	}
+	followed := d.cfg.Remote.Ref
+	if !strings.HasPrefix(followed, "refs/") {
+		followed = "refs/heads/" + followed
+	}
+	if push.Ref == followed {
+		return ""
+	}
+	return "a push of " + push.Ref + "; flinksync follows " + followed
 }
 
 // Status is the JSON of GET /api/v1/status.
