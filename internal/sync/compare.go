@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/yaml"
 
+	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/render"
 )
 
@@ -72,9 +73,12 @@ func WithoutRevision(obj map[string]any) map[string]any {
 // every field of desired must be in live with the same value (live may
 // have more: defaults, status, other managers' fields), and every field
 // flinksync owns in live must still be in desired (else applying removes
-// it). The revision annotation is not compared.
+// it). The revision annotation is not compared. The values in the list are
+// masked (internal/redact): they go to drift reports, apply's output, the
+// status API and alerts.
 func compare(desired, live *unstructured.Unstructured) []FieldDiff {
 	var out []FieldDiff
+	kind := desired.GetKind()
 	d := WithoutRevision(desired.Object)
 	for _, k := range sortedKeys(d) {
 		switch k {
@@ -85,52 +89,65 @@ func compare(desired, live *unstructured.Unstructured) []FieldDiff {
 			lm, _ := live.Object[k].(map[string]any)
 			for _, part := range []string{"labels", "annotations"} {
 				if dv, ok := dm[part]; ok {
-					subset("metadata."+part, dv, lm[part], &out)
+					subset(kind, []string{"metadata", part}, dv, lm[part], &out)
 				}
 			}
 		default:
-			subset(k, d[k], live.Object[k], &out)
+			subset(kind, []string{k}, d[k], live.Object[k], &out)
 		}
 	}
 	for _, p := range ownedNotDesired(desired, live) {
-		out = append(out, FieldDiff{Field: p, Desired: "<removed from Git>", Live: render1(lookup(live.Object, p))})
+		out = append(out, FieldDiff{Field: p, Desired: "<removed from Git>",
+			Live: render1(redact.Field(kind, splitPath(p), lookup(live.Object, p)))})
 	}
 	return out
 }
 
-// subset records where live does not contain desired at path.
-func subset(path string, desired, live any, out *[]FieldDiff) {
+// subset records where live does not contain desired at path (map keys
+// from the root of an object of the given kind).
+func subset(kind string, path []string, desired, live any, out *[]FieldDiff) {
+	if dv, ok := desired.(map[string]any); ok {
+		if lv, ok := live.(map[string]any); ok {
+			for _, k := range sortedKeys(dv) {
+				subset(kind, append(path[:len(path):len(path)], k), dv[k], lv[k], out)
+			}
+			return
+		}
+	}
+	if !contains(desired, live) {
+		*out = append(*out, FieldDiff{Field: pathString(path),
+			Desired: render1(redact.Field(kind, path, desired)), Live: render1(redact.Field(kind, path, live))})
+	}
+}
+
+// contains reports whether live holds every field of desired with the same
+// value; lists must have the same length, element by element.
+func contains(desired, live any) bool {
 	switch dv := desired.(type) {
 	case map[string]any:
 		lv, ok := live.(map[string]any)
 		if !ok {
-			*out = append(*out, FieldDiff{Field: path, Desired: render1(desired), Live: render1(live)})
-			return
-		}
-		for _, k := range sortedKeys(dv) {
-			subset(joinPath(path, k), dv[k], lv[k], out)
-		}
-	case []any:
-		lv, ok := live.([]any)
-		if !ok || len(lv) != len(dv) || !listContains(dv, lv) {
-			*out = append(*out, FieldDiff{Field: path, Desired: render1(desired), Live: render1(live)})
-		}
-	default:
-		if !scalarEqual(desired, live) {
-			*out = append(*out, FieldDiff{Field: path, Desired: render1(desired), Live: render1(live)})
-		}
-	}
-}
-
-func listContains(d, l []any) bool {
-	for i := range d {
-		var diffs []FieldDiff
-		subset("", d[i], l[i], &diffs)
-		if len(diffs) > 0 {
 			return false
 		}
+		for k, v := range dv {
+			if !contains(v, lv[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		lv, ok := live.([]any)
+		if !ok || len(lv) != len(dv) {
+			return false
+		}
+		for i := range dv {
+			if !contains(dv[i], lv[i]) {
+				return false
+			}
+		}
+		return true
 	}
-	return true
+	return scalarEqual(desired, live)
 }
 
 // scalarEqual compares JSON scalars; numbers compare by value, whatever
@@ -287,40 +304,10 @@ func render1(v any) string {
 	return fmt.Sprint(v)
 }
 
-// masked copies obj with secret values replaced by a short hash, so a diff
-// shows that they changed without showing them: Secret data, and Flink
-// configuration keys that hold passwords or tokens.
-func masked(obj map[string]any) map[string]any {
-	if obj == nil {
-		return nil
-	}
-	b, _ := json.Marshal(obj)
-	var c map[string]any
-	_ = json.Unmarshal(b, &c)
-	mask := func(v any) string {
-		sum := sha256.Sum256([]byte(fmt.Sprint(v)))
-		return "<masked sha256:" + hex.EncodeToString(sum[:4]) + ">"
-	}
-	if c["kind"] == "Secret" {
-		for _, field := range []string{"data", "stringData"} {
-			if m, ok := c[field].(map[string]any); ok {
-				for k, v := range m {
-					m[k] = mask(v)
-				}
-			}
-		}
-	}
-	if spec, ok := c["spec"].(map[string]any); ok {
-		if conf, ok := spec["flinkConfiguration"].(map[string]any); ok {
-			for k, v := range conf {
-				if render.SecretKey(k) {
-					conf[k] = mask(v)
-				}
-			}
-		}
-	}
-	return c
-}
+// masked copies obj with secret values replaced by their mask
+// (internal/redact), so a diff shows that they changed without showing
+// them.
+func masked(obj map[string]any) map[string]any { return redact.Object(obj) }
 
 // project keeps of live only the fields desired has (plus those flinksync
 // owns and would remove), so a diff shows what flinksync manages and not
@@ -344,7 +331,7 @@ func project(desired, live map[string]any) map[string]any {
 }
 
 // MaskedYAML is obj as diffs show it: YAML with sorted keys, without the
-// revision annotation, secret values replaced by a short hash. A nil
+// revision annotation, secret values replaced by their mask. A nil
 // object is an empty text.
 func MaskedYAML(obj map[string]any) string {
 	if obj == nil {
