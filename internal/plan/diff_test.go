@@ -33,7 +33,7 @@ func TestMaskedYAMLMasksSecrets(t *testing.T) {
 		"data": map[string]any{"password": "c2VjcmV0"},
 	}
 	got := maskedYAML("Secret/n/s", obj)
-	if strings.Contains(got, "c2VjcmV0") || !strings.Contains(got, "password: <masked sha256:") {
+	if strings.Contains(got, "c2VjcmV0") || !strings.Contains(got, "password: <masked hmac:") {
 		t.Errorf("secret data must be masked:\n%s", got)
 	}
 }

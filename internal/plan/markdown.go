@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/flinksync/flinksync/internal/diag"
 )
@@ -30,6 +31,7 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 }
 
 func writeMarkdown(w io.Writer, r *Result, limit int) error {
+	r = masked(r)
 	m := &md{limit: limit}
 	m.add(MarkdownMarker + "\n### flinksync plan\n\n")
 	m.add(fmt.Sprintf("`%s` (%s) → `%s` (%s)\n\n", code(r.Base.Ref), r.Base.Short(), code(r.Head.Ref), r.Head.Short()))
@@ -43,7 +45,7 @@ func writeMarkdown(w io.Writer, r *Result, limit int) error {
 			continue
 		}
 		m.add("\n")
-		m.open(fmt.Sprintf("<details><summary><b>%s</b>: %s</summary>\n\n", html.EscapeString(e.Name), html.EscapeString(envLine(e))), "</details>\n")
+		m.open(fmt.Sprintf("<details><summary><b>%s</b>: %s</summary>\n\n", htmlText(e.Name), htmlText(envLine(e))), "</details>\n")
 		envDetails(m, e)
 		m.close()
 	}
@@ -159,7 +161,7 @@ func envDetails(m *md, e *EnvironmentPlan) {
 			if o.Diff == "" {
 				continue
 			}
-			m.open(fmt.Sprintf("<details><summary>%s <code>%s</code></summary>\n\n", o.Action, html.EscapeString(o.ID)), "</details>\n\n")
+			m.open(fmt.Sprintf("<details><summary>%s <code>%s</code></summary>\n\n", o.Action, htmlText(o.ID)), "</details>\n\n")
 			m.fence("diff", o.Diff)
 			m.close()
 		}
@@ -178,7 +180,7 @@ func envDetails(m *md, e *EnvironmentPlan) {
 			}
 			m.add(b.String() + "\n")
 			for _, d := range e.Live.Objects {
-				m.open(fmt.Sprintf("<details><summary>live vs base: %s <code>%s</code></summary>\n\n", d.Action, html.EscapeString(d.ID())), "</details>\n\n")
+				m.open(fmt.Sprintf("<details><summary>live vs base: %s <code>%s</code></summary>\n\n", d.Action, htmlText(d.ID())), "</details>\n\n")
 				m.fence("diff", d.Unified)
 				m.close()
 			}
@@ -247,19 +249,49 @@ func esc(s string) string {
 		case '\\', '`', '*', '_', '[', ']', '|', '#', '~':
 			b.WriteByte('\\')
 			b.WriteRune(r)
-		case '\n':
+		case '\n', '\r':
 			b.WriteByte(' ')
 		default:
+			if lineBreaking(r) {
+				b.WriteByte(' ')
+				continue
+			}
 			b.WriteRune(r)
 		}
 	}
 	return b.String()
 }
 
-// code makes text safe inside a backtick code span (names never hold a
-// backtick, but a ref might).
+// code makes text safe inside a backtick code span: a backtick would close
+// the span, a line break (or another control character) could end the
+// paragraph and let the rest be read as Markdown or HTML, a "|" would split
+// a table cell. Names from overlays are not validated, so any of them may
+// come from the repository.
 func code(s string) string {
-	return strings.NewReplacer("`", "'", "\n", " ", "|", "\\|").Replace(s)
+	return strings.NewReplacer("`", "'", "|", "\\|").Replace(oneLine(s))
+}
+
+// htmlText makes text safe inside an HTML element of the comment
+// (<summary>, <code>): escaped, and on one line, so it cannot end the HTML
+// block it stands in.
+func htmlText(s string) string {
+	return html.EscapeString(oneLine(s))
+}
+
+// oneLine replaces every line-breaking character of s by a space.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if lineBreaking(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// lineBreaking reports whether r is a control character or a Unicode line
+// or paragraph separator: none belongs in a name or a one-line message.
+func lineBreaking(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
 func capitalize(s string) string {

@@ -16,12 +16,13 @@ import (
 func WriteJSON(w io.Writer, r *Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(masked(r))
 }
 
 // WriteText writes the plan for a terminal or a CI log: a summary line, one
 // block per environment, and every diff in full.
 func WriteText(w io.Writer, r *Result) error {
+	r = masked(r)
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan %s (%s) → %s (%s)\n", r.Base.Ref, r.Base.Short(), r.Head.Ref, r.Head.Short())
 	b.WriteString(headline(r) + "\n")
