@@ -54,7 +54,7 @@ func ParseFlinkDuration(s string) (time.Duration, error) {
 	if label != "" {
 		u, ok := flinkUnits[label]
 		if !ok {
-			return 0, fmt.Errorf("%s is not a duration: unknown unit %s (use ms, s, min, h or d)", model.Quote(s), model.Quote(t[i:]))
+			return 0, fmt.Errorf("%s is not a duration: unknown unit (use ms, s, min, h or d)", model.Quote(s))
 		}
 		unit = u
 	}
