@@ -162,18 +162,21 @@ blocked, 2 could not run.`,
 	return cmd
 }
 
-// orphanInventories names environments that have an inventory in the
-// cluster but are no longer in the repository: their objects stay.
+// orphanInventories warns of the inventories no environment of the
+// repository syncs any more (removed, renamed or moved): their objects keep
+// running unmanaged until removed on purpose.
 func orphanInventories(ctx context.Context, p *prepared) []string {
-	invs, err := p.syncer.Inventories(ctx)
+	envs := map[string]string{}
+	for _, e := range p.res.Repo.Environments {
+		envs[e.Metadata.Name] = e.Spec.Namespace
+	}
+	orphans, err := p.syncer.Orphans(ctx, envs)
 	if err != nil {
-		return nil
+		return []string{"could not look for the inventories of removed or moved environments: " + err.Error()}
 	}
 	var out []string
-	for env, ns := range invs {
-		if p.res.Repo.Environment(env) == nil {
-			out = append(out, fmt.Sprintf("environment %s (namespace %s) is no longer in the repository; its objects stay until removed on purpose", env, ns))
-		}
+	for _, o := range orphans {
+		out = append(out, o.Message)
 	}
 	sort.Strings(out)
 	return out
@@ -232,7 +235,7 @@ func writeResults(w io.Writer, format string, results []*sync.Result, notes []st
 		}
 	}
 	for _, n := range notes {
-		fmt.Fprintf(w, "note: %s\n", n)
+		fmt.Fprintf(w, "warning: %s\n", n)
 	}
 	return nil
 }
@@ -325,6 +328,9 @@ Exit codes: 0 no drift, 1 drift, 2 error.`,
 					broken = true
 				}
 				drift = append(drift, r.Drift...)
+			}
+			for _, n := range orphanInventories(ctx, p) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", n)
 			}
 			w := cmd.OutOrStdout()
 			if f.output == "json" {
