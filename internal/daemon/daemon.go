@@ -100,6 +100,7 @@ type Daemon struct {
 	srcErr   string
 	lastPoll time.Time
 	envs     map[string]*envState
+	orphans  []sync.Orphan // inventories no environment syncs (orphans.go)
 }
 
 // envState is what the daemon knows of one environment.
@@ -323,6 +324,7 @@ func (d *Daemon) render(ctx context.Context, fsys fs.FS, rev string) {
 	d.mu.Unlock()
 	d.log.Info("revision", "revision", rev, "environments", len(seen), "findings", len(res.Findings))
 	d.syncAll(ctx, res.Environments(), "revision")
+	d.findOrphans(ctx, res)
 }
 
 // due syncs the environments whose drift check or backoff is due.

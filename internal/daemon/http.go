@@ -153,6 +153,7 @@ type Status struct {
 	Source       SourceStatus        `json:"source"`
 	Environments []EnvironmentStatus `json:"environments"`
 	Alerts       []report.Alert      `json:"alerts"`
+	Orphans      []sync.Orphan       `json:"orphans"`
 }
 
 // SourceStatus is the state of the Git remote.
@@ -186,6 +187,7 @@ func (d *Daemon) Snapshot() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := Status{Leader: d.leader.Load(), Revision: d.revision, Environments: []EnvironmentStatus{}, Alerts: d.alerter.Active()}
+	s.Orphans = append([]sync.Orphan{}, d.orphans...)
 	if d.cfg.Remote != nil {
 		s.Source = SourceStatus{URL: d.cfg.Remote.URL, Ref: d.cfg.Remote.Ref, OK: d.sourceOK, Error: d.srcErr, LastPoll: d.lastPoll}
 	}
