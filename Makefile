@@ -14,7 +14,7 @@ build:
 
 ## test: lint, build the local control plane (once), then every test, integration tests included.
 ## Fuzz seed corpora run as ordinary tests.
-test: lint controlplane sarif-schema helm
+test: lint controlplane sarif-schema helm alertmanager promtool github-webhooks
 	KUBEBUILDER_ASSETS=$(BIN) FLINKSYNC_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 30m $(PKGS)
 
 ## unit: the tests that need no control plane (integration tests skip, saying so)
@@ -36,7 +36,7 @@ bench: controlplane
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s); their seed corpora run in `make test`
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./internal/model:FuzzLoad ./internal/render:FuzzOverlay ./internal/sizing:FuzzSize ./internal/sizing:FuzzParseFlinkDuration
+FUZZ_TARGETS := ./internal/model:FuzzLoad ./internal/render:FuzzOverlay ./internal/render:FuzzOverlayFiles ./internal/sizing:FuzzSize ./internal/sizing:FuzzParseFlinkDuration
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz: $$fn ($$pkg) for $(FUZZTIME)"; 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; 	done
 
@@ -46,3 +46,6 @@ clean:
 include hack/make/controlplane.mk
 include hack/make/sarif.mk
 include hack/make/helm.mk
+include hack/make/alertmanager.mk
+include hack/make/promtool.mk
+include hack/make/github-webhooks.mk

@@ -1,8 +1,14 @@
 package render
 
 import (
+	"errors"
+	"runtime"
+	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/flinksync/flinksync/internal/model"
 )
@@ -34,6 +40,81 @@ func FuzzOverlay(f *testing.F) {
 		out, err := Render(env, apps, fixedSize, Options{Source: src})
 		if err == nil && out == nil {
 			t.Fatal("no output and no error")
+		}
+	})
+}
+
+// Bounds of one FuzzOverlayFiles input: its size, and the time and memory
+// one render of it may take.
+const (
+	fuzzMaxInput = 16 << 10
+	fuzzMaxTime  = time.Second
+	fuzzMaxAlloc = 256 << 20
+)
+
+// FuzzOverlayFiles feeds arbitrary bytes to Render as the prod overlay's
+// kustomization, one resource file and one patch file (aliases, case-variant
+// keys, URLs, forged annotations among the seeds). Each input must render
+// within fuzzMaxTime and fuzzMaxAlloc; a failure must be an *OverlayError
+// naming a file of the overlay; a success must hold only objects with
+// valid names, no internal annotation, and flinksync's labels.
+func FuzzOverlayFiles(f *testing.F) {
+	res := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: b}\n"
+	patch := "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: orders, namespace: flink-prod}\nspec: {restartNonce: 1}\n"
+	both := "resources: [res.yaml]\npatches:\n- path: patch.yaml\n"
+	for _, s := range [][3]string{
+		{both, res, patch},
+		{"resources: [res.yaml]\npatchesStrategicMerge: [patch.yaml]\n", res, patch},
+		{both, aliasBomb(4), patch},
+		{both, res, "a: &a [1, 1]\nb: *a\n"},
+		{"Resources: [res.yaml]\nBases: [http://127.0.0.1:1/x]\n", res, patch},
+		{"re\u017fources: [res.yaml]\n", res, patch},
+		{"patches:\n- Path: patch.yaml\n", res, patch},
+		{"resources: [res.yaml]\n", res + "  labels: {flinksync.dev/environment: qa}\n", patch},
+		{"resources: [res.yaml]\n", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"x/../../y\"\n  annotations: {flinksync.dev/render-id: \"0\"}\n", patch},
+		{"namePrefix: \"[a](b)\"\nresources: [res.yaml]\n", res, patch},
+		{"patches:\n- target: {kind: FlinkDeployment}\n  path: patch.yaml\n", res, `[{"op": "replace", "path": "/metadata/labels", "value": {}}]`},
+		{"configMapGenerator:\n- name: g\n  files: [k=res.yaml]\n  envs: [patch.yaml]\n", res, "A=1\n"},
+	} {
+		f.Add([]byte(s[0]), []byte(s[1]), []byte(s[2]))
+	}
+	repo, _ := load(&testing.T{}, baseFiles())
+	env, apps := repo.Environment("prod"), repo.EffectiveApps("prod")
+	f.Fuzz(func(t *testing.T, kust, res, patch []byte) {
+		if len(kust) > fuzzMaxInput || len(res) > fuzzMaxInput || len(patch) > fuzzMaxInput {
+			return
+		}
+		src := fstest.MapFS{
+			"overlays/prod/kustomization.yaml": &fstest.MapFile{Data: kust},
+			"overlays/prod/res.yaml":           &fstest.MapFile{Data: res},
+			"overlays/prod/patch.yaml":         &fstest.MapFile{Data: patch},
+		}
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		out, err := Render(env, apps, fixedSize, Options{Source: src})
+		took := time.Since(start)
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		if took > fuzzMaxTime || after.TotalAlloc-before.TotalAlloc > fuzzMaxAlloc {
+			t.Fatalf("one render took %v and allocated %d MB", took, (after.TotalAlloc-before.TotalAlloc)>>20)
+		}
+		if err != nil {
+			if oe, ok := errors.AsType[*OverlayError](err); !ok || !strings.HasPrefix(oe.File, OverlayDir+"/") {
+				t.Fatalf("an overlay failure must be an *OverlayError at an overlay file, got %v", err)
+			}
+			return
+		}
+		for _, o := range out.Objects {
+			if len(validation.IsDNS1123Subdomain(o.GetName())) > 0 {
+				t.Fatalf("invalid name passed: %q", o.GetName())
+			}
+			if _, ok := o.GetAnnotations()[annRenderID]; ok {
+				t.Fatalf("%s keeps the internal annotation", o.ID())
+			}
+			if l := o.GetLabels(); l[LabelManagedBy] != ManagedByValue || l[LabelEnvironment] != "prod" {
+				t.Fatalf("%s lacks flinksync's labels: %v", o.ID(), l)
+			}
 		}
 	})
 }
