@@ -24,6 +24,7 @@ import (
 // clusterFlags are the flags of the commands that talk to a cluster.
 type clusterFlags struct {
 	repo, env, kubeconfig, policy, output string
+	read                                  readFlags
 }
 
 func (f *clusterFlags) register(cmd *cobra.Command) {
@@ -32,6 +33,7 @@ func (f *clusterFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	cmd.Flags().StringVar(&f.policy, "policy", "", "the daemon's own policy file")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	f.read.register(cmd.Flags())
 }
 
 // kubeConfig loads the client config: --kubeconfig, then KUBECONFIG and
@@ -74,7 +76,7 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 	if dirty {
 		rev += "-dirty"
 	}
-	res, err := runPipeline(f.repo, f.policy, rev)
+	res, err := runPipeline(f.repo, f.policy, rev, f.read.limits())
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ import (
 func newPlanCommand() *cobra.Command {
 	var repo, base, head, kubeconfig, policyFile, output, failOn string
 	var live bool
+	var read readFlags
 	cmd := &cobra.Command{
 		Use:   "plan --repo DIR --base REF [--head REF]",
 		Short: "Pull-request review: what merging head into base changes, per environment",
@@ -80,11 +81,11 @@ on head), 2 could not run (including a cluster that could not be read).`,
 			if err != nil {
 				return cantRun(err)
 			}
-			baseTree, err := planTree(r, base, root)
+			baseTree, err := planTree(r, base, root, read.limits())
 			if err != nil {
 				return cantRun(fmt.Errorf("--base: %w", err))
 			}
-			headTree, err := planTree(r, head, root)
+			headTree, err := planTree(r, head, root, read.limits())
 			if err != nil {
 				return cantRun(fmt.Errorf("--head: %w", err))
 			}
@@ -126,6 +127,7 @@ on head), 2 could not run (including a cluster that could not be read).`,
 	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file; the repository can only tighten it")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, markdown, json or sarif")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 1 when head has a finding of this severity or worse: error or warning")
+	read.register(cmd.Flags())
 	return cmd
 }
 
@@ -164,9 +166,10 @@ func repoSubdir(r *git.Repository, dir string) (string, error) {
 	return filepath.ToSlash(rel), nil
 }
 
-// planTree is one revision's tree, narrowed to the repository's folder.
-func planTree(r *git.Repository, rev, root string) (plan.Tree, error) {
-	fsys, h, err := source.TreeFS(r, rev)
+// planTree is one revision's tree, narrowed to the repository's folder
+// (symbolic links may not leave that folder), read within lim.
+func planTree(r *git.Repository, rev, root string, lim source.Limits) (plan.Tree, error) {
+	fsys, h, err := source.OpenTree(r, rev, lim)
 	if err != nil {
 		return plan.Tree{}, err
 	}

@@ -11,6 +11,7 @@ import (
 
 func newRenderCommand() *cobra.Command {
 	var repo, env, out, policyFile, revision string
+	var read readFlags
 	cmd := &cobra.Command{
 		Use:   "render --repo DIR [--env E] [--out DIR]",
 		Short: "Print or write the Kubernetes objects flinksync renders for each environment",
@@ -28,7 +29,7 @@ Exit codes: 0 rendered, 1 some environment has errors, 2 could not run.`,
 			if repo == "" {
 				return cantRun(fmt.Errorf("--repo is required"))
 			}
-			res, err := runPipeline(repo, policyFile, revision)
+			res, err := runPipeline(repo, policyFile, revision, read.limits())
 			if err != nil {
 				return cantRun(err)
 			}
@@ -79,5 +80,6 @@ Exit codes: 0 rendered, 1 some environment has errors, 2 could not run.`,
 	cmd.Flags().StringVar(&out, "out", "", "write one file per object under DIR/<environment>/ instead of printing")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file")
 	cmd.Flags().StringVar(&revision, "revision", "", "value of the flinksync.dev/revision annotation (set from Git by apply and run)")
+	read.register(cmd.Flags())
 	return cmd
 }

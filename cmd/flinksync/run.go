@@ -28,6 +28,7 @@ func newRunCommand() *cobra.Command {
 		interval, driftInterval, gitTimeout                                                    time.Duration
 		alertURLs                                                                              []string
 		leaderElect                                                                            bool
+		read                                                                                   readFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run --repo-url URL",
@@ -89,7 +90,8 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 				return cantRun(err)
 			}
 			remote := &source.Remote{URL: repoURL, Ref: branch, CacheDir: cacheDir, Timeout: gitTimeout, Keyring: keyring,
-				Auth: source.Auth{UsernameFile: userFile, PasswordFile: passFile, SSHKeyFile: sshKeyFile, KnownHostsFile: knownHostsFile}}
+				Auth:   source.Auth{UsernameFile: userFile, PasswordFile: passFile, SSHKeyFile: sshKeyFile, KnownHostsFile: knownHostsFile},
+				Limits: read.limits()}
 			dc := daemon.Config{Remote: remote, Interval: interval, DriftInterval: driftInterval, RestConfig: cfg,
 				Policy: policy, WebhookSecret: secret, Alerts: alerts, Logger: logger}
 			if leaderElect {
@@ -145,6 +147,7 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 	f.StringVar(&sshKeyFile, "git-ssh-key-file", "", "SSH private key file")
 	f.StringVar(&knownHostsFile, "git-known-hosts-file", "", "SSH known_hosts file (required with an SSH key)")
 	f.StringVar(&keyringFile, "verify-keyring-file", "", "armored OpenPGP key ring: only commits signed by one of its keys are applied")
+	read.register(f)
 	return cmd
 }
 

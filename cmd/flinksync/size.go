@@ -19,11 +19,13 @@ import (
 	"github.com/flinksync/flinksync/internal/policy"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/sizing"
+	"github.com/flinksync/flinksync/internal/source"
 )
 
 func newSizeCommand() *cobra.Command {
 	var repo, env, app, output, policyFile string
 	var explain bool
+	var read readFlags
 	cmd := &cobra.Command{
 		Use:   "size --repo DIR [--env ENV] [--app APP]",
 		Short: "Show the sizing of each application per environment, with the reasoning",
@@ -42,7 +44,7 @@ that cannot be sized).`,
 			if output != "text" && output != "json" {
 				return cantRun(fmt.Errorf("--output %q: want text or json", output))
 			}
-			r, err := loadForSizing(cmd.ErrOrStderr(), repo)
+			r, err := loadForSizing(cmd.ErrOrStderr(), repo, read.limits())
 			if err != nil {
 				return cantRun(err)
 			}
@@ -84,13 +86,19 @@ that cannot be sized).`,
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file (its maxTaskManagerCPU bounds TaskManager CPU)")
 	cmd.Flags().BoolVar(&explain, "explain", false, "print each application's reasoning under it (text output)")
+	read.register(cmd.Flags())
 	return cmd
 }
 
 // loadForSizing loads the repository; load errors are printed to w with
 // file and line, and stop the command.
-func loadForSizing(w io.Writer, repo string) (*model.Repository, error) {
-	r, err := model.Load(repo)
+func loadForSizing(w io.Writer, repo string, lim source.Limits) (*model.Repository, error) {
+	dir, err := openRepo(repo, lim)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	r, err := model.LoadFS(dir)
 	if err == nil {
 		return r, nil
 	}

@@ -21,6 +21,7 @@ var version = "dev"
 
 func newValidateCommand() *cobra.Command {
 	var repo, output, policyFile string
+	var read readFlags
 	cmd := &cobra.Command{
 		Use:   "validate --repo DIR",
 		Short: "Check a repository: load, size, render and run policy; report every finding with file and line",
@@ -42,7 +43,7 @@ Exit codes: 0 no errors, 1 errors found, 2 could not run.`,
 			if err != nil {
 				return cantRun(err)
 			}
-			res, err := runPipeline(repo, policyFile, "")
+			res, err := runPipeline(repo, policyFile, "", read.limits())
 			if err != nil {
 				return cantRun(err)
 			}
@@ -58,23 +59,40 @@ Exit codes: 0 no errors, 1 errors found, 2 could not run.`,
 	cmd.Flags().StringVar(&repo, "repo", "", "repository root folder")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json, junit or sarif")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file (a Policy document); the repository can only tighten it")
+	read.register(cmd.Flags())
 	return cmd
 }
 
 // runPipeline reads the repository folder and the daemon policy file and
 // runs load → size → render → policy.
-func runPipeline(repo, policyFile, revision string) (*pipeline.Result, error) {
-	st, err := os.Stat(repo)
-	if err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("%s: %w", repo, model.ErrNotDirectory)
-	}
+func runPipeline(repo, policyFile, revision string, lim source.Limits) (*pipeline.Result, error) {
 	var daemon *model.Policy
 	if policyFile != "" {
+		var err error
 		if daemon, err = model.LoadPolicyFile(policyFile); err != nil {
 			return nil, fmt.Errorf("--policy: %w", err)
 		}
 	}
-	return pipeline.Run(os.DirFS(repo), pipeline.Options{Daemon: daemon, Revision: revision})
+	dir, err := openRepo(repo, lim)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	return pipeline.Run(dir, pipeline.Options{Daemon: daemon, Revision: revision})
+}
+
+// openRepo opens the repository folder the one way every command reads it:
+// confined to the folder, regular files only, within lim (source.Dir).
+func openRepo(repo string, lim source.Limits) (*source.Dir, error) {
+	st, err := os.Stat(repo)
+	if err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%s: %w", repo, model.ErrNotDirectory)
+	}
+	dir, err := source.OpenDir(repo, lim)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", repo, model.ErrNotDirectory, err)
+	}
+	return dir, nil
 }
 
 // sourceRoot is the folder of repo inside its Git checkout ("" at the

@@ -158,7 +158,16 @@ func (b *budget) read(path string, size int64, r io.Reader) ([]byte, error) {
 	}
 	n := int64(buf.Len())
 	if err := b.charge(path, path, n, n > b.lim.FileBytes); err != nil {
+		b.forget(path)
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// forget takes back what key was charged with: it was refused after all.
+func (b *budget) forget(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.total -= b.charged[key]
+	delete(b.charged, key)
 }
