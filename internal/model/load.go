@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/source"
 )
 
 // Repository is a loaded repository: every object that decoded, and the
@@ -70,13 +71,20 @@ type EffectiveApp struct {
 // ErrNotDirectory is returned when the repository root cannot be read.
 var ErrNotDirectory = errors.New("repository root is not a readable directory")
 
-// Load reads the repository under the directory root. See LoadFS.
+// Load reads the repository under the directory root the way every
+// command reads it: through a source.Dir with the default limits (confined
+// to root, regular files only, byte-capped). See LoadFS.
 func Load(root string) (*Repository, error) {
 	st, err := os.Stat(root)
 	if err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("%s: %w", root, ErrNotDirectory)
 	}
-	return LoadFS(os.DirFS(root))
+	dir, err := source.OpenDir(root, source.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", root, ErrNotDirectory, err)
+	}
+	defer dir.Close()
+	return LoadFS(dir)
 }
 
 // LoadFS reads every *.yaml and *.yml file of fsys, except under overlays/
