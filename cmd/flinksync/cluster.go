@@ -17,6 +17,7 @@ import (
 
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
+	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/source"
 	"github.com/flinksync/flinksync/internal/sync"
 )
@@ -184,7 +185,13 @@ func orphanInventories(ctx context.Context, p *prepared) []string {
 	return out
 }
 
+// writeResults prints the results of apply, secrets masked.
 func writeResults(w io.Writer, format string, results []*sync.Result, notes []string) error {
+	masked := make([]*sync.Result, len(results))
+	for i, r := range results {
+		masked[i] = sync.Masked(r)
+	}
+	results = masked
 	if format == "json" {
 		return writeJSON(w, struct {
 			Environments []*sync.Result `json:"environments"`
@@ -267,10 +274,10 @@ environment that cannot be rendered).`,
 				name := env.Metadata.Name
 				d := envDiff{Environment: name, Objects: []sync.ObjectDiff{}}
 				if why := p.res.Blocked[name]; len(why) > 0 {
-					d.Error = "blocked: " + strings.Join(why, "; ")
+					d.Error = redact.Text("blocked: " + strings.Join(why, "; "))
 					broken = true
 				} else if objs, err := p.syncer.Diff(ctx, env, p.res.Rendered[name]); err != nil {
-					d.Error = err.Error()
+					d.Error = redact.Text(err.Error())
 					broken = true
 				} else {
 					d.Objects = objs
@@ -324,7 +331,7 @@ Exit codes: 0 no drift, 1 drift, 2 error.`,
 			broken := false
 			for _, env := range p.envs {
 				name := env.Metadata.Name
-				r := p.syncer.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: sync.ModeObserve, Blocked: p.res.Blocked[name]})
+				r := sync.Masked(p.syncer.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: sync.ModeObserve, Blocked: p.res.Blocked[name]}))
 				for _, e := range append(append([]string{}, r.Blocked...), r.Errors...) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "environment %s: %s\n", name, e)
 					broken = true

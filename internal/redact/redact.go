@@ -76,5 +76,8 @@ func Mask(v any) string {
 // fixed is the mask of Text: the same for every value.
 func fixed(string) string { return Fixed }
 
-// isMask reports whether s starts with a mask (it was masked before).
-func isMask(s string) bool { return strings.HasPrefix(s, maskPrefix) }
+// isMask reports whether s starts with a mask (it was masked before), as
+// it is or as encoding/json escapes "<" by default.
+func isMask(s string) bool {
+	return strings.HasPrefix(s, maskPrefix) || strings.HasPrefix(s, `\u003c`+maskPrefix[1:])
+}

@@ -81,3 +81,17 @@ func BenchmarkText(b *testing.B) {
 		Text(s)
 	}
 }
+
+// TestTextKeepsMasks: text that holds masks, even JSON-escaped ones, keeps
+// them as they are.
+func TestTextKeepsMasks(t *testing.T) {
+	for _, s := range []string{
+		`["--db-pass=\u003cmasked hmac:e79dc4c3b0b6\u003e","--password"]`,
+		`["--db-pass=<masked hmac:e79dc4c3b0b6>","--password","<masked hmac:90d88ae59a81>"]`,
+		"password: <masked>",
+	} {
+		if got := Text(s); got != s {
+			t.Errorf("Text(%q) = %q, want it unchanged", s, got)
+		}
+	}
+}

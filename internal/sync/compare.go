@@ -298,8 +298,12 @@ func render1(v any) string {
 	case string:
 		return x
 	case map[string]any, []any:
-		b, _ := json.Marshal(x)
-		return string(b)
+		// Without HTML escaping: masks ("<masked hmac:…>") stay readable.
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(x)
+		return strings.TrimSuffix(b.String(), "\n")
 	}
 	return fmt.Sprint(v)
 }

@@ -1,0 +1,120 @@
+// Package redacttest is the masking tests' shared fixture: files that add,
+// to the example repository, a Secret and every form of inline secret the
+// masking must catch; the changes to make in the cluster behind Git's back;
+// and the check that an output shows none of the planted values. The
+// integration tests of internal/sync and of the command line use it.
+package redacttest
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+//go:embed repo
+var repo embed.FS
+
+// Env is the environment the fixture plants its secrets in, App the
+// FlinkDeployment that carries them, Secret the Secret's name.
+const (
+	Env    = "dev"
+	App    = "clickstream-filter"
+	Secret = "db"
+)
+
+// Secrets are the planted values, by where they stand. None may reach any
+// output.
+var Secrets = map[string]string{
+	"Git Secret data":                  "GITsecretPW1",
+	"live Secret data":                 "LIVEsecretPW2",
+	"fs.azure.account.key.*":           "AZUREkey111",
+	"live fs.azure.account.key.*":      "LIVEazure999",
+	"*.client.secret":                  "CLIENTsecret222",
+	"basic.auth.user.info":             "USERinfo333",
+	"-D…Password= in env.java.opts":    "JVMpass444",
+	"URL userinfo":                     "URLpass555",
+	"pod env[].value":                  "ENVpass666",
+	"live pod env[].value":             "LIVEenv000",
+	"--db-pass= argument":              "ARGpass777",
+	"--password argument":              "ARGnext888",
+	"live --db-pass= argument":         "LIVEarg123",
+	"Authorization header in a config": "BEARERtoken0123456789",
+}
+
+// WriteFiles writes the fixture's files into a copy of the example
+// repository at dir: overlays/dev (the Secret and the FlinkDeployment's
+// secrets) and policy.yaml (TLS-003 waived in dev, so dev is applied).
+// namespace is dev's namespace in that copy.
+func WriteFiles(t testing.TB, dir, namespace string) {
+	t.Helper()
+	err := fs.WalkDir(repo, "repo", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := repo.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		dest := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "repo/")))
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dest, []byte(strings.ReplaceAll(string(data), "${NAMESPACE}", namespace)), 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// LivePatch is a JSON merge patch to one live object.
+type LivePatch struct {
+	Group, Version, Resource, Name string
+	Patch                          string
+}
+
+// LivePatches change, behind Git's back, the Secret's value, the Azure key,
+// the pod's password and the job's argument.
+var LivePatches = []LivePatch{
+	{Version: "v1", Resource: "secrets", Name: Secret,
+		Patch: `{"data":{"password":"` + base64.StdEncoding.EncodeToString([]byte("LIVEsecretPW2")) + `"}}`},
+	{Group: "flink.apache.org", Version: "v1beta1", Resource: "flinkdeployments", Name: App,
+		Patch: `{"spec":{"flinkConfiguration":{"fs.azure.account.key.acct.blob.core.windows.net":"LIVEazure999"},` +
+			`"podTemplate":{"spec":{"containers":[{"name":"flink-main-container","env":[{"name":"DB_PASSWORD","value":"LIVEenv000"},{"name":"LOG_LEVEL","value":"INFO"}]}]}},` +
+			`"job":{"args":["--db-pass=LIVEarg123","--password","ARGnext888","--parallelism-hint","4"]}}}`},
+}
+
+// Leaks lists what out shows of the planted secrets: a value, its base64 (a
+// Secret's data) or the unsalted SHA-256 prefix of either (the old mask,
+// which let anyone confirm a guess).
+func Leaks(out string) []string {
+	var found []string
+	for where, v := range Secrets {
+		b64 := base64.StdEncoding.EncodeToString([]byte(v))
+		for _, s := range []string{v, b64} {
+			sum := sha256.Sum256([]byte(s))
+			for _, form := range []string{s, hex.EncodeToString(sum[:4])} {
+				if strings.Contains(out, form) {
+					found = append(found, fmt.Sprintf("%s (%s)", form, where))
+				}
+			}
+		}
+	}
+	sort.Strings(found)
+	return found
+}
+
+// NoLeak fails the test when out shows a planted secret.
+func NoLeak(t testing.TB, what, out string) {
+	t.Helper()
+	if l := Leaks(out); len(l) > 0 {
+		t.Errorf("%s shows secrets: %s\n%s", what, strings.Join(l, ", "), out)
+	}
+}
