@@ -41,6 +41,7 @@ func (e *Events) Stop() { e.broadcaster.Shutdown() }
 
 // Pass records the events of one environment's pass.
 func (e *Events) Pass(r *sync.Result) {
+	r = sync.Masked(r) // event messages quote errors and reasons
 	ref := &corev1.ObjectReference{Kind: "ConfigMap", APIVersion: "v1", Namespace: r.Namespace, Name: sync.InventoryName}
 	if len(r.Blocked) > 0 {
 		e.recorder.Event(ref, corev1.EventTypeWarning, ReasonPolicyBlocked,

@@ -1,6 +1,9 @@
 // Package report turns the results of the pipeline into what people and
-// machines read: text, JSON, JUnit and SARIF for findings; it is the last
-// stage and nothing depends on it but the command line.
+// machines read: text, JSON, JUnit and SARIF for findings; alerts, events
+// and metrics for the daemon. It is the last stage and nothing depends on
+// it but the command line and the daemon. Every writer masks secrets
+// through internal/redact (findings through sync.MaskedFindings, sync
+// results through sync.Masked) before it writes.
 package report
 
 import (
@@ -9,6 +12,7 @@ import (
 	"io"
 
 	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/sync"
 )
 
 // FindingsDoc is the stable JSON schema of `flinksync validate --output json`.
@@ -19,6 +23,7 @@ type FindingsDoc struct {
 
 // WriteFindingsJSON writes findings as {"findings":[…],"summary":{…}}.
 func WriteFindingsJSON(w io.Writer, fs []*diag.Finding) error {
+	fs = sync.MaskedFindings(fs)
 	if fs == nil {
 		fs = []*diag.Finding{}
 	}
@@ -30,6 +35,7 @@ func WriteFindingsJSON(w io.Writer, fs []*diag.Finding) error {
 // WriteFindingsText writes one line a finding,
 // "file:line: severity RULE-ID env/app: message", then a summary line.
 func WriteFindingsText(w io.Writer, fs []*diag.Finding) error {
+	fs = sync.MaskedFindings(fs)
 	for _, f := range fs {
 		sev := string(f.Severity)
 		if f.Waived {

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/sync"
 )
 
 // JUnit XML, as CI dashboards read it: one test suite per rule, one test
@@ -55,6 +56,7 @@ type junitSkipped struct {
 // WriteFindingsJUnit writes findings as JUnit XML; rules lists every rule
 // that was checked.
 func WriteFindingsJUnit(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo) error {
+	fs = sync.MaskedFindings(fs)
 	byRule := map[string][]*diag.Finding{}
 	for _, f := range fs {
 		byRule[f.Rule] = append(byRule[f.Rule], f)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/sync"
 )
 
 // SARIF 2.1.0 (OASIS), the subset GitHub code scanning reads: a run with the
@@ -122,6 +123,7 @@ func WriteFindingsSARIF(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo, 
 // level and a location with a relative URI and a startLine of 1 or more;
 // waived findings carry an external suppression with the waiver.
 func WriteSARIF(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo, opts SARIFOptions) error {
+	fs = sync.MaskedFindings(fs)
 	var all []diag.RuleInfo
 	index := map[string]int{}
 	for _, r := range rules {
