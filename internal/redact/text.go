@@ -182,7 +182,8 @@ func maskKeyValues(s string, mask func(string) string) string {
 }
 
 // maskFlagValues masks the word after a flag that looks secret and takes
-// its value as the next argument: "--password hunter2".
+// its value as the next argument: "--password hunter2". Quotes and brackets
+// around the words are not part of them: "job argument "--password x"".
 func maskFlagValues(s string, mask func(string) string) string {
 	e := &edits{s: s}
 	secretNext := false
@@ -190,25 +191,37 @@ func maskFlagValues(s string, mask func(string) string) string {
 		for i < len(s) && isSpace(s[i]) {
 			i++
 		}
-		if i == len(s) {
-			break
-		}
 		end := i
 		for end < len(s) && !isSpace(s[end]) {
 			end++
 		}
-		if s[i] == '"' || s[i] == '\'' {
-			end = valueEnd(s, i)
+		if end == i {
+			break
 		}
-		word := s[i:end]
-		if secretNext && !strings.HasPrefix(word, "-") {
-			e.replace(i, end, mask(word))
+		from, to := i, end
+		for from < to && strings.IndexByte(wordQuotes, s[from]) >= 0 {
+			from++
 		}
-		secretNext = secretFlag(word)
+		for to > from && strings.IndexByte(wordQuotes, s[to-1]) >= 0 {
+			to--
+		}
+		word := s[from:to]
+		if secretNext && word != "" && !strings.HasPrefix(word, "-") {
+			if from > i && (s[from-1] == '"' || s[from-1] == '\'') {
+				to = min(max(to, valueEnd(s, from-1)-1), len(s)) // a quoted value may hold spaces
+				end = max(end, to)
+			}
+			e.replace(from, to, mask(s[from:to]))
+		}
+		// "(--password)" closes before any value could follow.
+		secretNext = secretFlag(word) && !strings.ContainsAny(s[to:end], ")]};")
 		i = end
 	}
 	return e.String()
 }
+
+// wordQuotes are the characters around a word that are not part of it.
+const wordQuotes = "\"'()[]{},;"
 
 // valueEnd is where the value starting at s[v] ends: after its closing
 // quote ("…" with backslash escapes, \"…\" inside a JSON string, '…'), or at

@@ -95,3 +95,16 @@ func TestTextKeepsMasks(t *testing.T) {
 		}
 	}
 }
+
+func TestTextQuotedFlags(t *testing.T) {
+	for in, want := range map[string]string{
+		`job argument "--password hunter2" of "a"`:  `job argument "--password <masked>" of "a"`,
+		`args ["--password", "hunter2", "--x"]`:     `args ["--password", "<masked>", "--x"]`,
+		`run --token 'two words' --verbose`:         `run --token '<masked>' --verbose`,
+		`(--password) is required, --password-file`: `(--password) is required, --password-file`,
+	} {
+		if got := Text(in); got != want {
+			t.Errorf("Text(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}
