@@ -78,8 +78,13 @@ func FuzzOverlayFiles(f *testing.F) {
 	} {
 		f.Add([]byte(s[0]), []byte(s[1]), []byte(s[2]))
 	}
-	repo, _ := load(&testing.T{}, baseFiles())
+	repo, fsys := load(&testing.T{}, withOverlay(both, "overlays/prod/res.yaml", res, "overlays/prod/patch.yaml", patch))
 	env, apps := repo.Environment("prod"), repo.EffectiveApps("prod")
+	// kustomize loads its OpenAPI schema on first use (seconds): once,
+	// before the clock of any input starts.
+	if _, err := Render(env, apps, fixedSize, Options{Source: fsys}); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, kust, res, patch []byte) {
 		if len(kust) > fuzzMaxInput || len(res) > fuzzMaxInput || len(patch) > fuzzMaxInput {
 			return
