@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -84,7 +86,9 @@ func parseFlinkMemory(s string) (int64, bool) {
 		i++
 	}
 	n, err := strconv.ParseInt(s[:i], 10, 64)
-	if err != nil {
+	if errors.Is(err, strconv.ErrRange) {
+		n = math.MaxInt64 // more digits than any node has bytes: too big, not unknown
+	} else if err != nil {
 		return 0, false
 	}
 	mult := map[string]int64{"": 1, "b": 1, "bytes": 1, "k": 1 << 10, "kb": 1 << 10, "kibibytes": 1 << 10,
@@ -92,6 +96,9 @@ func parseFlinkMemory(s string) (int64, bool) {
 		"t": 1 << 40, "tb": 1 << 40, "tebibytes": 1 << 40}[strings.TrimSpace(s[i:])]
 	if mult == 0 {
 		return 0, false
+	}
+	if n > math.MaxInt64/mult {
+		return math.MaxInt64, true // saturate: an overflow must not wrap round to a small size
 	}
 	return n * mult, true
 }
