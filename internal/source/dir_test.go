@@ -220,11 +220,10 @@ func TestDirRefusesNamedPipe(t *testing.T) {
 // /dev/zero, until memory ran out).
 func TestDirByteCaps(t *testing.T) {
 	l := newLayout(t)
-	big := filepath.Join(l.root, "apps", "big.yaml")
-	l.write(t, "apps/big.yaml", "")
-	if err := os.Truncate(big, 400<<20); err != nil { // sparse: no disk used
+	if err := os.MkdirAll(filepath.Join(l.root, "apps"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	sparse(t, filepath.Join(l.root, "apps", "big.yaml"), 400<<20)
 	d := l.open(t, Limits{})
 	var err error
 	n := allocated(func() { _, err = d.ReadFile("apps/big.yaml") })
