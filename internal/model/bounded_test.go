@@ -187,15 +187,20 @@ func TestLoadRepeatedKeys(t *testing.T) {
 // each alias decoded its anchor again: a 19 KB policy of "- *w" lines under
 // an anchor of 1,000 keys took 12 s and made a million findings.
 func TestLoadAliasesOfCollections(t *testing.T) {
-	const n = 5000
-	var b strings.Builder
-	b.WriteString("apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  waivers:\n  - &w\n    rule: CPU-001\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&b, "    j%d: 1\n", i)
+	policyOf := func(n int) string {
+		var b strings.Builder
+		b.WriteString("apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  waivers:\n  - &w\n    rule: CPU-001\n")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "    j%d: 1\n", i)
+		}
+		b.WriteString(strings.Repeat("  - *w\n", n))
+		return b.String()
 	}
-	b.WriteString(strings.Repeat("  - *w\n", n))
+	// Small enough to list every finding: the anchor's own n unknown keys
+	// and 2 missing fields, and one finding per alias.
+	const small = 20
 	fs := within(t, "loading a policy of aliases", func() []*diag.Finding {
-		_, err := LoadFS(repoFS(map[string]string{"policy.yaml": b.String()}))
+		_, err := LoadFS(repoFS(map[string]string{"policy.yaml": policyOf(small)}))
 		return Findings(err)
 	})
 	aliases := 0
@@ -204,9 +209,19 @@ func TestLoadAliasesOfCollections(t *testing.T) {
 			aliases++
 		}
 	}
-	// The anchor's own n unknown keys and 2 missing fields, and one finding per alias.
-	if aliases != n || len(fs) != 2*n+2 {
-		t.Fatalf("want %d alias findings of %d, got %d of %d", n, 2*n+2, aliases, len(fs))
+	if aliases != small || len(fs) != 2*small+2 {
+		t.Fatalf("want %d alias findings of %d, got %d of %d", small, 2*small+2, aliases, len(fs))
+	}
+	// Large: quick, and the findings past MaxFindingsPerFile are counted
+	// in one more finding instead of listed.
+	const n = 5000
+	fs = within(t, "loading a large policy of aliases", func() []*diag.Finding {
+		_, err := LoadFS(repoFS(map[string]string{"policy.yaml": policyOf(n)}))
+		return Findings(err)
+	})
+	more := fmt.Sprintf("%d more problem(s) in this file not listed", 2*n+2-MaxFindingsPerFile)
+	if len(fs) != MaxFindingsPerFile+1 || !strings.Contains(fmt.Sprint(fs), more) {
+		t.Fatalf("want %d findings, the last saying %q; got %d", MaxFindingsPerFile+1, more, len(fs))
 	}
 
 	repo, err := LoadFS(repoFS(map[string]string{"apps/a.yaml": `apiVersion: flinksync.dev/v1alpha1

@@ -62,11 +62,17 @@ type decoder struct {
 	failed map[string]bool
 	// lenient skips required-field checks (for overrides, which are partial).
 	lenient bool
+	// dropped counts the findings past MaxFindingsPerFile, not kept.
+	dropped int
 }
 
 func (d *decoder) fail(line int, path, rule, msg string) {
 	if d.failed != nil {
 		d.failed[path] = true
+	}
+	if len(d.findings) >= MaxFindingsPerFile {
+		d.dropped++
+		return
 	}
 	if path != "" {
 		msg = path + ": " + msg

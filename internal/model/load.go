@@ -149,6 +149,8 @@ type loader struct {
 	fsys     fs.FS
 	repo     *Repository
 	findings []*diag.Finding
+	// dropped counts findings decoders did not keep (see MaxFindingsPerFile).
+	dropped int
 }
 
 func (l *loader) add(f *diag.Finding) { l.findings = append(l.findings, f) }
@@ -187,9 +189,21 @@ func (l *loader) visit(p string, d fs.DirEntry, err error) error {
 		return nil
 	}
 	l.repo.Files = append(l.repo.Files, p)
+	before, droppedBefore := len(l.findings), l.dropped
 	l.file(p, data)
+	if n := len(l.findings) - before + l.dropped - droppedBefore; n > MaxFindingsPerFile {
+		// A hostile or broken file must not drown the report (or the
+		// memory of whoever reads it): the first ones say what is wrong.
+		l.findings = l.findings[:before+MaxFindingsPerFile]
+		l.errorf(p, 0, RuleSyntax, "", "", "%d more problem(s) in this file not listed (at most %d are reported per file); fix the ones above first",
+			n-MaxFindingsPerFile, MaxFindingsPerFile)
+	}
 	return nil
 }
+
+// MaxFindingsPerFile is how many findings one file reports at most; the
+// rest are counted in one more finding. The file is blocked all the same.
+const MaxFindingsPerFile = 100
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
@@ -296,6 +310,7 @@ func (l *loader) document(file string, n *yaml.Node) {
 		return
 	}
 	l.findings = append(l.findings, d.findings...)
+	l.dropped += d.dropped
 }
 
 // field returns the value of key in a mapping node, or nil.
