@@ -14,7 +14,7 @@ build:
 
 ## test: lint, build the local control plane (once), then every test, integration tests included.
 ## Fuzz seed corpora run as ordinary tests.
-test: lint controlplane sarif-schema helm
+test: lint controlplane sarif-schema helm alertmanager promtool github-webhooks
 	KUBEBUILDER_ASSETS=$(BIN) FLINKSYNC_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 30m $(PKGS)
 
 ## unit: the tests that need no control plane (integration tests skip, saying so)
@@ -46,3 +46,6 @@ clean:
 include hack/make/controlplane.mk
 include hack/make/sarif.mk
 include hack/make/helm.mk
+include hack/make/alertmanager.mk
+include hack/make/promtool.mk
+include hack/make/github-webhooks.mk

@@ -1,0 +1,148 @@
+package deploy
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/flinksync/flinksync/internal/testenv"
+)
+
+// promtool runs bin/promtool (Prometheus's own checker, which `make
+// promtool` builds) with args in dir and returns its output.
+func promtool(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(testenv.BinFile(t, "promtool", "promtool"), args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// writeRules writes the spec of the chart's PrometheusRule, rendered with
+// args, as a Prometheus rule file (its groups) in a temporary folder, and
+// returns that folder.
+func writeRules(t *testing.T, args ...string) string {
+	t.Helper()
+	pr := renderChart(t, "flinksync-system", args...).one(t, "PrometheusRule", nil)
+	spec, err := yaml.Marshal(pr.Object["spec"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "rules.yaml"), spec)
+	return dir
+}
+
+// writeFile writes data to path and returns path.
+func writeFile(t *testing.T, path string, data []byte) string {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The chart's alert rules are rules Prometheus loads: promtool check rules
+// parses every expression and template, with lint errors fatal, for the
+// default selector and every alert on, and for a selector of the user's and
+// an additional rule.
+func TestPrometheusRulePassesPromtoolCheck(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"everything", []string{"-f", valuesAll}},
+		{"own selector and an extra rule", append(minimal("flink-dev"), "-f", writeFile(t, filepath.Join(t.TempDir(), "values.yaml"), []byte(ownRules)))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeRules(t, c.args...)
+			out, err := promtool(t, dir, "check", "rules", "--lint=all", "--lint-fatal", "rules.yaml")
+			if err != nil {
+				rules, _ := os.ReadFile(filepath.Join(dir, "rules.yaml"))
+				t.Fatalf("promtool check rules: %v\n%s\nrules.yaml:\n%s", err, out, rules)
+			}
+			if !strings.Contains(out, "SUCCESS") {
+				t.Errorf("promtool check rules:\n%s", out)
+			}
+		})
+	}
+}
+
+// ownRules select the series by the user's own labels and add a rule.
+const ownRules = `prometheusRule:
+  enabled: true
+  selector: 'job=~"flinksync.*",cluster="eu-1"'
+  additionalRules:
+    - alert: FlinksyncSlowPasses
+      expr: histogram_quantile(0.9, sum by (le) (rate(flinksync_reconcile_duration_seconds_bucket[5m]))) > 60
+      for: 10m
+      labels: {severity: warning}
+`
+
+// promtoolTests are unit tests of the chart's alerts (values-all.yaml:
+// release flinksync in flinksync-system, alert label team=platform) in
+// promtool's format: an alert fires after its `for`, not before, carries
+// its labels and annotations with the templates filled in, and ignores
+// another release's series.
+const promtoolTests = `rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'flinksync_drifted_objects{job="flinksync",namespace="flinksync-system",environment="prod",pod="flinksync-0"}'
+        values: '0 0 2x40'
+      - series: 'flinksync_drifted_objects{job="flinksync",namespace="flinksync-system",environment="dev",pod="flinksync-0"}'
+        values: '0x42'
+      - series: 'flinksync_drifted_objects{job="other",namespace="flinksync-system",environment="dev",pod="other-0"}'
+        values: '5x42'
+      - series: 'flinksync_reconcile_total{job="flinksync",namespace="flinksync-system",environment="prod",result="failed",pod="flinksync-0"}'
+        values: '0+1x42'
+      - series: 'up{job="flinksync",namespace="flinksync-system",pod="flinksync-0"}'
+        values: '1x10 0x32'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: FlinksyncDrift
+        exp_alerts: []
+      - eval_time: 15m
+        alertname: FlinksyncDrift
+        exp_alerts:
+          - exp_labels: {environment: prod, severity: warning, team: platform}
+            exp_annotations:
+              summary: Environment prod has drifted from Git
+              description: "2 object(s) of environment prod were changed in the cluster behind Git's back. /api/v1/status and flinksync drift list every drifted field."
+      - eval_time: 10m
+        alertname: FlinksyncSyncFailing
+        exp_alerts: []
+      - eval_time: 40m
+        alertname: FlinksyncSyncFailing
+        exp_alerts:
+          - exp_labels: {environment: prod, severity: critical, team: platform}
+            exp_annotations:
+              summary: Syncs of environment prod keep failing
+              description: "Sync passes of environment prod failed in every 15m window for 15m: the cluster or Git refuses flinksync's requests. The last good state stays; see flinksync's logs and /api/v1/status."
+      - eval_time: 12m
+        alertname: FlinksyncDown
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: FlinksyncDown
+        exp_alerts:
+          - exp_labels: {severity: critical, team: platform}
+            exp_annotations:
+              summary: flinksync is down
+              description: "No flinksync replica in namespace flinksync-system answers Prometheus: nothing is synced and drift goes unreported."
+`
+
+// The chart's alerts behave as documented on Prometheus's own rule engine
+// (promtool test rules).
+func TestPrometheusRuleAlertsFireWithPromtool(t *testing.T) {
+	dir := writeRules(t, "-f", valuesAll)
+	writeFile(t, filepath.Join(dir, "tests.yaml"), []byte(promtoolTests))
+	out, err := promtool(t, dir, "test", "rules", "tests.yaml")
+	if err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
