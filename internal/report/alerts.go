@@ -58,6 +58,9 @@ type Alerter struct {
 	Client  *http.Client
 	Metrics *Metrics
 	Now     func() time.Time
+	// Queue, when set, delivers in the background with retries (the
+	// daemon); without it each notification is tried once, at once.
+	Queue *AlertQueue
 
 	mu     gosync.Mutex
 	active map[string]Alert // by key
@@ -153,6 +156,10 @@ func (a *Alerter) now() time.Time {
 }
 
 func (a *Alerter) send(ctx context.Context, al Alert) {
+	if a.Queue != nil {
+		a.Queue.Enqueue(al)
+		return
+	}
 	client := a.Client
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
@@ -163,7 +170,7 @@ func (a *Alerter) send(ctx context.Context, al Alert) {
 			err = post(ctx, client, t.URL, body)
 		}
 		if a.Metrics != nil {
-			a.Metrics.AlertSent(err)
+			a.Metrics.AlertSent(TargetName(t.URL), al.Kind, err)
 		}
 	}
 }

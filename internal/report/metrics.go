@@ -2,6 +2,7 @@ package report
 
 import (
 	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,7 +31,15 @@ type Metrics struct {
 	revision    *prometheus.GaugeVec
 	health      *prometheus.GaugeVec
 	taskManager *prometheus.GaugeVec
-	alertsSent  *prometheus.CounterVec
+	// Alert delivery (AlertQueue).
+	alertsSent    *prometheus.CounterVec
+	alertFailures *prometheus.CounterVec
+	alertsDropped *prometheus.CounterVec
+	alertQueue    *prometheus.GaugeVec
+	// The daemon's pass deadline and readiness.
+	lastPass     prometheus.Gauge
+	passTimeouts *prometheus.CounterVec
+	abandoned    prometheus.Gauge
 }
 
 // NewMetrics makes the metrics and registers them with reg.
@@ -62,10 +71,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		taskManager: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_taskmanagers",
 			Help: "TaskManagers sizing gives each application in each environment."}, []string{"environment", "app"}),
 		alertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_alerts_sent_total",
-			Help: "Alert notifications sent to webhooks, by outcome (ok or error)."}, []string{"outcome"}),
+			Help: "Alert notifications a webhook accepted, by target (the URL's host) and alert."}, []string{"target", "alert"}),
+		alertFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_alert_failures_total",
+			Help: "Failed attempts to deliver an alert notification, by target and reason (timeout, network, http_4xx, http_5xx)."},
+			[]string{"target", "reason"}),
+		alertsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_alerts_dropped_total",
+			Help: "Alert notifications given up, by target and reason (attempts, rejected, queue_full, encode, shutdown)."},
+			[]string{"target", "reason"}),
+		alertQueue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_alert_queue_length",
+			Help: "Alert notifications waiting or being delivered, by target."}, []string{"target"}),
+		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flinksync_last_pass_completed_timestamp_seconds",
+			Help: "Unix time at which the leader last completed a pass (a head check, a revision rendered and synced, or a drift pass) within --pass-timeout."}),
+		passTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_pass_timeouts_total",
+			Help: "Passes cut off by --pass-timeout, by stage (source, render, sync)."}, []string{"stage"}),
+		abandoned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flinksync_abandoned_renders",
+			Help: "Renders cut off by --pass-timeout that have not returned yet (they cannot be interrupted; each holds CPU and memory until it ends)."}),
 	}
 	reg.MustRegister(m.reconcile, m.duration, m.drifted, m.managed, m.findings, m.gitRequests, m.gitErrors,
-		m.sourceUp, m.revision, m.health, m.taskManager, m.alertsSent)
+		m.sourceUp, m.revision, m.health, m.taskManager, m.alertsSent, m.alertFailures, m.alertsDropped, m.alertQueue,
+		m.lastPass, m.passTimeouts, m.abandoned)
 	return m
 }
 
@@ -163,14 +187,24 @@ func (m *Metrics) Pass(r *sync.Result) {
 	}
 }
 
-// AlertSent counts an alert delivery.
-func (m *Metrics) AlertSent(err error) {
+// AlertSent counts one attempt to deliver an alert to target without the
+// queue (one try, no retry).
+func (m *Metrics) AlertSent(target, alert string, err error) {
 	if err != nil {
-		m.alertsSent.WithLabelValues("error").Inc()
+		m.alertFailures.WithLabelValues(target, failureReason(err)).Inc()
 		return
 	}
-	m.alertsSent.WithLabelValues("ok").Inc()
+	m.alertsSent.WithLabelValues(target, alert).Inc()
 }
+
+// PassCompleted records the time a pass completed within its deadline.
+func (m *Metrics) PassCompleted(at time.Time) { m.lastPass.Set(float64(at.UnixNano()) / 1e9) }
+
+// PassTimedOut counts a pass cut off by its deadline in stage.
+func (m *Metrics) PassTimedOut(stage string) { m.passTimeouts.WithLabelValues(stage).Inc() }
+
+// AbandonedRenders sets the number of renders cut off that still run.
+func (m *Metrics) AbandonedRenders(n int) { m.abandoned.Set(float64(n)) }
 
 // sortedKeys is used by the alert formats.
 func sortedKeys(m map[string]string) []string {
