@@ -328,6 +328,9 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, at string) error {
 			k := n.Content[i]
 			ft, ok := fields[k.Value]
 			if !ok {
+				ft, ok = fields[documentedSpelling[k.Value]]
+			}
+			if !ok {
 				return unknownKey(file, k, fields, at)
 			}
 			if err := checkKeys(file, n.Content[i+1], ft, at+"."+k.Value); err != nil {
@@ -355,6 +358,11 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, at string) error {
 	}
 	return nil
 }
+
+// documentedSpelling maps the spellings kustomize's own documentation uses
+// where they differ from its types' JSON names (vars' `fieldpath`) to
+// those names. None names a file.
+var documentedSpelling = map[string]string{"fieldpath": "fieldPath"}
 
 func unknownKey(file string, k *yaml.Node, fields map[string]reflect.Type, at string) error {
 	where := "kustomization field"

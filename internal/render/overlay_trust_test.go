@@ -336,3 +336,58 @@ replacements:
 		t.Errorf("an added object gets the revision and stays attributed to the overlay: %v %+v", o.GetAnnotations(), o)
 	}
 }
+
+// Every documented field, spelled as documented, passes the key check.
+func TestKustomizationKeysAsDocumented(t *testing.T) {
+	doc := `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+metadata: {name: m, namespace: ns, labels: {a: b}, annotations: {a: b}}
+openapi: {path: schema.json}
+namePrefix: p-
+nameSuffix: -s
+namespace: ns
+commonLabels: {a: b}
+labels:
+- pairs: {a: b}
+  includeSelectors: false
+  includeTemplates: true
+  fields: [{group: g, version: v, kind: k, path: spec/x, create: true}]
+commonAnnotations: {a: b}
+patches:
+- path: p.yaml
+  target: {group: g, version: v, kind: k, name: nm, namespace: ns, labelSelector: a=b, annotationSelector: a=b}
+  options: {allowNameChange: true, allowKindChange: false}
+patchesStrategicMerge: [p.yaml]
+patchesJson6902: [{target: {kind: k, name: nm}, path: p.json}]
+images: [{name: a, newName: b, newTag: c, digest: d, tagSuffix: e}]
+imageTags: [{name: a, newTag: c}]
+replacements:
+- path: r.yaml
+- source: {kind: k, name: nm, fieldPath: a.b, options: {delimiter: ".", index: 1, encoding: base64, create: true}}
+  sourceValue: v
+  targets: [{select: {kind: k}, reject: [{name: x}], fieldPaths: [a.b], options: {create: true}}]
+replicas: [{name: nm, count: 2}]
+vars: [{name: V, objref: {apiVersion: v1, kind: k, name: nm, namespace: ns}, fieldref: {fieldpath: metadata.name}}]
+sortOptions: {order: legacy, legacySortOptions: {orderFirst: [a], orderLast: [b]}}
+resources: [r.yaml]
+bases: [../b]
+components: [../c]
+crds: [crd.yaml]
+configMapGenerator: [{name: c, namespace: ns, behavior: create, literals: [a=b], files: [f], envs: [e], env: e, options: {labels: {a: b}, annotations: {a: b}, disableNameSuffixHash: true, immutable: true}}]
+secretGenerator: [{name: s, type: Opaque, literals: [a=b]}]
+generatorOptions: {disableNameSuffixHash: true}
+configurations: [c.yaml]
+buildMetadata: [originAnnotations]
+`
+	docs, err := parseYAML(envKust, []byte(doc), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkKustomizationKeys(envKust, docs[0]); err != nil {
+		t.Fatalf("a documented kustomization is refused: %v", err)
+	}
+	k := &types.Kustomization{}
+	if err := k.Unmarshal([]byte(doc)); err != nil {
+		t.Fatalf("kustomize refuses the test document itself: %v", err)
+	}
+}
