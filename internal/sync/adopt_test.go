@@ -195,6 +195,19 @@ func TestForgedLabelsInGitDoNotTakeOverAForeignObject(t *testing.T) {
 	withForged.Objects = append(append([]*render.Object{}, out.Objects...),
 		forged("team-config", map[string]any{"owner": "payments"}),
 		forged(InventoryName, map[string]any{inventoryKey: string(forgedInv)}))
+	// And a FlinkDeployment of the same name as another team's running job.
+	for _, o := range out.Objects {
+		if o.GetKind() == "FlinkDeployment" {
+			theirs := o.DeepCopy()
+			theirs.SetName("team-job")
+			theirs.SetLabels(map[string]string{"team": "payments"})
+			f.create(fdGVR, theirs)
+			mine := &render.Object{Unstructured: o.DeepCopy()}
+			mine.SetName("team-job")
+			withForged.Objects = append(withForged.Objects, mine)
+			break
+		}
+	}
 
 	r := f.syncer.Sync(ctx, env, &withForged, Options{})
 	if r.OK() {
@@ -205,6 +218,17 @@ func TestForgedLabelsInGitDoNotTakeOverAForeignObject(t *testing.T) {
 	}
 	if c := changeOf(t, r, "ConfigMap", ns, InventoryName); c.Action != Conflict || !strings.Contains(c.Message, "inventory") {
 		t.Errorf("Git may not declare the inventory: %+v", c)
+	}
+	if c := changeOf(t, r, "FlinkDeployment", ns, "team-job"); c.Action != Conflict {
+		t.Errorf("another team's FlinkDeployment must not be taken over: %+v", c)
+	}
+	for _, h := range r.Health {
+		if h.App == "team-job" && (h.Health != Unknown || !strings.Contains(h.Message, "not flinksync's")) {
+			t.Errorf("the health of another team's job is not reported as ours: %+v", h)
+		}
+	}
+	if fd := f.get(fdGVR, ns, "team-job"); managedByUs(fd) {
+		t.Errorf("the foreign FlinkDeployment was written: %v", fd.GetLabels())
 	}
 	if cm := f.get(cmGVR, ns, "team-config"); managedByUs(cm) {
 		t.Errorf("the foreign ConfigMap was written: %v", cm.GetLabels())

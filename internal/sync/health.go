@@ -15,7 +15,10 @@ func (s *Syncer) health(st *passState, res *Result) {
 			continue
 		}
 		h := AppHealth{App: p.obj.GetName(), Health: Unknown, Message: "no status yet"}
-		if p.live != nil {
+		switch {
+		case p.refused:
+			h.Message = "the live object of that name is not flinksync's (see the conflict)"
+		case p.live != nil:
 			h = HealthOf(p.live)
 			h.App = p.obj.GetName()
 		}
