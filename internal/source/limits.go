@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -152,16 +151,28 @@ func (b *budget) read(path string, size int64, r io.Reader) ([]byte, error) {
 	if err := b.charge(path, path, size, false); err != nil {
 		return nil, err
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
-	if _, err := buf.ReadFrom(io.LimitReader(r, b.lim.FileBytes+1)); err != nil {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	// Room for one byte more than the size says, to see a file that grew.
+	buf := make([]byte, 0, size+1)
+	lr := io.LimitReader(r, b.lim.FileBytes+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
 	}
-	n := int64(buf.Len())
+	n := int64(len(buf))
 	if err := b.charge(path, path, n, n > b.lim.FileBytes); err != nil {
 		b.forget(path)
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
 // forget takes back what key was charged with: it was refused after all.

@@ -3,7 +3,6 @@ package source
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,41 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
+
+	"github.com/flinksync/flinksync/internal/source/sourcetest"
 )
-
-// zeros reads as an endless run of zero bytes.
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
-}
-
-// writeZeroBlob streams a blob of size zero bytes into the repository's
-// object folder as a loose object, never holding it in memory.
-func writeZeroBlob(t testing.TB, gitDir string, size int64) plumbing.Hash {
-	t.Helper()
-	w, err := dotgit.New(osfs.New(gitDir)).NewObject()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteHeader(plumbing.BlobObject, size); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(w, io.LimitReader(zeros{}, size)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return w.Hash()
-}
 
 // commitWithBlob commits files plus name → blob h (already in the store)
 // on main.
@@ -89,7 +60,7 @@ func bigBlobRepo(t testing.TB, size int64) (*git.Repository, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := writeZeroBlob(t, filepath.Join(dir, ".git"), size)
+	h := sourcetest.WriteZeroBlob(t, filepath.Join(dir, ".git"), size)
 	commitWithBlob(t, repo, map[string]file{"apps/ok.yaml": {data: "kind: ok\n"}}, "big.yaml", h)
 	return repo, dir
 }

@@ -12,9 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/objfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
@@ -197,6 +199,12 @@ func (t *treeFS) dir(name string, h plumbing.Hash) (*treeDir, error) {
 func (t *treeFS) read(name string, h plumbing.Hash) ([]byte, error) {
 	t.lock.Lock()
 	defer t.lock.Unlock()
+	if size, r, err := t.looseBlob(h); r != nil {
+		defer r.Close()
+		return t.budget.read(name, size, r)
+	} else if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
 	size, err := t.store.EncodedObjectSize(h)
 	if err != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
@@ -205,6 +213,52 @@ func (t *treeFS) read(name string, h plumbing.Hash) ([]byte, error) {
 		return nil, err
 	}
 	return t.blob(name, h, func(r io.Reader) ([]byte, error) { return t.budget.read(name, size, r) })
+}
+
+// looseBlob opens blob h when it is a loose object of a repository on disk
+// and returns its size, from the object's header, and a reader of its
+// content: one open, where EncodedObjectSize then GetBlob open and inflate
+// the object twice. It returns a nil reader when h is not a loose object
+// there (it is packed, or the storage is not a folder).
+func (t *treeFS) looseBlob(h plumbing.Hash) (int64, io.ReadCloser, error) {
+	st, ok := t.store.(interface{ Filesystem() billy.Filesystem })
+	if !ok {
+		return 0, nil, nil
+	}
+	hex := h.String()
+	f, err := st.Filesystem().Open(path.Join("objects", hex[:2], hex[2:]))
+	if err != nil {
+		return 0, nil, nil
+	}
+	r, err := objfile.NewReader(f)
+	if err != nil {
+		f.Close()
+		return 0, nil, err
+	}
+	typ, size, err := r.Header()
+	if err == nil && typ != plumbing.BlobObject {
+		err = fmt.Errorf("object %s is a %s, not a blob", h, typ)
+	}
+	if err != nil {
+		r.Close()
+		f.Close()
+		return 0, nil, err
+	}
+	return size, &looseReader{Reader: r, file: f}, nil
+}
+
+// looseReader reads a loose object and closes its file with it.
+type looseReader struct {
+	*objfile.Reader
+	file io.Closer
+}
+
+func (l *looseReader) Close() error {
+	err := l.Reader.Close()
+	if ferr := l.file.Close(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // readLink returns the destination of the symbolic link blob h, the entry
