@@ -204,21 +204,6 @@ func (s *Syncer) writeInventory(ctx context.Context, env, ns string, inv Invento
 	return nil
 }
 
-// Inventories lists the inventories in the cluster by environment name, so
-// a pass can find environments that disappeared from Git. An environment
-// with inventories in two namespaces appears once; Orphans tells them apart.
-func (s *Syncer) Inventories(ctx context.Context) (map[string]string, error) {
-	list, err := s.listInventories(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, u := range list {
-		out[u.GetLabels()[render.LabelEnvironment]] = u.GetNamespace()
-	}
-	return out, nil
-}
-
 // listInventories lists flinksync's inventory ConfigMaps in every namespace.
 func (s *Syncer) listInventories(ctx context.Context) ([]unstructured.Unstructured, error) {
 	list, err := s.dyn.Resource(configMapGVR).Namespace("").List(ctx, metav1.ListOptions{
