@@ -266,3 +266,25 @@ func TestDirAndTreeAgree(t *testing.T) {
 		t.Errorf("nine links in a row: %s", got)
 	}
 }
+
+// TestRemoteFetchHonoursLimits: the daemon reads what Remote.Fetch
+// returns, a tree of the fetched packfile, with Remote.Limits.
+func TestRemoteFetchHonoursLimits(t *testing.T) {
+	const size = 8 << 20
+	_, origin := bigBlobRepo(t, size)
+	fetch := func(lim Limits) fs.FS {
+		r := &Remote{URL: "file://" + origin, Ref: "main", CacheDir: t.TempDir(), Limits: lim}
+		fsys, _, err := r.Fetch(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fsys
+	}
+	_, err := fs.ReadFile(fetch(Limits{}), "big.yaml")
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "over the 4 MiB per-file limit") {
+		t.Errorf("default limits: %v", err)
+	}
+	if b, err := fs.ReadFile(fetch(Limits{FileBytes: size}), "big.yaml"); err != nil || len(b) != size {
+		t.Errorf("raised limits: %d bytes, %v", len(b), err)
+	}
+}
