@@ -154,6 +154,22 @@ func TestLinksOutsideTheRepositoryAreNotRead(t *testing.T) {
 	})
 }
 
+// TestKustomizationLinkedOutsideIsAnError: a kustomization.yaml that is a
+// link out of the repository cannot be read; the overlay must not be
+// dropped in silence (prod would render without its patches).
+func TestKustomizationLinkedOutsideIsAnError(t *testing.T) {
+	repo, outside := hostileRepo(t)
+	kust := filepath.Join(repo, "overlays", "prod", "kustomization.yaml")
+	if err := os.Rename(kust, filepath.Join(outside, "kustomization.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, "../../../outside/kustomization.yaml", kust)
+	code, out, errOut := runCLI(t, "validate", "--repo", repo)
+	if code != 1 || !strings.Contains(out, "overlays/prod/kustomization.yaml: symbolic link points outside the repository") {
+		t.Errorf("want exit 1 naming the linked kustomization, got %d:\n%s%s", code, out, errOut)
+	}
+}
+
 // TestNamedPipeDoesNotHang: a FIFO named apps/x.yaml made every command
 // that reads the folder wait for a writer for ever.
 func TestNamedPipeDoesNotHang(t *testing.T) {

@@ -125,8 +125,11 @@ func readOverlay(src fs.FS, env string) (*overlayTree, error) {
 func findKustomization(src fs.FS, dir string) (string, error) {
 	var found []string
 	for _, n := range kustomizationNames {
-		if _, err := fs.Stat(src, path.Join(dir, n)); err == nil {
+		_, err := fs.Stat(src, path.Join(dir, n))
+		if err == nil {
 			found = append(found, path.Join(dir, n))
+		} else if !errors.Is(err, fs.ErrNotExist) { // a link out of the repository: never "no overlay"
+			return "", overlayErr(path.Join(dir, n), 0, "the kustomization cannot be read: %v", err)
 		}
 	}
 	if len(found) > 1 {
