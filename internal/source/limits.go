@@ -9,12 +9,12 @@ import (
 )
 
 // Default byte caps of one pass over a repository. Repository files are
-// small: an application is a few KiB of YAML, and no Kubernetes object can
-// be larger than etcd's 1.5 MiB request limit (--max-request-bytes), so a
-// file of 4 MiB already holds more than any object the render could apply.
-// The 2,000-application repository of the benchmarks (internal/testrepo)
-// is under 4 MiB in all; 64 MiB leaves sixteen times that, while a pass
-// that loads 64 MiB of YAML still fits the daemon's memory.
+// small: an application is a few hundred bytes of YAML, and no Kubernetes
+// object can be larger than etcd's 1.5 MiB request limit
+// (--max-request-bytes), so a file of 4 MiB already holds more than any
+// object the render could apply. The 2,000-application repository of the
+// benchmarks (internal/testrepo) is 0.8 MB in all; 64 MiB is eighty times
+// that, and bounds what one hostile revision can make a pass hold.
 const (
 	DefaultMaxFileBytes int64 = 4 << 20
 	DefaultMaxRepoBytes int64 = 64 << 20
