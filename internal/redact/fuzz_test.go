@@ -8,49 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flinksync/flinksync/internal/redact/redacttest"
 )
 
 // marker is the planted secret of the property tests.
 const marker = "PLANTEDs3cr3tMARKER"
-
-// randomObject builds an object from r: nested maps and lists of random
-// keys (some secret-looking, most not) and values, with the marker planted
-// in a Secret's data (base64, as the API server keeps it) and in its
-// stringData under a random key.
-func randomObject(r *rand.Rand) map[string]any {
-	keys := []string{"a", "spec", "data", "name", "value", "password", "env", "args", "x.y", "numberOfTaskSlots", "kubernetes.secrets", "secretName", "kind"}
-	var value func(depth int) any
-	value = func(depth int) any {
-		switch n := r.IntN(6); {
-		case depth > 3 || n == 0:
-			return keys[r.IntN(len(keys))] + "-" + string(rune('a'+r.IntN(26)))
-		case n == 1:
-			return int64(r.IntN(100))
-		case n == 2:
-			l := make([]any, r.IntN(4))
-			for i := range l {
-				l[i] = value(depth + 1)
-			}
-			return l
-		default:
-			m := map[string]any{}
-			for range r.IntN(5) {
-				m[keys[r.IntN(len(keys))]] = value(depth + 1)
-			}
-			return m
-		}
-	}
-	obj, _ := value(0).(map[string]any)
-	if obj == nil {
-		obj = map[string]any{}
-	}
-	obj["kind"] = "Secret"
-	obj["apiVersion"] = "v1"
-	key := keys[r.IntN(len(keys))] + ".conf"
-	obj["data"] = map[string]any{key: base64.StdEncoding.EncodeToString([]byte(marker)), "plain": value(2)}
-	obj["stringData"] = map[string]any{key: "prefix " + marker + " suffix"}
-	return obj
-}
 
 // TestObjectNeverShowsPlantedSecret: for random objects, neither the
 // marker nor its base64 survives Object, Field or Text.
@@ -58,7 +21,7 @@ func TestObjectNeverShowsPlantedSecret(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	b64 := base64.StdEncoding.EncodeToString([]byte(marker))
 	for i := 0; i < 2000; i++ {
-		obj := randomObject(r)
+		obj := redacttest.RandomObject(r, marker)
 		out := string(marshal(Object(obj)))
 		out += string(marshal(Field("Secret", []string{"data"}, obj["data"])))
 		out += string(marshal(Field("Secret", []string{"stringData"}, obj["stringData"])))

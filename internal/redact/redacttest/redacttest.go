@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -117,4 +118,43 @@ func NoLeak(t testing.TB, what, out string) {
 	if l := Leaks(out); len(l) > 0 {
 		t.Errorf("%s shows secrets: %s\n%s", what, strings.Join(l, ", "), out)
 	}
+}
+
+// RandomObject builds a Secret from r: nested maps and lists of random keys
+// (some secret-looking, most not) and values, with marker planted in its
+// data (base64, as the API server keeps it) and in its stringData under a
+// random key.
+func RandomObject(r *rand.Rand, marker string) map[string]any {
+	keys := []string{"a", "spec", "data", "name", "value", "password", "env", "args", "x.y", "numberOfTaskSlots", "kubernetes.secrets", "secretName", "kind"}
+	var value func(depth int) any
+	value = func(depth int) any {
+		switch n := r.IntN(6); {
+		case depth > 3 || n == 0:
+			return keys[r.IntN(len(keys))] + "-" + string(rune('a'+r.IntN(26)))
+		case n == 1:
+			return int64(r.IntN(100))
+		case n == 2:
+			l := make([]any, r.IntN(4))
+			for i := range l {
+				l[i] = value(depth + 1)
+			}
+			return l
+		default:
+			m := map[string]any{}
+			for range r.IntN(5) {
+				m[keys[r.IntN(len(keys))]] = value(depth + 1)
+			}
+			return m
+		}
+	}
+	obj, _ := value(0).(map[string]any)
+	if obj == nil {
+		obj = map[string]any{}
+	}
+	obj["kind"] = "Secret"
+	obj["apiVersion"] = "v1"
+	key := keys[r.IntN(len(keys))] + ".conf"
+	obj["data"] = map[string]any{key: base64.StdEncoding.EncodeToString([]byte(marker)), "plain": value(2)}
+	obj["stringData"] = map[string]any{key: "prefix " + marker + " suffix"}
+	return obj
 }
