@@ -16,6 +16,7 @@ import (
 
 	"github.com/flinksync/flinksync/internal/daemon"
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/source"
 )
@@ -55,7 +56,7 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 			if repoURL == "" {
 				return cantRun(errors.New("--repo-url (or FLINKSYNC_REPO_URL) is required"))
 			}
-			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			logger := slog.New(redact.LogHandler(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))) // --repo-url may hold a token
 			cfg, err := kubeConfig(kubeconfigPath)
 			if err != nil {
 				return cantRun(err)

@@ -11,6 +11,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/sync"
 )
 
@@ -69,6 +70,7 @@ type Alerter struct {
 // Observe compares the problems of one environment's pass with those it had
 // before, and sends what changed. It returns the alerts it sent.
 func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
+	r = sync.Masked(r) // an alert quotes errors and drifted values
 	now := a.now()
 	current := map[string]Alert{}
 	add := func(al Alert) {
@@ -194,7 +196,18 @@ func post(ctx context.Context, client *http.Client, url string, body []byte) err
 
 // Encode writes an alert in one of the formats: an Alertmanager v2 alert
 // list, a Slack incoming-webhook message, or flinksync's own JSON.
+//
+// Every payload is masked (internal/redact): the summary and details go
+// through the text masking whatever built the alert, and Slack's control
+// characters (&, <, >) are escaped so a repository's strings cannot
+// mention @channel or forge a link.
 func Encode(format string, al Alert) ([]byte, error) {
+	al.Summary = redact.Text(al.Summary)
+	details := make([]string, len(al.Details))
+	for i, d := range al.Details {
+		details[i] = redact.Text(d)
+	}
+	al.Details = details
 	switch format {
 	case FormatAlertmanager:
 		labels := map[string]string{"alertname": "Flinksync" + al.Kind, "environment": al.Environment, "severity": severity(al.Kind), "source": "flinksync"}
@@ -212,9 +225,9 @@ func Encode(format string, al Alert) ([]byte, error) {
 		return json.Marshal([]any{am})
 	case FormatSlack:
 		icon := ":rotating_light:"
-		text := al.Summary
+		text := slackText(al.Summary)
 		if al.Status == "resolved" {
-			icon, text = ":white_check_mark:", "resolved: "+al.Summary
+			icon, text = ":white_check_mark:", "resolved: "+text
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s *flinksync %s* %s", icon, al.Kind, text)
@@ -223,7 +236,7 @@ func Encode(format string, al Alert) ([]byte, error) {
 				fmt.Fprintf(&b, "\n… and %d more", len(al.Details)-10)
 				break
 			}
-			fmt.Fprintf(&b, "\n• %s", d)
+			fmt.Fprintf(&b, "\n• %s", slackText(d))
 		}
 		return json.Marshal(map[string]string{"text": b.String()})
 	case FormatJSON, "":
@@ -231,6 +244,10 @@ func Encode(format string, al Alert) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("alert format %q: want alertmanager, slack or json", format)
 }
+
+// slackText escapes the three characters Slack's message formatting
+// gives a meaning (https://api.slack.com/reference/surfaces/formatting).
+var slackText = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
 
 func severity(kind string) string {
 	switch kind {
