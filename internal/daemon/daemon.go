@@ -30,6 +30,7 @@ import (
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
+	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/sizing"
 	"github.com/flinksync/flinksync/internal/source"
@@ -135,6 +136,8 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
+	// No secret reaches the log: the remote's URL userinfo, Git errors.
+	cfg.Logger = slog.New(redact.LogHandler(cfg.Logger.Handler()))
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}

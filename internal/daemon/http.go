@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/sizing"
 	"github.com/flinksync/flinksync/internal/sync"
@@ -189,15 +190,15 @@ func (d *Daemon) Snapshot() Status {
 	s := Status{Leader: d.leader.Load(), Revision: d.revision, Environments: []EnvironmentStatus{}, Alerts: d.alerter.Active()}
 	s.Orphans = append([]sync.Orphan{}, d.orphans...)
 	if d.cfg.Remote != nil {
-		s.Source = SourceStatus{URL: d.cfg.Remote.URL, Ref: d.cfg.Remote.Ref, OK: d.sourceOK, Error: d.srcErr, LastPoll: d.lastPoll}
+		s.Source = SourceStatus{URL: redact.URL(d.cfg.Remote.URL), Ref: d.cfg.Remote.Ref, OK: d.sourceOK, Error: redact.Text(d.srcErr), LastPoll: d.lastPoll}
 	}
 	for _, st := range d.envs {
 		e := EnvironmentStatus{Name: st.name, AppliedRevision: st.applied, LastPass: st.lastPass, InRepository: !st.missing,
-			Drift: []sync.Drift{}, Findings: st.findings, Health: []sync.AppHealth{}, Sizing: st.sizing, ConsecutiveFail: st.failures}
+			Drift: []sync.Drift{}, Findings: sync.MaskedFindings(st.findings), Health: []sync.AppHealth{}, Sizing: st.sizing, ConsecutiveFail: st.failures}
 		if e.Findings == nil {
 			e.Findings = []*diag.Finding{}
 		}
-		if r := st.last; r != nil {
+		if r := sync.Masked(st.last); r != nil { // the status API is not authenticated
 			e.Summary, e.Blocked, e.Errors, e.Drift, e.Health = r.Summary(), r.Blocked, r.Errors, r.Drift, r.Health
 			switch {
 			case len(r.Blocked) > 0:
