@@ -1,16 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/flinksync/flinksync/internal/redact/redacttest"
 	"github.com/flinksync/flinksync/internal/testenv"
@@ -40,14 +34,8 @@ func TestClusterCommandsMaskSecrets(t *testing.T) {
 	cli(0, "apply", "--output", "json")
 	cli(0, "apply")
 
-	dyn, _ := dynamic.NewForConfig(cfg)
-	for _, p := range redacttest.LivePatches {
-		gvr := schema.GroupVersionResource{Group: p.Group, Version: p.Version, Resource: p.Resource}
-		if _, err := dyn.Resource(gvr).Namespace("flink-"+redacttest.Env+sfx).Patch(context.Background(), p.Name, types.MergePatchType,
-			[]byte(p.Patch), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	redacttest.PatchLive(t, cfg, "flink-"+redacttest.Env+sfx)
+
 	driftText := cli(1, "drift")
 	cli(1, "drift", "--output", "json")
 	diffText := cli(1, "diff")

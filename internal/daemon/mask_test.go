@@ -14,9 +14,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/flinksync/flinksync/internal/redact/redacttest"
@@ -131,14 +128,8 @@ func TestDaemonMasksSecrets(t *testing.T) {
 	}
 	eventually(t, time.Minute, "dev applied", func() bool { s, _ := status(); return env(s).AppliedRevision != "" })
 
-	dyn, _ := dynamic.NewForConfig(cfg)
-	for _, p := range redacttest.LivePatches {
-		gvr := schema.GroupVersionResource{Group: p.Group, Version: p.Version, Resource: p.Resource}
-		if _, err := dyn.Resource(gvr).Namespace("flink-"+redacttest.Env+suffix).Patch(context.Background(), p.Name, types.MergePatchType,
-			[]byte(p.Patch), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	redacttest.PatchLive(t, cfg, "flink-"+redacttest.Env+suffix)
+
 	eventually(t, time.Minute, "drift in the status and in every alert format", func() bool {
 		s, _ := status()
 		sent := true

@@ -21,7 +21,7 @@ func masked(r *Result) *Result {
 		c := *e
 		c.Findings = maskedFindings(e.Findings)
 		c.Resolved = sync.MaskedFindings(e.Resolved)
-		c.BaseBlocked, c.HeadBlocked, c.Notes = texts(e.BaseBlocked), texts(e.HeadBlocked), texts(e.Notes)
+		c.BaseBlocked, c.HeadBlocked, c.Notes = redact.Texts(e.BaseBlocked), redact.Texts(e.HeadBlocked), redact.Texts(e.Notes)
 		if e.Live != nil {
 			l := *e.Live
 			l.Error = redact.Text(l.Error)
@@ -39,17 +39,6 @@ func maskedFindings(fs []Finding) []Finding {
 	out := make([]Finding, len(fs))
 	for i, f := range fs {
 		out[i] = Finding{Finding: sync.MaskedFindings([]*diag.Finding{f.Finding})[0], New: f.New}
-	}
-	return out
-}
-
-func texts(ss []string) []string {
-	if ss == nil {
-		return nil
-	}
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = redact.Text(s)
 	}
 	return out
 }

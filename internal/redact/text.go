@@ -37,6 +37,18 @@ var (
 // finding, an operator's status message) with Fixed.
 func Text(s string) string { return inline(s, fixed) }
 
+// Texts masks each text of ss (see Text); nil stays nil.
+func Texts(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = Text(s)
+	}
+	return out
+}
+
 // URL masks the userinfo of a URL (see Text); other text is returned as
 // Text returns it.
 func URL(s string) string { return Text(s) }

@@ -17,8 +17,8 @@ func Masked(r *Result) *Result {
 		return nil
 	}
 	m := *r
-	m.Blocked = texts(r.Blocked)
-	m.Errors = texts(r.Errors)
+	m.Blocked = redact.Texts(r.Blocked)
+	m.Errors = redact.Texts(r.Errors)
 	if r.Changes != nil {
 		m.Changes = make([]Change, len(r.Changes))
 		for i, c := range r.Changes {
@@ -69,17 +69,6 @@ func maskedDiffs(ds []FieldDiff) []FieldDiff {
 	out := make([]FieldDiff, len(ds))
 	for i, d := range ds {
 		out[i] = FieldDiff{Field: d.Field, Desired: redact.Text(d.Desired), Live: redact.Text(d.Live)}
-	}
-	return out
-}
-
-func texts(ss []string) []string {
-	if ss == nil {
-		return nil
-	}
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = redact.Text(s)
 	}
 	return out
 }

@@ -6,6 +6,7 @@
 package redacttest
 
 import (
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -18,6 +19,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 )
 
 //go:embed repo
@@ -75,19 +82,35 @@ func WriteFiles(t testing.TB, dir, namespace string) {
 	}
 }
 
-// LivePatch is a JSON merge patch to one live object.
-type LivePatch struct {
-	Group, Version, Resource, Name string
-	Patch                          string
+// livePatch is a JSON merge patch to one live object.
+type livePatch struct {
+	gvr   schema.GroupVersionResource
+	name  string
+	patch string
 }
 
-// LivePatches change, behind Git's back, the Secret's value, the Azure key,
-// the pod's password and the job's argument.
-var LivePatches = []LivePatch{
-	{Version: "v1", Resource: "secrets", Name: Secret,
-		Patch: `{"data":{"password":"` + base64.StdEncoding.EncodeToString([]byte("LIVEsecretPW2")) + `"}}`},
-	{Group: "flink.apache.org", Version: "v1beta1", Resource: "flinkdeployments", Name: App,
-		Patch: `{"spec":{"flinkConfiguration":{"fs.azure.account.key.acct.blob.core.windows.net":"LIVEazure999"},` +
+// PatchLive changes, behind Git's back (as field manager kubectl-edit), in
+// the namespace of Env: the Secret's value, the Azure key, the pod's
+// password and the job's argument.
+func PatchLive(t testing.TB, cfg *rest.Config, namespace string) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range livePatches {
+		if _, err := dyn.Resource(p.gvr).Namespace(namespace).Patch(context.Background(), p.name, types.MergePatchType,
+			[]byte(p.patch), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var livePatches = []livePatch{
+	{schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, Secret,
+		`{"data":{"password":"` + base64.StdEncoding.EncodeToString([]byte("LIVEsecretPW2")) + `"}}`},
+	{schema.GroupVersionResource{Group: "flink.apache.org", Version: "v1beta1", Resource: "flinkdeployments"}, App,
+		`{"spec":{"flinkConfiguration":{"fs.azure.account.key.acct.blob.core.windows.net":"LIVEazure999"},` +
 			`"podTemplate":{"spec":{"containers":[{"name":"flink-main-container","env":[{"name":"DB_PASSWORD","value":"LIVEenv000"},{"name":"LOG_LEVEL","value":"INFO"}]}]}},` +
 			`"job":{"args":["--db-pass=LIVEarg123","--password","ARGnext888","--parallelism-hint","4"]}}}`},
 }
