@@ -138,6 +138,9 @@ func TargetName(raw string) string {
 // Enqueue queues al for every target and returns at once.
 func (q *AlertQueue) Enqueue(al Alert) {
 	for _, l := range q.lanes {
+		if al.Refresh && l.target.Format != FormatAlertmanager {
+			continue
+		}
 		body, err := Encode(l.target.Format, al)
 		if err != nil {
 			q.dropped(l, al, DropEncode, err)

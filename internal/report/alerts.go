@@ -48,6 +48,10 @@ type Alert struct {
 	Revision    string    `json:"revision,omitempty"`
 	StartsAt    time.Time `json:"startsAt"`
 	EndsAt      time.Time `json:"endsAt,omitempty"`
+	// Refresh marks a re-send of an alert still firing: only Alertmanager
+	// targets get it (they expire an alert nobody re-sends), chat and
+	// JSON targets heard of it once.
+	Refresh bool `json:"-"`
 }
 
 func (a Alert) key() string { return a.Kind + "/" + a.Environment + "/" + a.App }
@@ -62,6 +66,14 @@ type Alerter struct {
 	// Queue, when set, delivers in the background with retries (the
 	// daemon); without it each notification is tried once, at once.
 	Queue *AlertQueue
+	// TTL, when set, is how long Alertmanager keeps a firing alert without
+	// hearing of it again: every firing alert carries endsAt = now + TTL,
+	// and each Observe re-sends the alerts of its environment that still
+	// fire. Alertmanager otherwise resolves an alert after its
+	// resolve_timeout (5m by default) although the problem persists; and
+	// an alert of a daemon that stopped resolves after TTL. Set it to a few
+	// times the longest gap between two passes of an environment.
+	TTL time.Duration
 
 	mu     gosync.Mutex
 	active map[string]Alert // by key
@@ -115,9 +127,18 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 	}
 	var send []Alert
 	for k, al := range current {
-		if _, was := a.active[k]; !was {
+		if a.TTL > 0 {
+			al.EndsAt = now.Add(a.TTL)
+		}
+		prev, was := a.active[k]
+		switch {
+		case !was:
 			a.active[k] = al
 			send = append(send, al)
+		case a.TTL > 0:
+			prev.EndsAt, prev.Refresh, prev.Details, prev.Summary, prev.Revision = al.EndsAt, true, al.Details, al.Summary, al.Revision
+			a.active[k] = prev
+			send = append(send, prev)
 		}
 	}
 	for k, al := range a.active {
@@ -126,7 +147,7 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 		}
 		if _, still := current[k]; !still {
 			delete(a.active, k)
-			al.Status, al.EndsAt = "resolved", now
+			al.Status, al.EndsAt, al.Refresh = "resolved", now, false
 			send = append(send, al)
 		}
 	}
@@ -167,6 +188,9 @@ func (a *Alerter) send(ctx context.Context, al Alert) {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	for _, t := range a.Targets {
+		if al.Refresh && t.Format != FormatAlertmanager {
+			continue
+		}
 		body, err := Encode(t.Format, al)
 		if err == nil {
 			err = post(ctx, client, t.URL, body)
@@ -219,7 +243,7 @@ func Encode(format string, al Alert) ([]byte, error) {
 			"annotations": map[string]string{"summary": al.Summary, "description": strings.Join(al.Details, "\n"), "revision": al.Revision},
 			"startsAt":    al.StartsAt.UTC().Format(time.RFC3339),
 		}
-		if al.Status == "resolved" {
+		if !al.EndsAt.IsZero() {
 			am["endsAt"] = al.EndsAt.UTC().Format(time.RFC3339)
 		}
 		return json.Marshal([]any{am})
