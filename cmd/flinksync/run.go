@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -26,7 +25,7 @@ func newRunCommand() *cobra.Command {
 		repoURL, branch, listen, secretFile, kubeconfigPath, policyFile, alertFormat, cacheDir string
 		userFile, passFile, sshKeyFile, knownHostsFile, keyringFile                            string
 		leaseNamespace, leaseName                                                              string
-		interval, driftInterval, gitTimeout                                                    time.Duration
+		interval, driftInterval, gitTimeout, passTimeout                                       time.Duration
 		alertURLs                                                                              []string
 		leaderElect                                                                            bool
 		read                                                                                   readFlags
@@ -40,7 +39,10 @@ triggers a pass at once. Each new revision is validated, sized, rendered and
 synced per environment; every environment is re-checked for drift every
 --drift-interval. A failing environment backs off on its own and never slows
 the others. With the remote or the cluster unreachable, the last applied
-state stays. SIGTERM lets the apply in flight finish.
+state stays. Every pass has a deadline (--pass-timeout): a render or a sync
+that runs into it is cut off, and /readyz answers 503 while passes are cut
+off (/healthz only says the process answers). SIGTERM lets the apply in
+flight finish, within its deadline.
 
 Every flag can also be set from the environment: FLINKSYNC_ and the flag name
 in upper case with _ for - (FLINKSYNC_REPO_URL, FLINKSYNC_DRIFT_INTERVAL).
@@ -94,7 +96,7 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 				Auth:   source.Auth{UsernameFile: userFile, PasswordFile: passFile, SSHKeyFile: sshKeyFile, KnownHostsFile: knownHostsFile},
 				Limits: read.limits()}
 			dc := daemon.Config{Remote: remote, Interval: interval, DriftInterval: driftInterval, RestConfig: cfg,
-				Policy: policy, WebhookSecret: secret, Alerts: alerts, Logger: logger}
+				Policy: policy, WebhookSecret: secret, Alerts: alerts, Logger: logger, PassTimeout: passTimeout}
 			if leaderElect {
 				host, _ := os.Hostname()
 				ns := leaseNamespace
@@ -113,7 +115,7 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 			if err != nil {
 				return cantRun(fmt.Errorf("--listen %s: %w", listen, err))
 			}
-			srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			srv := d.Server()
 			go func() { _ = srv.Serve(ln) }()
 			logger.Info("flinksync started", "version", version, "listen", ln.Addr().String(), "repo", repoURL, "ref", branch)
 			err = d.Run(ctx)
@@ -143,6 +145,8 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 	f.StringVar(&leaseName, "leader-election-name", "flinksync", "name of the Lease")
 	f.StringVar(&cacheDir, "cache-dir", "/var/cache/flinksync", "folder of the cached shallow clone")
 	f.DurationVar(&gitTimeout, "git-timeout", source.DefaultTimeout, "timeout of each Git request")
+	f.DurationVar(&passTimeout, "pass-timeout", daemon.DefaultPassTimeout,
+		"deadline of one pass (head check, fetch, render and sync of every environment, or a drift pass); /readyz fails while passes are cut off")
 	f.StringVar(&userFile, "git-username-file", "", "HTTPS username file")
 	f.StringVar(&passFile, "git-password-file", "", "HTTPS password or token file")
 	f.StringVar(&sshKeyFile, "git-ssh-key-file", "", "SSH private key file")

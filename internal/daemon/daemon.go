@@ -43,9 +43,12 @@ const (
 	DefaultDriftInterval = 5 * time.Minute // drift re-check per environment
 	// Jitter spreads polls of many daemons: up to 5% of the interval (Flux's).
 	Jitter = 0.05
-	// PassTimeout bounds one environment's pass; a pass in flight when the
-	// daemon is told to stop gets this long to finish.
-	PassTimeout = 5 * time.Minute
+	// DefaultPassTimeout bounds one pass (head check, fetch, render and the
+	// sync of every environment, or a drift pass); a pass in flight when
+	// the daemon is told to stop gets what is left of it to finish. The
+	// 1,000-app benchmark's pass takes under a second; the chart's
+	// terminationGracePeriodSeconds (330) leaves room for a whole pass.
+	DefaultPassTimeout = 5 * time.Minute
 	// Backoff after an environment's failed pass: doubling from BackoffBase
 	// up to BackoffMax, per environment.
 	BackoffBase = 10 * time.Second
@@ -71,6 +74,15 @@ type Config struct {
 	Registry *prometheus.Registry
 	// BackoffBase and BackoffMax override the defaults (tests).
 	BackoffBase, BackoffMax time.Duration
+	// PassTimeout is the deadline of one pass; zero means DefaultPassTimeout.
+	PassTimeout time.Duration
+	// HTTP bounds the HTTP server; zero fields take the defaults.
+	HTTP HTTPLimits
+	// AlertQueue bounds the delivery of alerts; zero fields take the defaults.
+	AlertQueue report.QueueOptions
+
+	// pipeline replaces pipeline.Run (tests: a render that never returns).
+	pipeline func(fs.FS, pipeline.Options) (*pipeline.Result, error)
 }
 
 // LeaderElection configures the Lease.
@@ -87,12 +99,16 @@ type Daemon struct {
 	metrics  *report.Metrics
 	registry *prometheus.Registry
 	alerter  *report.Alerter
+	alerts   *report.AlertQueue
 	events   *report.Events
 	kube     kubernetes.Interface
 
 	trigger chan struct{}
 	leader  atomic.Bool
 	started atomic.Bool
+	// heartbeat is when the leader's loop last came back from a step
+	// (Unix nanoseconds), for /readyz.
+	heartbeat atomic.Int64
 
 	mu       gosync.Mutex
 	revision string           // the revision of current
@@ -102,6 +118,12 @@ type Daemon struct {
 	lastPoll time.Time
 	envs     map[string]*envState
 	orphans  []sync.Orphan // inventories no environment syncs (orphans.go)
+	// stuck is the remote's head whose render was cut off by the pass
+	// deadline, until the head moves or renders.
+	stuck string
+	// abandoned are the renders cut off that still run, by revision;
+	// each channel closes when its render returns.
+	abandoned map[string]chan struct{}
 }
 
 // envState is what the daemon knows of one environment.
@@ -116,6 +138,7 @@ type envState struct {
 	findings    []*diag.Finding
 	sizing      []*sizing.Result
 	missing     bool // no longer in the repository
+	cut         bool // its last pass was cut off by the pass deadline
 	inFlightRev string
 }
 
@@ -141,6 +164,12 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.PassTimeout <= 0 {
+		cfg.PassTimeout = DefaultPassTimeout
+	}
+	if cfg.pipeline == nil {
+		cfg.pipeline = pipeline.Run
+	}
 	s, err := sync.New(cfg.RestConfig)
 	if err != nil {
 		return nil, err
@@ -150,8 +179,10 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, syncer: s, kube: kube, registry: cfg.Registry,
-		metrics: report.NewMetrics(cfg.Registry), trigger: make(chan struct{}, 1), envs: map[string]*envState{}}
-	d.alerter = &report.Alerter{Targets: cfg.Alerts, Metrics: d.metrics}
+		metrics: report.NewMetrics(cfg.Registry), trigger: make(chan struct{}, 1), envs: map[string]*envState{},
+		abandoned: map[string]chan struct{}{}}
+	d.alerts = report.NewAlertQueue(cfg.Alerts, cfg.AlertQueue, d.metrics, cfg.Logger)
+	d.alerter = &report.Alerter{Targets: cfg.Alerts, Metrics: d.metrics, Queue: d.alerts}
 	if cfg.Remote != nil {
 		prev := cfg.Remote.OnRequest
 		cfg.Remote.OnRequest = func(kind string) {
@@ -177,13 +208,14 @@ func (d *Daemon) Trigger() {
 	}
 }
 
-// Run syncs until ctx is cancelled. A pass in flight finishes first.
+// Run syncs until ctx is cancelled. A pass in flight finishes first, and
+// the alerts it raised get up to AlertDrain to go out.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.events = report.NewEvents(d.kube)
 	defer d.events.Stop()
+	defer d.deliverAlerts(ctx)()
 	le := d.cfg.LeaderElection
 	if le == nil {
-		d.leader.Store(true)
 		d.loop(ctx)
 		return nil
 	}
@@ -200,7 +232,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
 				d.log.Info("leading", "identity", le.Identity)
-				d.leader.Store(true)
 				d.loop(ctx)
 			},
 			OnStoppedLeading: func() {
@@ -229,8 +260,10 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // loop is the leader's work: a pass per new revision and drift passes.
 func (d *Daemon) loop(ctx context.Context) {
+	d.heartbeat.Store(time.Now().UnixNano()) // readiness counts from here
+	d.leader.Store(true)
 	d.started.Store(true)
-	d.reconcile(ctx)
+	d.beat(d.reconcile(ctx))
 	poll := time.NewTimer(d.jittered())
 	defer poll.Stop()
 	tick := time.NewTicker(min(time.Second, d.cfg.DriftInterval/4+time.Millisecond))
@@ -240,12 +273,12 @@ func (d *Daemon) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.trigger:
-			d.reconcile(ctx)
+			d.beat(d.reconcile(ctx))
 		case <-poll.C:
-			d.reconcile(ctx)
+			d.beat(d.reconcile(ctx))
 			poll.Reset(d.jittered())
 		case <-tick.C:
-			d.due(ctx)
+			d.beat(d.due(ctx))
 		}
 	}
 }
@@ -255,34 +288,53 @@ func (d *Daemon) jittered() time.Duration {
 }
 
 // reconcile checks the remote head and, when it moved, fetches, renders
-// and syncs every environment. With the remote unreachable, the last
-// rendered revision stays in force.
-func (d *Daemon) reconcile(ctx context.Context) {
+// and syncs every environment, all within one pass deadline. With the
+// remote unreachable, or the head's render cut off, the last rendered
+// revision stays in force.
+func (d *Daemon) reconcile(ctx context.Context) outcome {
 	if ctx.Err() != nil {
-		return
+		return idle
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.PassTimeout)
+	defer cancel()
 	head, err := d.cfg.Remote.Head(ctx)
 	d.mu.Lock()
 	d.lastPoll = time.Now()
 	d.mu.Unlock()
 	if err != nil {
 		d.sourceFailed("ls-remote", err)
-		return
+		d.cutIf(ctx, stageSource)
+		return idle
 	}
 	d.metrics.GitOK()
 	d.mu.Lock()
 	same := head == d.revision && d.current != nil
-	d.mu.Unlock()
+	_, rendering := d.abandoned[head]
+	switch {
+	case rendering:
+		d.stuck = head
+	case head != d.stuck:
+		d.stuck = ""
+	}
 	if same {
-		d.due(ctx) // retry environments whose backoff ran out
-		return
+		d.sourceOK, d.srcErr = true, ""
+	}
+	d.mu.Unlock()
+	if same || rendering {
+		// Retry environments whose backoff ran out; a head whose render
+		// was cut off and still runs is not rendered twice.
+		if o := d.due(ctx); !rendering {
+			return o
+		}
+		return cut
 	}
 	fsys, rev, err := d.cfg.Remote.Fetch(ctx)
 	if err != nil {
 		d.sourceFailed("fetch", err)
-		return
+		d.cutIf(ctx, stageSource)
+		return idle
 	}
-	d.render(ctx, fsys, rev)
+	return d.render(ctx, fsys, rev)
 }
 
 func (d *Daemon) sourceFailed(kind string, err error) {
@@ -294,16 +346,19 @@ func (d *Daemon) sourceFailed(kind string, err error) {
 }
 
 // render runs the pipeline for a new revision and syncs every environment.
-func (d *Daemon) render(ctx context.Context, fsys fs.FS, rev string) {
-	res, err := pipeline.Run(fsys, pipeline.Options{Revision: rev, Daemon: d.cfg.Policy})
+func (d *Daemon) render(ctx context.Context, fsys fs.FS, rev string) outcome {
+	res, err, ok := d.runPipeline(ctx, fsys, rev)
+	if !ok {
+		return cut
+	}
 	if err != nil {
 		d.sourceFailed("read", err)
-		return
+		return idle
 	}
 	d.metrics.Revision(rev)
 	d.mu.Lock()
 	d.sourceOK, d.srcErr = true, ""
-	d.revision, d.current = rev, res
+	d.revision, d.current, d.stuck = rev, res, ""
 	seen := map[string]bool{}
 	for _, name := range res.Environments() {
 		seen[name] = true
@@ -326,12 +381,13 @@ func (d *Daemon) render(ctx context.Context, fsys fs.FS, rev string) {
 	}
 	d.mu.Unlock()
 	d.log.Info("revision", "revision", rev, "environments", len(seen), "findings", len(res.Findings))
-	d.syncAll(ctx, res.Environments(), "revision")
+	passed := d.syncAll(ctx, res.Environments(), "revision")
 	d.findOrphans(ctx, res)
+	return passed
 }
 
 // due syncs the environments whose drift check or backoff is due.
-func (d *Daemon) due(ctx context.Context) {
+func (d *Daemon) due(ctx context.Context) outcome {
 	now := time.Now()
 	var names []string
 	d.mu.Lock()
@@ -344,20 +400,25 @@ func (d *Daemon) due(ctx context.Context) {
 		}
 	}
 	d.mu.Unlock()
-	if len(names) > 0 {
-		d.syncAll(ctx, names, "drift")
+	if len(names) == 0 {
+		return idle
 	}
+	return d.syncAll(ctx, names, "drift")
 }
 
 // syncAll syncs the named environments side by side: one slow or failing
-// environment never holds the others back.
-func (d *Daemon) syncAll(ctx context.Context, names []string, why string) {
+// environment never holds the others back. The pass is cut when any
+// environment's sync ran into the deadline.
+func (d *Daemon) syncAll(ctx context.Context, names []string, why string) outcome {
 	var wg gosync.WaitGroup
+	var wasCut atomic.Bool
 	for _, name := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.syncEnv(ctx, name, why)
+			if d.syncEnv(ctx, name, why) == cut {
+				wasCut.Store(true)
+			}
 		}()
 	}
 	wg.Wait()
@@ -365,26 +426,31 @@ func (d *Daemon) syncAll(ctx context.Context, names []string, why string) {
 	// the daemon idles until the next commit or drift check: give the
 	// memory back to the system rather than hold it.
 	debug.FreeOSMemory()
+	if wasCut.Load() {
+		return cut
+	}
+	return done
 }
 
 // syncEnv runs one pass over one environment, unless its backoff says wait.
 // The pass is not cut short when ctx is cancelled (SIGTERM lets the apply
-// in flight finish); it is bounded by PassTimeout.
-func (d *Daemon) syncEnv(ctx context.Context, name, why string) {
+// in flight finish); it is bounded by the pass deadline.
+func (d *Daemon) syncEnv(ctx context.Context, name, why string) outcome {
 	d.mu.Lock()
 	st, res := d.envs[name], d.current
 	if st == nil || res == nil || time.Now().Before(st.nextTry) {
 		d.mu.Unlock()
-		return
+		return idle
 	}
 	env := res.Repo.Environment(name)
 	d.mu.Unlock()
 	if env == nil {
-		return
+		return idle
 	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), PassTimeout)
+	pctx, cancel := d.untilDeadline(ctx)
 	defer cancel()
 	r := d.syncer.Sync(pctx, env, res.Rendered[name], sync.Options{Blocked: res.Blocked[name]})
+	o := d.cutIf(pctx, stageSync)
 	r.Revision = res.Revision()
 	d.metrics.Pass(r)
 	d.metrics.Findings(name, append(envFindings(res.Findings, name, res), r.Findings...))
@@ -399,7 +465,7 @@ func (d *Daemon) syncEnv(ctx context.Context, name, why string) {
 	d.alerter.Observe(pctx, r)
 	now := time.Now()
 	d.mu.Lock()
-	st.last, st.lastPass = r, now
+	st.last, st.lastPass, st.cut = r, now, o == cut
 	st.findings = append(envFindings(res.Findings, name, res), r.Findings...)
 	st.nextDrift = now.Add(d.cfg.DriftInterval)
 	if r.OK() {
@@ -415,6 +481,7 @@ func (d *Daemon) syncEnv(ctx context.Context, name, why string) {
 		level = slog.LevelWarn
 	}
 	d.log.Log(ctx, level, "sync", "environment", name, "why", why, "revision", r.Revision, "summary", r.Summary(), "duration", r.Duration.String())
+	return o
 }
 
 // backoff is the wait after the n-th failure in a row.

@@ -194,8 +194,12 @@ type proxy struct {
 	ln     net.Listener
 	target string
 	down   atomic.Bool
-	mu     gosync.Mutex
-	conns  []net.Conn
+	// stall holds new connections open without an answer, the way a
+	// hung API server looks; resume closes them.
+	stall atomic.Bool
+	mu    gosync.Mutex
+	conns []net.Conn
+	held  []net.Conn
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -214,11 +218,28 @@ func newProxy(t *testing.T, target string) *proxy {
 				c.Close()
 				continue
 			}
+			if p.stall.Load() {
+				p.mu.Lock()
+				p.held = append(p.held, c)
+				p.mu.Unlock()
+				continue
+			}
 			go p.pipe(c)
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); p.cut() })
 	return p
+}
+
+// viaProxy is the test API server's config through a new proxy.
+func viaProxy(t *testing.T) (*proxy, *rest.Config) {
+	cfg := testenvConfig(t)
+	u, _ := url.Parse(cfg.Host)
+	px := newProxy(t, u.Host)
+	via := rest.CopyConfig(cfg)
+	via.Host = "https://" + px.ln.Addr().String()
+	via.TLSClientConfig.ServerName = "127.0.0.1"
+	return px, via
 }
 
 func (p *proxy) pipe(c net.Conn) {
@@ -238,19 +259,27 @@ func (p *proxy) pipe(c net.Conn) {
 func (p *proxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range p.conns {
+	for _, c := range append(p.conns, p.held...) {
 		c.Close()
 	}
-	p.conns = nil
+	p.conns, p.held = nil, nil
+}
+
+// hang makes the API server look hung: every connection is cut, and new
+// ones are held without an answer.
+func (p *proxy) hang() {
+	p.stall.Store(true)
+	p.cut()
+}
+
+// resume lets connections through again; the held ones are closed.
+func (p *proxy) resume() {
+	p.stall.Store(false)
+	p.cut()
 }
 
 func TestAPIServerOutageRecoversWithoutLosingInventory(t *testing.T) {
-	cfg := testenvConfig(t)
-	u, _ := url.Parse(cfg.Host)
-	px := newProxy(t, u.Host)
-	via := rest.CopyConfig(cfg)
-	via.Host = "https://" + px.ln.Addr().String()
-	via.TLSClientConfig.ServerName = "127.0.0.1"
+	px, via := viaProxy(t)
 	f := newFixture(t, options{drift: 300 * time.Millisecond, restConfig: via, interval: 200 * time.Millisecond})
 	eventually(t, 30*time.Second, "the first revision applied", f.applied(f.head()))
 	before := f.metric("flinksync_reconcile_total", map[string]string{"result": "failed"})
@@ -393,7 +422,7 @@ func TestBackoffDoubles(t *testing.T) {
 func TestAFailingEnvironmentBacksOffAlone(t *testing.T) {
 	f := newFixture(t, options{drift: 200 * time.Millisecond, interval: 200 * time.Millisecond})
 	eventually(t, 30*time.Second, "the first revision applied", f.applied(f.head()))
-	f.git.commit("environments/dev.yaml", "namespace: "+f.ns("dev"), "namespace: nowhere"+f.suffix)
+	f.breakDev()
 	rev := f.git.commit(auditFile, "taskManagers: 2", "taskManagers: 3")
 	eventually(t, 15*time.Second, "staging applies the new revision", func() bool {
 		for _, e := range f.d.Snapshot().Environments {

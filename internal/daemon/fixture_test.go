@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/source"
 	"github.com/flinksync/flinksync/internal/testenv"
@@ -164,6 +166,10 @@ type options struct {
 	leader          *LeaderElection
 	repo            string
 	alerts          []report.AlertTarget // nil: the fixture's JSON sink
+	alertQueue      report.QueueOptions
+	passTimeout     time.Duration
+	// pipeline replaces pipeline.Run.
+	pipeline func(fs.FS, pipeline.Options) (*pipeline.Result, error)
 }
 
 func newFixture(t *testing.T, o options) *fixture {
@@ -203,9 +209,12 @@ func (f *fixture) newDaemon(o options) *Daemon {
 		RestConfig:    rc,
 		WebhookSecret: []byte("s3cret"),
 		Alerts:        o.alerts,
+		AlertQueue:    o.alertQueue,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		BackoffBase:   200 * time.Millisecond, BackoffMax: time.Second,
 		LeaderElection: o.leader,
+		PassTimeout:    o.passTimeout,
+		pipeline:       o.pipeline,
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -269,6 +278,38 @@ func (f *fixture) applied(rev string) func() bool {
 }
 
 func (f *fixture) head() string { return f.git.git(f.git.work, "rev-parse", "HEAD") }
+
+// ready asks /readyz.
+func (f *fixture) ready() (int, string) {
+	resp, err := http.Get(f.http.URL + "/readyz")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// env is one environment's status.
+func (f *fixture) env(name string) EnvironmentStatus {
+	for _, e := range f.d.Snapshot().Environments {
+		if e.Name == name {
+			return e
+		}
+	}
+	return EnvironmentStatus{}
+}
+
+// breakDev points dev at a namespace that does not exist: dev's passes
+// fail (and raise SyncFailed) until fixDev.
+func (f *fixture) breakDev() string {
+	return f.git.commit("environments/dev.yaml", "namespace: "+f.ns("dev"), "namespace: nowhere"+f.suffix)
+}
+
+// fixDev undoes breakDev.
+func (f *fixture) fixDev() string {
+	return f.git.commit("environments/dev.yaml", "namespace: nowhere"+f.suffix, "namespace: "+f.ns("dev"))
+}
 
 // hook posts a GitHub push webhook signed with secret.
 func (f *fixture) hook(secret string) int {

@@ -31,14 +31,17 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", d.readyz)
 	mux.HandleFunc("GET /api/v1/status", d.status)
-	mux.HandleFunc("POST /hooks/github", d.hook(verifyGitHub))
-	mux.HandleFunc("POST /hooks/gitlab", d.hook(verifyGitLab))
-	mux.HandleFunc("POST /hooks/generic", d.hook(verifyGeneric))
+	hooks := make(limiter, d.cfg.HTTP.withDefaults().MaxConcurrentWebhooks)
+	mux.HandleFunc("POST /hooks/github", hooks.wrap(d.hook(verifyGitHub)))
+	mux.HandleFunc("POST /hooks/gitlab", hooks.wrap(d.hook(verifyGitLab)))
+	mux.HandleFunc("POST /hooks/generic", hooks.wrap(d.hook(verifyGeneric)))
 	return mux
 }
 
 // readyz is ready once the daemon runs, on the leader and on standbys
-// alike, so rollouts of several replicas finish; the body says which.
+// alike, so rollouts of several replicas finish; the body says which. The
+// leader stops being ready when its passes stop completing (see stalled);
+// /healthz only says the process answers.
 func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !d.started.Load() {
 		http.Error(w, "starting\n", http.StatusServiceUnavailable)
@@ -46,6 +49,10 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	if !d.leader.Load() {
 		_, _ = io.WriteString(w, "ok: standby (another replica holds the lease)\n")
+		return
+	}
+	if why := d.stalled(time.Now()); why != "" {
+		http.Error(w, "not ready: "+why+"\n", http.StatusServiceUnavailable)
 		return
 	}
 	_, _ = io.WriteString(w, "ok: leader\n")
