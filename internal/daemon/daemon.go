@@ -170,6 +170,12 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.pipeline == nil {
 		cfg.pipeline = pipeline.Run
 	}
+	if cfg.RestConfig != nil && cfg.RestConfig.Timeout <= 0 {
+		// Every request to the API server ends with the pass at the
+		// latest, even one made without the pass's context (discovery).
+		cfg.RestConfig = rest.CopyConfig(cfg.RestConfig)
+		cfg.RestConfig.Timeout = cfg.PassTimeout
+	}
 	s, err := sync.New(cfg.RestConfig)
 	if err != nil {
 		return nil, err

@@ -111,11 +111,15 @@ func TestAHungAPIServerCutsPassesAndReadinessFails(t *testing.T) {
 	}
 
 	px.hang()
+	hung := time.Now()
 	rev := f.git.commit(auditFile, "taskManagers: 2", "taskManagers: 5")
+	var why string
 	eventually(t, 15*time.Second, "readyz to stop answering ok", func() bool {
 		code, body := f.ready()
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "no pass has completed")
+		why = body
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "was cut off by the pass timeout")
 	})
+	t.Logf("unready %s after the API server hung: %s", time.Since(hung).Round(time.Millisecond), strings.TrimSpace(why))
 	if got := f.metric("flinksync_pass_timeouts_total", map[string]string{"stage": "sync"}); got < 1 {
 		t.Errorf("flinksync_pass_timeouts_total{stage=sync} = %v", got)
 	}
