@@ -147,14 +147,9 @@ func (q *AlertQueue) Enqueue(al Alert) {
 			continue
 		}
 		l.mu.Lock()
-		var pushed *notification
-		if len(l.waiting) >= q.opts.Size {
-			pushed = &l.waiting[0]
-			l.waiting = l.waiting[1:]
-		}
-		l.waiting = append(l.waiting, notification{alert: al, body: body})
+		pushed, full := l.add(notification{alert: al, body: body}, q.opts.Size)
 		l.mu.Unlock()
-		if pushed != nil {
+		if full {
 			q.dropped(l, pushed.alert, DropQueueFull, fmt.Errorf("more than %d notifications wait for %s", q.opts.Size, l.name))
 		}
 		q.queued(l)
@@ -163,6 +158,28 @@ func (q *AlertQueue) Enqueue(al Alert) {
 		default:
 		}
 	}
+}
+
+// add queues n, pushing out the oldest notification when size wait
+// already. A re-send of an alert still firing (Refresh) takes the place of
+// a firing notification of the same alert that still waits: a receiver
+// that is down for long gets the latest state once, and re-sends never
+// push out other alerts.
+func (l *lane) add(n notification, size int) (pushed notification, full bool) {
+	if n.alert.Refresh {
+		for i, w := range l.waiting {
+			if w.alert.key() == n.alert.key() && w.alert.Status == n.alert.Status {
+				l.waiting[i] = n
+				return notification{}, false
+			}
+		}
+	}
+	if len(l.waiting) >= size {
+		pushed, full = l.waiting[0], true
+		l.waiting = l.waiting[1:]
+	}
+	l.waiting = append(l.waiting, n)
+	return pushed, full
 }
 
 // Run delivers until ctx is cancelled; what is still waiting then is

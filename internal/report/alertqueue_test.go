@@ -239,6 +239,55 @@ func TestAlertQueueIsBoundedAndNeverWaitsOnAHangingReceiver(t *testing.T) {
 	}
 }
 
+// Re-sends of an alert still firing (Alertmanager's refresh) while the
+// receiver is away replace the one that waits: the queue holds the latest
+// state once and never drops another alert for them.
+func TestAlertQueueCoalescesRefreshes(t *testing.T) {
+	release := make(chan struct{})
+	rc := newReceiver(t, func(_ int64, _ http.ResponseWriter, r *http.Request) int {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return http.StatusOK
+	})
+	opts := fast
+	opts.Size, opts.Timeout = 3, time.Hour
+	f := &queueFixture{m: NewMetrics(prometheus.NewRegistry()), logs: &lockedBuffer{}}
+	f.q = NewAlertQueue([]AlertTarget{{URL: rc.srv.URL, Format: FormatAlertmanager}}, opts, f.m, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.q.Run(ctx)
+	f.q.Enqueue(firing("dev")) // in flight, held by the receiver
+	waitFor(t, "the first request", func() bool { return rc.requests.Load() == 1 })
+	f.q.Enqueue(firing("prod"))
+	drift := Alert{Kind: AlertDrift, Status: "firing", Environment: "prod", Summary: "drift"}
+	f.q.Enqueue(drift)
+	for i := range 50 {
+		refresh := drift
+		refresh.Refresh, refresh.Revision = true, strconv.Itoa(i)
+		f.q.Enqueue(refresh)
+	}
+	if n := f.q.Len(); n != 3 {
+		t.Errorf("queue length %d, want 3: the refreshes must take the waiting drift alert's place", n)
+	}
+	if n := count(f.m.alertsDropped); n != 0 {
+		t.Errorf("refreshes must not push other alerts out: %d dropped", n)
+	}
+	l := f.q.lanes[0]
+	l.mu.Lock()
+	last := l.waiting[len(l.waiting)-1].alert
+	l.mu.Unlock()
+	if last.Kind != AlertDrift || last.Revision != "49" {
+		t.Errorf("the latest refresh must wait in place of the others: %+v", last)
+	}
+	close(release)
+	waitFor(t, "all delivered", func() bool { return f.q.Len() == 0 })
+	if n := rc.requests.Load(); n != 3 {
+		t.Errorf("3 requests (dev, prod, one drift), got %d", n)
+	}
+}
+
 func TestAlertBackoffDoublesWithJitter(t *testing.T) {
 	q := NewAlertQueue(nil, QueueOptions{BackoffBase: time.Second, BackoffMax: time.Minute}, nil, nil)
 	for n, full := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 7: time.Minute, 40: time.Minute} {
