@@ -59,6 +59,13 @@ func TestAlertmanagerReceivesDriftFiringThenResolved(t *testing.T) {
 	}
 	am.waitNotification(t, "firing", match)
 
+	// The drift lasts past Alertmanager's resolve_timeout: the daemon's
+	// passes re-send the alert with endsAt ahead, so it stays active.
+	time.Sleep(4 * time.Second)
+	if got := am.alerts(t, match); len(got) != 1 || got[0].Status.State != "active" {
+		t.Fatalf("the drift persists past resolve_timeout, but Alertmanager lists %+v", got)
+	}
+
 	// Someone puts it back: Alertmanager resolves the alert, tells its
 	// receiver so, and no longer lists it.
 	f.editReplicas("dev", "orders-enrich", 1)
@@ -135,7 +142,11 @@ func startAlertmanager(t *testing.T) *alertmanager {
 	dir := t.TempDir()
 	// Notifications go out at once (group_wait 0s) and a group's changes,
 	// resolutions included, a second later.
-	config := fmt.Sprintf(`route:
+	// resolve_timeout is short: an alert that still fires must be kept
+	// alive by the daemon's re-sends, not by Alertmanager's default 5m.
+	config := fmt.Sprintf(`global:
+  resolve_timeout: 2s
+route:
   receiver: %s
   group_by: [alertname, environment]
   group_wait: 0s

@@ -188,7 +188,7 @@ func New(cfg Config) (*Daemon, error) {
 		metrics: report.NewMetrics(cfg.Registry), trigger: make(chan struct{}, 1), envs: map[string]*envState{},
 		abandoned: map[string]chan struct{}{}}
 	d.alerts = report.NewAlertQueue(cfg.Alerts, cfg.AlertQueue, d.metrics, cfg.Logger)
-	d.alerter = &report.Alerter{Targets: cfg.Alerts, Metrics: d.metrics, Queue: d.alerts}
+	d.alerter = &report.Alerter{Targets: cfg.Alerts, Metrics: d.metrics, Queue: d.alerts, TTL: alertTTL(cfg)}
 	if cfg.Remote != nil {
 		prev := cfg.Remote.OnRequest
 		cfg.Remote.OnRequest = func(kind string) {
@@ -536,3 +536,14 @@ func envSizing(p *sizing.Plan, env string) []*sizing.Result {
 
 // ErrNoRemote is returned when the daemon has no Git remote.
 var ErrNoRemote = errors.New("no Git remote configured")
+
+// alertTTL is how long Alertmanager keeps a firing alert the daemon has not
+// re-sent: four times the longest gap between two passes of one environment
+// (a drift check, or a failing environment's longest back-off, plus the
+// pass itself), as Prometheus re-sends with endsAt four resend delays ahead.
+// Every pass re-sends what still fires, so the alert lives while the
+// problem does, and resolves by itself that long after the daemon stops.
+func alertTTL(cfg Config) time.Duration {
+	gap := max(cfg.DriftInterval, cfg.BackoffMax) + cfg.PassTimeout
+	return 4 * gap
+}
