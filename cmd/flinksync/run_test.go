@@ -10,6 +10,7 @@ func TestRunFlagsFromEnvironment(t *testing.T) {
 	t.Setenv("FLINKSYNC_REPO_URL", "https://git.example.com/flink.git")
 	t.Setenv("FLINKSYNC_INTERVAL", "30s")
 	t.Setenv("FLINKSYNC_DRIFT_INTERVAL", "10m")
+	t.Setenv("FLINKSYNC_PASS_TIMEOUT", "2m")
 	t.Setenv("FLINKSYNC_LEADER_ELECT", "true")
 	t.Setenv("FLINKSYNC_ALERT_WEBHOOK", "https://hooks.example.com/a?x=1,2 https://am.example.com/api/v2/alerts")
 	t.Setenv("FLINKSYNC_BRANCH", "release")
@@ -29,6 +30,9 @@ func TestRunFlagsFromEnvironment(t *testing.T) {
 	}
 	if d, _ := cmd.Flags().GetDuration("drift-interval"); d != 10*time.Minute {
 		t.Errorf("drift-interval %s", d)
+	}
+	if d, _ := cmd.Flags().GetDuration("pass-timeout"); d != 2*time.Minute {
+		t.Errorf("pass-timeout %s", d)
 	}
 	if get("branch") != "main" {
 		t.Errorf("a flag on the command line wins over the environment, got branch %q", get("branch"))
