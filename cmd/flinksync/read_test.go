@@ -12,6 +12,7 @@ import (
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/report"
+	"github.com/flinksync/flinksync/internal/testenv"
 )
 
 // secretMarker is in every file outside the repository: no output may show it.
@@ -80,20 +81,9 @@ func symlink(t *testing.T, dest, name string) {
 	}
 }
 
-// within runs f and fails the test if it has not returned after 10 s.
-func within(t *testing.T, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: still running after 10 s", what)
-	}
-}
+// within runs f and fails the test if it has not returned after 10 s (a
+// read that blocks on a named pipe never would).
+func within(t *testing.T, what string, f func()) { testenv.Within(t, 10*time.Second, what, f) }
 
 // readFinding returns validate's LOAD-014 finding at file, or nil.
 func readFinding(t *testing.T, out, file string) *diag.Finding {

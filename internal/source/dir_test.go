@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/flinksync/flinksync/internal/testenv"
 )
 
 // secretMarker is in every file outside the repository: no read may return it.
@@ -71,19 +73,7 @@ func (l layout) open(t testing.TB, lim Limits) *Dir {
 
 // within runs f and fails the test if it has not returned after 10 s (a
 // read that blocks on a named pipe never would).
-func within(t *testing.T, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: still running after 10 s", what)
-	}
-}
+func within(t *testing.T, what string, f func()) { testenv.Within(t, 10*time.Second, what, f) }
 
 // allocated is how many bytes f allocates.
 func allocated(f func()) uint64 {

@@ -259,3 +259,21 @@ func RestartAPIServer(t testing.TB) {
 		t.Fatal(err)
 	}
 }
+
+// Within runs f and fails the test if it has not returned after limit: for
+// reads and parses of hostile input that must end, where a hang is the bug
+// (a named pipe, a huge exponent). A hung f keeps its goroutine; the test
+// binary ends anyway.
+func Within(t testing.TB, limit time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		t.Fatalf("%s: still running after %s", what, limit)
+	}
+}
