@@ -103,6 +103,10 @@ tests:
         values: '0+1x42'
       - series: 'up{job="flinksync",namespace="flinksync-system",pod="flinksync-0"}'
         values: '1x10 0x32'
+      - series: 'flinksync_pass_timeouts_total{job="flinksync",namespace="flinksync-system",stage="sync",pod="flinksync-0"}'
+        values: '0x10 1+1x32'
+      - series: 'flinksync_alerts_dropped_total{job="flinksync",namespace="flinksync-system",target="hooks.slack.com",reason="rejected",pod="flinksync-0"}'
+        values: '0x20 1x22'
     alert_rule_test:
       - eval_time: 10m
         alertname: FlinksyncDrift
@@ -124,6 +128,26 @@ tests:
             exp_annotations:
               summary: Syncs of environment prod keep failing
               description: "Sync passes of environment prod failed in every 15m window for 15m: the cluster or Git refuses flinksync's requests. The last good state stays; see flinksync's logs and /api/v1/status."
+      - eval_time: 20m
+        alertname: FlinksyncPassesCutOff
+        exp_alerts: []
+      - eval_time: 40m
+        alertname: FlinksyncPassesCutOff
+        exp_alerts:
+          - exp_labels: {severity: critical, team: platform}
+            exp_annotations:
+              summary: flinksync's passes keep running into their deadline
+              description: "A render or a sync did not finish within --pass-timeout in every 15m window for 15m: a hung API server or admission webhook, or a commit that cannot render in time. The last applied state stays; /readyz and /api/v1/status say which stage."
+      - eval_time: 15m
+        alertname: FlinksyncAlertsDropped
+        exp_alerts: []
+      - eval_time: 25m
+        alertname: FlinksyncAlertsDropped
+        exp_alerts:
+          - exp_labels: {target: hooks.slack.com, reason: rejected, severity: warning, team: platform}
+            exp_annotations:
+              summary: flinksync dropped alert notifications for hooks.slack.com (rejected)
+              description: "Alert notifications to hooks.slack.com were given up in the last 1h (rejected): flinksync's own alerts did not reach their receiver. See flinksync_alert_failures_total and the logs."
       - eval_time: 12m
         alertname: FlinksyncDown
         exp_alerts: []
