@@ -120,13 +120,22 @@ func (l *loader) checkApp(a *FlinkApplication) {
 		if s.Image == "" {
 			report(eff.Origin, "spec", RuleRequired, env, "no image for environment %q: set spec.image here or spec.defaults.image in %s", env, e.Origin.File)
 		}
-		if s.FlinkVersion == "" {
+		versionFromDefaults := s.FlinkVersion == ""
+		if versionFromDefaults {
 			s.FlinkVersion = e.Spec.Defaults.FlinkVersion
 		} else if !contains(flinkVersions, s.FlinkVersion) {
 			report(eff.Origin, "spec.flinkVersion", RuleEnum, env, "%q is not one of %s", s.FlinkVersion, strings.Join(flinkVersions, ", "))
 		}
 		if s.FlinkVersion == "" {
 			report(eff.Origin, "spec", RuleRequired, env, "no flinkVersion for environment %q: set spec.flinkVersion here or spec.defaults.flinkVersion in %s", env, e.Origin.File)
+		} else if e.Spec.Target == TargetCFK && contains(flinkVersions, s.FlinkVersion) && !contains(cfkFlinkVersions, s.FlinkVersion) {
+			// The real CFK 3.3.0 FlinkApplication CRD refuses the others.
+			file, line := eff.Origin.File, eff.Origin.LineOf("spec.flinkVersion")
+			if versionFromDefaults {
+				file, line = e.Origin.File, e.Origin.LineOf("spec.defaults.flinkVersion")
+			}
+			l.errorf(file, line, RuleEnum, env, name, "spec.flinkVersion: %q is not a Flink version CFK 3.3 runs (target: cfk takes %s)",
+				s.FlinkVersion, strings.Join(cfkFlinkVersions, ", "))
 		}
 		if s.ImagePullPolicy == "" {
 			s.ImagePullPolicy = e.Spec.Defaults.ImagePullPolicy

@@ -342,6 +342,10 @@ func peekName(body *yaml.Node) string {
 // flinkVersions are the spec.flinkVersion values of the FKO 1.15 CRD.
 var flinkVersions = []string{"v1_13", "v1_14", "v1_15", "v1_16", "v1_17", "v1_18", "v1_19", "v1_20", "v2_0", "v2_1", "v2_2"}
 
+// cfkFlinkVersions are the spec.flinkVersion values of the CFK 3.3.0
+// FlinkApplication CRD, a subset of flinkVersions.
+var cfkFlinkVersions = []string{"v1_18", "v1_19", "v1_20", "v2_0", "v2_1"}
+
 // check runs the cross-document checks, applies defaults and builds the
 // effective applications.
 func (l *loader) check() {

@@ -66,6 +66,13 @@ func repoFS(files map[string]string) fstest.MapFS {
 	return fsys
 }
 
+// cfkDev is base's dev environment with target cfk and the given default
+// Flink version (on line 14).
+func cfkDev(version string) string {
+	return strings.NewReplacer("target: fko", "target: cfk", "v1_20", version).Replace(base["environments/dev.yaml"]) +
+		"  cfk:\n    cmfRestClassRef: {name: cmf}\n"
+}
+
 type want struct {
 	rule, file string
 	line       int
@@ -132,6 +139,12 @@ func TestLoadErrors(t *testing.T) {
 		{"pool not allowed", map[string]string{"pools/small.yaml": base["pools/small.yaml"] + "  environments: [prod]\n",
 			"environments/prod.yaml": strings.NewReplacer("name: dev", "name: prod", "flink-dev", "flink-prod").Replace(base["environments/dev.yaml"])},
 			[]want{{RulePoolNotAllow, "apps/a.yaml", 7}}},
+		// The real CFK 3.3.0 FlinkApplication CRD takes v1_18 .. v2_1 only.
+		{"Flink version CFK does not run, from the defaults", map[string]string{"environments/dev.yaml": cfkDev("v1_17")},
+			[]want{{RuleEnum, "environments/dev.yaml", 14}}},
+		{"Flink version CFK does not run, from the app", map[string]string{"environments/dev.yaml": cfkDev("v1_20"),
+			"apps/b.yaml": app(okSpec + "  flinkVersion: v2_2\n")},
+			[]want{{RuleEnum, "apps/b.yaml", 12}}},
 		{"invalid quantity", map[string]string{"pools/small.yaml": strings.Replace(base["pools/small.yaml"], "4Gi", "4GB", 1)},
 			[]want{{RuleQuantity, "pools/small.yaml", 8}}},
 		{"unknown enum value", map[string]string{"environments/dev.yaml": strings.Replace(base["environments/dev.yaml"], "target: fko", "target: kind", 1)},

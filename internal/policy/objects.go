@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/model"
@@ -72,8 +73,15 @@ func number(o *render.Object, path ...string) (float64, bool) {
 	case int:
 		return float64(x), true
 	case string:
-		f, err := strconv.ParseFloat(x, 64)
-		return f, err == nil
+		if f, err := strconv.ParseFloat(x, 64); err == nil {
+			return f, true
+		}
+		// A Kubernetes quantity, as CFK's FlinkApplication carries its CPU ("500m").
+		q, err := resource.ParseQuantity(x)
+		if err != nil {
+			return 0, false
+		}
+		return q.AsApproximateFloat64(), true
 	}
 	return 0, false
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -129,6 +130,10 @@ func (b *builder) app(app *model.EffectiveApp, res Resources) *Object {
 	}
 	u := b.meta(gvk.Kind, gvk.GroupVersion().String(), app.Name, app.Name, app.App.Metadata.Labels)
 
+	resourceOf := resource
+	if gvk == FlinkApplicationGVK {
+		resourceOf = cfkResource
+	}
 	spec := map[string]any{
 		"image":              s.Image,
 		"flinkVersion":       s.FlinkVersion,
@@ -136,10 +141,10 @@ func (b *builder) app(app *model.EffectiveApp, res Resources) *Object {
 		"mode":               string(s.Mode),
 		"flinkConfiguration": stringMap(b.flinkConfiguration(app, res)),
 		"jobManager": map[string]any{
-			"resource": resource(res.JobManagerCPU, res.JobManagerMemory),
+			"resource": resourceOf(res.JobManagerCPU, res.JobManagerMemory),
 		},
 		"taskManager": map[string]any{
-			"resource": resource(res.TaskManagerCPU, res.TaskManagerMemory),
+			"resource": resourceOf(res.TaskManagerCPU, res.TaskManagerMemory),
 			"replicas": int64(res.TaskManagers),
 		},
 		"job": b.job(s.Job, res),
@@ -443,8 +448,33 @@ const (
 	tlsConfVolumeSize = "8Mi"
 )
 
+// resource is the jobManager/taskManager resource of an FKO
+// FlinkDeployment: cpu a number of cores, memory a Flink memory size.
 func resource(cpu float64, memory int64) map[string]any {
 	return map[string]any{"cpu": cpu, "memory": FlinkMemory(memory)}
+}
+
+// cfkResource is the jobManager/taskManager resource of a CFK 3.3
+// FlinkApplication, a map of int-or-string quantities: cpu an integer when
+// whole, else a quantity string ([CFKCPU]); memory the same Flink memory
+// size as for FKO ("2048m"), a string the quantity pattern accepts.
+func cfkResource(cpu float64, memory int64) map[string]any {
+	return map[string]any{"cpu": CFKCPU(cpu), "memory": FlinkMemory(memory)}
+}
+
+// CFKCPU formats cores as a CFK 3.3 int-or-string quantity: an int64 when
+// whole (1), else milli-cores ("500m"), else, below a milli-core's
+// precision, a decimal string ("0.0005"). Never a float: the CFK schema
+// refuses `cpu: 0.5`.
+func CFKCPU(cores float64) any {
+	if cores == math.Trunc(cores) && math.Abs(cores) < 1<<53 {
+		return int64(cores)
+	}
+	milli := cores * 1000
+	if r := math.Round(milli); math.Abs(milli-r) < 1e-6 {
+		return strconv.FormatInt(int64(r), 10) + "m"
+	}
+	return strconv.FormatFloat(cores, 'f', -1, 64)
 }
 
 // FlinkMemory formats bytes the way Flink reads memory sizes: whole

@@ -1,0 +1,239 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+)
+
+// RealCFKCRDs is the folder, relative to the repository root, that holds the
+// real Confluent for Kubernetes 3.3.0 CRDs. It is reference data beside the
+// checkout (CI has it there), never copied into the project.
+const RealCFKCRDs = "../shared/reference/cfk-3.3.0/crds"
+
+// UseRealCRDs serves the CustomResourceDefinitions in rel (a folder relative
+// to the repository root, read at test time) instead of the project's test
+// CRDs of the same names, and creates those the project lacks, until the
+// test ends: then the project's CRDs are restored and the added ones
+// deleted. It returns the kinds installed.
+//
+// A missing folder fails the test when [Required] (CI, or
+// FLINKSYNC_REQUIRE_CONTROLPLANE=1) and skips it otherwise. Tests that call
+// it change CRDs every test of the package shares: they must not run in
+// parallel with others.
+func UseRealCRDs(t testing.TB, cfg *rest.Config, rel string) []string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, filepath.FromSlash(rel))
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	more, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
+	files = append(files, more...)
+	sort.Strings(files)
+	if len(files) == 0 {
+		if Required() {
+			t.Fatalf("the real CRDs must be in %s (%s=1 or CI is set; CI has them beside the checkout)", dir, RequireEnv)
+		}
+		t.Skipf("the real CRDs are not in %s (CI has them beside the checkout)", dir)
+	}
+	ext, err := apiextclient.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var kinds []string
+	var installed []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		real := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.Unmarshal(data, real); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if real.Kind != "CustomResourceDefinition" || real.Name == "" {
+			t.Fatalf("%s is not a named CustomResourceDefinition", f)
+		}
+		kinds = append(kinds, real.Spec.Names.Kind)
+		crds := ext.ApiextensionsV1().CustomResourceDefinitions()
+		cur, err := crds.Get(ctx, real.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			created, err := crds.Create(ctx, real, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatalf("creating the real %s: %v", real.Name, err)
+			}
+			name := created.Name
+			t.Cleanup(func() {
+				if err := crds.Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+					t.Errorf("deleting %s: %v", name, err)
+				}
+			})
+			installed = append(installed, created)
+		case err != nil:
+			t.Fatal(err)
+		default:
+			ours := cur.Spec.DeepCopy()
+			name := cur.Name
+			t.Cleanup(func() { restoreSpec(t, ext, name, ours) })
+			probe := probeObject(real, cur)
+			cur.Spec = real.Spec
+			updated, err := crds.Update(ctx, cur, metav1.UpdateOptions{})
+			if err != nil {
+				t.Fatalf("installing the real %s: %v", real.Name, err)
+			}
+			installed = append(installed, updated)
+			if probe != nil {
+				waitServed(t, cfg, probe, real.Name)
+			}
+		}
+	}
+	c, err := crdClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitEstablished(ctx, c, installed); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitDiscoverable(ctx, cfg, installed); err != nil {
+		t.Fatal(err)
+	}
+	return kinds
+}
+
+func restoreSpec(t testing.TB, ext apiextclient.Interface, name string, spec *apiextensionsv1.CustomResourceDefinitionSpec) {
+	ctx := context.Background()
+	crds := ext.ApiextensionsV1().CustomResourceDefinitions()
+	cur, err := crds.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Errorf("restoring %s: %v", name, err)
+		return
+	}
+	cur.Spec = *spec
+	if _, err := crds.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("restoring %s: %v", name, err)
+	}
+}
+
+// probeObject returns an object that only the real CRD accepts: it sets a
+// top-level spec field of a simple type that the real schema declares and
+// the project's does not. Nil when there is none.
+func probeObject(real, ours *apiextensionsv1.CustomResourceDefinition) *unstructured.Unstructured {
+	rs, ourProps := specProps(real), specProps(ours)
+	if rs == nil || ourProps == nil {
+		return nil
+	}
+	names := make([]string, 0, len(rs))
+	for n := range rs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, ok := ourProps[n]; ok {
+			continue
+		}
+		p := rs[n]
+		var v any
+		switch {
+		case len(p.Enum) > 0 || p.Pattern != "" || p.MinLength != nil || len(p.XValidations) > 0:
+			continue
+		case p.Type == "string":
+			v = "probe"
+		case p.Type == "integer":
+			v = int64(1)
+		case p.Type == "boolean":
+			v = true
+		case p.Type == "object" && len(p.Required) == 0:
+			v = map[string]any{}
+		default:
+			continue
+		}
+		var version string
+		for _, ver := range real.Spec.Versions {
+			if ver.Served {
+				version = ver.Name
+				break
+			}
+		}
+		u := &unstructured.Unstructured{Object: map[string]any{"spec": requiredStubs(real, n, v)}}
+		u.SetGroupVersionKind(schema.GroupVersionKind{Group: real.Spec.Group, Version: version, Kind: real.Spec.Names.Kind})
+		u.SetName("flinksync-schema-probe")
+		if real.Spec.Scope == apiextensionsv1.NamespaceScoped {
+			u.SetNamespace("default")
+		}
+		return u
+	}
+	return nil
+}
+
+// requiredStubs returns a spec with field set to v and every required
+// top-level string field of the real schema set to a placeholder.
+func requiredStubs(real *apiextensionsv1.CustomResourceDefinition, field string, v any) map[string]any {
+	spec := map[string]any{field: v}
+	for _, ver := range real.Spec.Versions {
+		if !ver.Served || ver.Schema == nil || ver.Schema.OpenAPIV3Schema == nil {
+			continue
+		}
+		s := ver.Schema.OpenAPIV3Schema.Properties["spec"]
+		for _, r := range s.Required {
+			if s.Properties[r].Type == "string" {
+				spec[r] = "probe"
+			}
+		}
+		break
+	}
+	return spec
+}
+
+func specProps(crd *apiextensionsv1.CustomResourceDefinition) map[string]apiextensionsv1.JSONSchemaProps {
+	for _, v := range crd.Spec.Versions {
+		if v.Served && v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
+			return v.Schema.OpenAPIV3Schema.Properties["spec"].Properties
+		}
+	}
+	return nil
+}
+
+// waitServed waits until a server-side dry-run create of probe succeeds,
+// i.e. until the API server validates with the schema just installed.
+func waitServed(t testing.TB, cfg *rest.Config, probe *unstructured.Unstructured, crd string) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvk := probe.GroupVersionKind()
+	plural := strings.SplitN(crd, ".", 2)[0]
+	res := dyn.Resource(gvk.GroupVersion().WithResource(plural))
+	var last error
+	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var ri dynamic.ResourceInterface = res
+		if ns := probe.GetNamespace(); ns != "" {
+			ri = res.Namespace(ns)
+		}
+		_, last = ri.Create(ctx, probe.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("the real %s is not served: %v", crd, fmt.Errorf("%w (last: %v)", err, last))
+	}
+}
