@@ -15,7 +15,45 @@ import (
 // and TLS fully configured (TLS-001, TLS-002), for fko and cfk. Written as
 // an external test because policy imports render.
 func TestRenderedTLSPassesPolicy(t *testing.T) {
-	fsys := fstest.MapFS{
+	fsys := tlsPolicyRepo()
+	repo, err := model.LoadFS(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := render.Resources{TaskManagers: 2, Slots: 2, TaskManagerCPU: 2, TaskManagerMemory: 8 << 30, JobManagerCPU: 1, JobManagerMemory: 2 << 30}
+	rendered := map[string]*render.Environment{}
+	wired := 0
+	for _, env := range repo.Environments {
+		out, err := render.Render(env, repo.EffectiveApps(env.Metadata.Name),
+			func(string, string) (render.Resources, error) { return res, nil }, render.Options{Source: fsys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rendered[env.Metadata.Name] = out
+		for _, o := range out.Objects {
+			b, err := render.YAML([]*render.Object{o})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), render.TLSInitContainer) {
+				wired++
+			}
+		}
+	}
+	if wired != 2 {
+		t.Fatalf("want the password wiring on both Flink objects, found it on %d", wired)
+	}
+	for _, f := range policy.Evaluate(policy.Input{Repo: repo, Rendered: rendered, Now: time.Now()}) {
+		if strings.HasPrefix(f.Rule, "TLS-") {
+			t.Errorf("rendered TLS raises %s: %s", f.Rule, f.Error())
+		}
+	}
+}
+
+// tlsPolicyRepo is a repository with TLS required in an fko and a cfk
+// environment.
+func tlsPolicyRepo() fstest.MapFS {
+	return fstest.MapFS{
 		"envs/prod.yaml": {Data: []byte(`apiVersion: flinksync.dev/v1alpha1
 kind: Environment
 metadata: {name: prod}
@@ -54,37 +92,5 @@ spec:
   job: {jarURI: local:///a.jar}
   taskManagers: 2
 `)},
-	}
-	repo, err := model.LoadFS(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := render.Resources{TaskManagers: 2, Slots: 2, TaskManagerCPU: 2, TaskManagerMemory: 8 << 30, JobManagerCPU: 1, JobManagerMemory: 2 << 30}
-	rendered := map[string]*render.Environment{}
-	wired := 0
-	for _, env := range repo.Environments {
-		out, err := render.Render(env, repo.EffectiveApps(env.Metadata.Name),
-			func(string, string) (render.Resources, error) { return res, nil }, render.Options{Source: fsys})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rendered[env.Metadata.Name] = out
-		for _, o := range out.Objects {
-			b, err := render.YAML([]*render.Object{o})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(string(b), render.TLSInitContainer) {
-				wired++
-			}
-		}
-	}
-	if wired != 2 {
-		t.Fatalf("want the password wiring on both Flink objects, found it on %d", wired)
-	}
-	for _, f := range policy.Evaluate(policy.Input{Repo: repo, Rendered: rendered, Now: time.Now()}) {
-		if strings.HasPrefix(f.Rule, "TLS-") {
-			t.Errorf("rendered TLS raises %s: %s", f.Rule, f.Error())
-		}
 	}
 }

@@ -45,6 +45,16 @@
 // rejects an undeclared field. Only podTemplate content and the pass-through
 // FlinkEnvironment.spec.flinkApplicationDefaults keep unknown fields. [CRDs]
 // returns the manifests and [InstallCRDs] installs them into any cluster.
+// The CFK ones agree with the real CFK 3.3.0 CRDs on the fields flinksync
+// renders (jobManager/taskManager resources are int-or-string quantities,
+// CFK's flinkVersion list, non-empty references, CMF endpoint and secret
+// names), which a test in internal/pipeline checks case by case.
+//
+// [UseRealCRDs] serves real CRDs read at test time from beside the checkout
+// ([RealCFKCRDs], ../shared/reference/cfk-3.3.0/crds; never copied into the
+// project) in place of the project's for one test, which fails when they
+// are missing and the control plane is required (CI), and skips otherwise.
+// [DryRunApply] server-side dry-runs objects against whatever is served.
 //
 // # Other programs
 //

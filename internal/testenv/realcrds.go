@@ -17,8 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 )
 
@@ -236,4 +239,41 @@ func waitServed(t testing.TB, cfg *rest.Config, probe *unstructured.Unstructured
 	if err != nil {
 		t.Fatalf("the real %s is not served: %v", crd, fmt.Errorf("%w (last: %v)", err, last))
 	}
+}
+
+// DryRunApply server-side applies each object with dryRun=All (field
+// manager flinksync, forced, strict as server-side apply is) and returns the
+// failures, one line each ("Kind/namespace/name: error"). It creates the
+// objects' namespaces first.
+func DryRunApply(t testing.TB, cfg *rest.Config, objs []*unstructured.Unstructured) []string {
+	t.Helper()
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failures []string
+	for _, o := range objs {
+		id := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+		gvk := o.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			failures = append(failures, id+": "+err.Error())
+			continue
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if ns := o.GetNamespace(); ns != "" {
+			CreateNamespace(t, cfg, ns)
+			ri = dyn.Resource(m.Resource).Namespace(ns)
+		}
+		if _, err := ri.Apply(context.Background(), o.GetName(), o,
+			metav1.ApplyOptions{FieldManager: "flinksync", DryRun: []string{metav1.DryRunAll}, Force: true}); err != nil {
+			failures = append(failures, id+": "+err.Error())
+		}
+	}
+	return failures
 }
