@@ -31,28 +31,14 @@ func TestRenderedCFKObjectsAcceptedByRealCFKSchema(t *testing.T) {
 	checked := map[string]int{}
 	for _, name := range res.Environments() {
 		out := res.Rendered[name]
-		var cfk []*render.Object
 		for _, o := range out.Objects {
-			if o.GroupVersionKind().Group == render.FlinkApplicationGVK.Group {
-				if !kinds[o.GetKind()] {
-					t.Errorf("%s: no real CFK CRD for kind %s", o.ID(), o.GetKind())
-					continue
-				}
-				cfk = append(cfk, o)
-				checked[o.GetKind()]++
+			if o.GroupVersionKind().Group == testenv.CFKGroup && !kinds[o.GetKind()] {
+				t.Errorf("%s: no real CFK CRD for kind %s", o.ID(), o.GetKind())
 			}
 		}
-		if len(cfk) == 0 {
-			continue
-		}
-		testenv.CreateNamespace(t, cfg, out.Namespace)
-		if f := dryRunAll(t, cfg, cfk, nil); len(f) > 0 {
-			t.Errorf("environment %s: rejected by the real CFK 3.3.0 schema:\n  %s", name, strings.Join(f, "\n  "))
-		}
+		testenv.CheckCFK(t, cfg, "environment "+name, out.Objects, checked)
 	}
-	if checked["FlinkApplication"] == 0 || checked["FlinkEnvironment"] == 0 {
-		t.Fatalf("the example must render a FlinkEnvironment and FlinkApplications; checked %v", checked)
-	}
+	testenv.RequireChecked(t, checked, "FlinkEnvironment", "FlinkApplication")
 
 	// The real schema is the judge it claims to be, and the project's test
 	// CRDs (TestProjectCFKCRDsAgreeWithTheRealOnes) decide these the same.

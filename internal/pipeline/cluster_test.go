@@ -13,11 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
 	"github.com/flinksync/flinksync/internal/render"
@@ -26,37 +22,17 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-// dryRunAll server-side applies every object with dryRun=All and returns
-// the failures, one line each.
+// dryRunAll server-side applies every object (of kinds, when not nil) with
+// dryRun=All and returns the failures, one line each.
 func dryRunAll(t *testing.T, cfg *rest.Config, objs []*render.Object, kinds map[string]bool) []string {
 	t.Helper()
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var failures []string
+	var us []*unstructured.Unstructured
 	for _, o := range objs {
-		if kinds != nil && !kinds[o.GetKind()] {
-			continue
-		}
-		gvk := o.GroupVersionKind()
-		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err != nil {
-			failures = append(failures, o.ID()+": "+err.Error())
-			continue
-		}
-		_, err = dyn.Resource(m.Resource).Namespace(o.GetNamespace()).Apply(context.Background(), o.GetName(), o.Unstructured,
-			metav1.ApplyOptions{FieldManager: "flinksync", DryRun: []string{metav1.DryRunAll}, Force: true})
-		if err != nil {
-			failures = append(failures, o.ID()+": "+err.Error())
+		if kinds == nil || kinds[o.GetKind()] {
+			us = append(us, o.Unstructured)
 		}
 	}
-	return failures
+	return testenv.DryRunApply(t, cfg, us)
 }
 
 // TestRenderedObjectsAcceptedByAPIServer: every object rendered for

@@ -2,17 +2,13 @@ package policy_test
 
 import (
 	"os"
-	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/policy"
-	"github.com/flinksync/flinksync/internal/render"
 	"github.com/flinksync/flinksync/internal/testenv"
 )
 
@@ -34,24 +30,9 @@ func TestCompliantRepoAcceptedByRealCFKSchema(t *testing.T) {
 	}
 	checked := map[string]int{}
 	for _, name := range res.Environments() {
-		out := res.Rendered[name]
-		if out == nil || res.Repo.Environment(name).Spec.Target != model.TargetCFK {
-			continue
-		}
-		var objs []*unstructured.Unstructured
-		for _, o := range out.Objects {
-			if o.GroupVersionKind().Group == render.FlinkApplicationGVK.Group {
-				objs = append(objs, o.Unstructured)
-				checked[o.GetKind()]++
-			}
-		}
-		if f := testenv.DryRunApply(t, cfg, objs); len(f) > 0 {
-			t.Errorf("environment %s: rejected by the real CFK 3.3.0 schema:\n  %s", name, strings.Join(f, "\n  "))
+		if out := res.Rendered[name]; out != nil && res.Repo.Environment(name).Spec.Target == model.TargetCFK {
+			testenv.CheckCFK(t, cfg, "environment "+name, out.Objects, checked)
 		}
 	}
-	for _, k := range []string{"CMFRestClass", "FlinkEnvironment", "FlinkApplication"} {
-		if checked[k] == 0 {
-			t.Errorf("no %s was checked: %v", k, checked)
-		}
-	}
+	testenv.RequireChecked(t, checked, "CMFRestClass", "FlinkEnvironment", "FlinkApplication")
 }

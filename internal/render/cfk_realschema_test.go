@@ -1,14 +1,12 @@
 package render_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"sort"
-	"strings"
 	"testing"
 	"testing/fstest"
-
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/render"
@@ -59,26 +57,15 @@ func TestTestReposAcceptedByRealCFKSchema(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
-				var objs []*unstructured.Unstructured
 				for _, o := range out.Objects {
-					if o.GroupVersionKind().Group == render.FlinkApplicationGVK.Group {
-						if !kinds[o.GetKind()] {
-							t.Errorf("%s: no real CFK CRD for %s", name, o.ID())
-						}
-						objs = append(objs, o.Unstructured)
-						checked[o.GetKind()]++
+					if o.GroupVersionKind().Group == testenv.CFKGroup && !kinds[o.GetKind()] {
+						t.Errorf("%s: no real CFK CRD for %s", name, o.ID())
 					}
 				}
-				if f := testenv.DryRunApply(t, cfg, objs); len(f) > 0 {
-					t.Errorf("repository %s, environment %s, JobManager CPU %g: rejected by the real CFK 3.3.0 schema:\n  %s",
-						name, env.Metadata.Name, cpu, strings.Join(f, "\n  "))
-				}
+				testenv.CheckCFK(t, cfg, fmt.Sprintf("repository %s, environment %s, JobManager CPU %g", name, env.Metadata.Name, cpu),
+					out.Objects, checked)
 			}
 		}
 	}
-	for _, k := range []string{"CMFRestClass", "FlinkEnvironment", "FlinkApplication"} {
-		if checked[k] == 0 {
-			t.Errorf("no %s was checked: %v", k, checked)
-		}
-	}
+	testenv.RequireChecked(t, checked, "CMFRestClass", "FlinkEnvironment", "FlinkApplication")
 }

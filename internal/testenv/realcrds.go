@@ -277,3 +277,44 @@ func DryRunApply(t testing.TB, cfg *rest.Config, objs []*unstructured.Unstructur
 	}
 	return failures
 }
+
+// Object is a Kubernetes object held as unstructured content.
+type Object interface {
+	GroupVersionKind() schema.GroupVersionKind
+	UnstructuredContent() map[string]any
+}
+
+// CFKGroup is the API group of Confluent for Kubernetes' Flink kinds.
+const CFKGroup = "platform.confluent.io"
+
+// CheckCFK dry-runs the CFK objects among objs (those of CFKGroup) against
+// the CRDs the control plane serves (the real ones after UseRealCRDs),
+// reports every rejection as a test error that says where the objects come
+// from, and counts the objects it checked by kind into checked.
+// Any object type that wraps an unstructured object will do (the render
+// stage's Object among them).
+func CheckCFK[O Object](t testing.TB, cfg *rest.Config, where string, objs []O, checked map[string]int) {
+	t.Helper()
+	var cfk []*unstructured.Unstructured
+	for _, o := range objs {
+		if gvk := o.GroupVersionKind(); gvk.Group == CFKGroup {
+			cfk = append(cfk, &unstructured.Unstructured{Object: o.UnstructuredContent()})
+			checked[gvk.Kind]++
+		}
+	}
+	if f := DryRunApply(t, cfg, cfk); len(f) > 0 {
+		t.Errorf("%s: rejected by the CFK schema:\n  %s", where, strings.Join(f, "\n  "))
+	}
+}
+
+// RequireChecked fails the test when checked (from CheckCFK) counts no
+// object of one of kinds: a real-schema test that checked nothing proves
+// nothing.
+func RequireChecked(t testing.TB, checked map[string]int, kinds ...string) {
+	t.Helper()
+	for _, k := range kinds {
+		if checked[k] == 0 {
+			t.Errorf("no %s was checked: %v", k, checked)
+		}
+	}
+}
