@@ -47,6 +47,7 @@ var LoadRules = []diag.RuleInfo{
 	{ID: RuleKind, Severity: diag.Error, Summary: "an unknown apiVersion or kind"},
 	{ID: RuleInvalidValue, Severity: diag.Error, Summary: "a value of the right type that is not allowed"},
 	{ID: RuleRead, Severity: diag.Error, Summary: "a file that cannot be read"},
+	{ID: RuleUnused, Severity: diag.Warning, Summary: "a declaration nothing uses (a KafkaCatalog no statement uses)"},
 }
 
 // decoder turns one YAML document into a typed value, strictly: it reports

@@ -13,22 +13,7 @@ import (
 // its environments.
 func (l *loader) checkApp(a *FlinkApplication) {
 	name, o := a.Metadata.Name, a.Origin
-	seen := map[string]bool{}
-	report := func(origin Origin, path, rule, env, format string, args ...any) {
-		line := origin.LineOf(path)
-		// A problem on a line of the base spec is the app's, not one
-		// environment's: report it once.
-		if line == o.LineOf(path) {
-			env = ""
-		}
-		msg := path + ": " + fmt.Sprintf(format, args...)
-		key := fmt.Sprintf("%s\x00%d\x00%s\x00%s", origin.File, line, rule, msg)
-		if seen[key] {
-			return
-		}
-		seen[key] = true
-		l.errorf(origin.File, line, rule, env, name, "%s", msg)
-	}
+	report := l.reporter(o, name)
 	if _, ok := o.lines["spec"]; !ok {
 		return // reported as a missing required field
 	}
@@ -38,69 +23,16 @@ func (l *loader) checkApp(a *FlinkApplication) {
 	if v := a.Spec.FlinkVersion; v != "" && !contains(flinkVersions, v) {
 		report(o, "spec.flinkVersion", RuleEnum, "", "%q is not one of %s", v, strings.Join(flinkVersions, ", "))
 	}
-	runsIn := map[string]bool{}
-	for i, env := range a.Spec.Environments {
-		path := fmt.Sprintf("spec.environments[%d]", i)
-		if runsIn[env] {
-			report(o, path, RuleDuplicate, "", "environment %q is listed twice", env)
-			continue
-		}
-		runsIn[env] = true
-		if l.repo.envs[env] == nil {
-			report(o, path, RuleReference, "", "environment %q not found%s", env, l.known(KindEnvironment))
-		}
-	}
-	// Validate each override on its own, at its own lines.
-	envNames := make([]string, 0, len(a.Spec.Overrides))
-	for env := range a.Spec.Overrides {
-		envNames = append(envNames, env)
-	}
-	sort.Strings(envNames)
-	badOverride := map[string]bool{}
-	for _, env := range envNames {
-		ov := a.Spec.Overrides[env]
-		path := joinKey("spec.overrides", env)
-		if !runsIn[env] {
-			rule := RuleInvalidValue
-			if l.repo.envs[env] == nil {
-				rule = RuleReference
-			}
-			l.errorf(o.File, o.LineOf(path), rule, env, name, "%s: the app does not run in environment %q (spec.environments: %s)", path, env, strings.Join(a.Spec.Environments, ", "))
-			continue
-		}
-		d := &decoder{file: o.File, env: env, app: name, lenient: true}
-		for i := 0; i+1 < len(ov.node.Content); i += 2 {
-			if k := ov.node.Content[i].Value; k == "environments" || k == "overrides" {
-				d.fail(ov.node.Content[i].Line, path, RuleUnknownField, fmt.Sprintf("%q cannot be overridden per environment", k))
-			}
-		}
-		var scratch AppSpec
-		d.decode(ov.node, reflect.ValueOf(&scratch).Elem(), path)
-		if len(d.findings) > 0 {
-			badOverride[env] = true
-		}
-		l.findings = append(l.findings, d.findings...)
-	}
+	runsIn := l.environmentList(o, a.Spec.Environments, report)
+	merged := mergeOverrides(l, o, a.Spec, a.Spec.Overrides, a.Spec.Environments, runsIn, name)
 
 	for _, env := range a.Spec.Environments {
 		e := l.repo.envs[env]
-		if e == nil || badOverride[env] {
+		m, ok := merged[env]
+		if e == nil || !ok {
 			continue
 		}
-		eff := &EffectiveApp{Name: name, App: a, Environment: e, Spec: a.Spec, Origin: o}
-		if ov, ok := a.Spec.Overrides[env]; ok && ov.node != nil && o.node != nil {
-			merged := mergeNodes(o.node, ov.node)
-			d := &decoder{file: o.File, lines: map[string]int{}, lenient: true}
-			var spec AppSpec
-			d.decode(merged, reflect.ValueOf(&spec).Elem(), "spec")
-			// Lines outside spec (metadata) stay those of the document.
-			for k, v := range o.lines {
-				if !strings.HasPrefix(k, "spec") {
-					d.lines[k] = v
-				}
-			}
-			eff.Spec, eff.Origin = spec, Origin{File: o.File, Line: o.Line, lines: d.lines}
-		}
+		eff := &EffectiveApp{Name: name, App: a, Environment: e, Spec: m.spec, Origin: m.origin}
 		eff.Spec.Overrides = nil
 		s := &eff.Spec
 		if s.Pool == "" {
@@ -151,6 +83,112 @@ func (l *loader) checkApp(a *FlinkApplication) {
 	}
 }
 
+// reportFunc reports a problem at the field path of an origin, once.
+type reportFunc func(origin Origin, path, rule, env, format string, args ...any)
+
+// reporter returns the reportFunc of the document at o, named name: a
+// problem on a line of the base spec is the document's, not one
+// environment's, and is reported once.
+func (l *loader) reporter(o Origin, name string) reportFunc {
+	seen := map[string]bool{}
+	return func(origin Origin, path, rule, env, format string, args ...any) {
+		line := origin.LineOf(path)
+		if line == o.LineOf(path) {
+			env = ""
+		}
+		msg := path + ": " + fmt.Sprintf(format, args...)
+		key := fmt.Sprintf("%s\x00%d\x00%s\x00%s", origin.File, line, rule, msg)
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		l.errorf(origin.File, line, rule, env, name, "%s", msg)
+	}
+}
+
+// environmentList checks a document's spec.environments (listed twice,
+// not declared) and returns the environments it names.
+func (l *loader) environmentList(o Origin, envs []string, report reportFunc) map[string]bool {
+	runsIn := map[string]bool{}
+	for i, env := range envs {
+		path := fmt.Sprintf("spec.environments[%d]", i)
+		if runsIn[env] {
+			report(o, path, RuleDuplicate, "", "environment %q is listed twice", env)
+			continue
+		}
+		runsIn[env] = true
+		if l.repo.envs[env] == nil {
+			report(o, path, RuleReference, "", "environment %q not found%s", env, l.known(KindEnvironment))
+		}
+	}
+	return runsIn
+}
+
+// mergedSpec is a spec with one environment's override merged over it.
+type mergedSpec[T any] struct {
+	spec   T
+	origin Origin
+}
+
+// mergeOverrides checks each spec.overrides.<env> of a document against the
+// spec type T, at the override's own lines, and returns, for every
+// environment of runsIn whose override (if any) is sound, the spec with the
+// override merged over it. Findings are labelled with name as their app.
+func mergeOverrides[T any](l *loader, o Origin, base T, overrides map[string]Override, envs []string, runsIn map[string]bool, name string) map[string]mergedSpec[T] {
+	envNames := make([]string, 0, len(overrides))
+	for env := range overrides {
+		envNames = append(envNames, env)
+	}
+	sort.Strings(envNames)
+	badOverride := map[string]bool{}
+	for _, env := range envNames {
+		ov := overrides[env]
+		path := joinKey("spec.overrides", env)
+		if !runsIn[env] {
+			rule := RuleInvalidValue
+			if l.repo.envs[env] == nil {
+				rule = RuleReference
+			}
+			l.errorf(o.File, o.LineOf(path), rule, env, name, "%s: %q does not run in environment %q (spec.environments: %s)", path, name, env, strings.Join(envs, ", "))
+			continue
+		}
+		d := &decoder{file: o.File, env: env, app: name, lenient: true}
+		for i := 0; i+1 < len(ov.node.Content); i += 2 {
+			if k := ov.node.Content[i].Value; k == "environments" || k == "overrides" {
+				d.fail(ov.node.Content[i].Line, path, RuleUnknownField, fmt.Sprintf("%q cannot be overridden per environment", k))
+			}
+		}
+		var scratch T
+		d.decode(ov.node, reflect.ValueOf(&scratch).Elem(), path)
+		if len(d.findings) > 0 {
+			badOverride[env] = true
+		}
+		l.findings = append(l.findings, d.findings...)
+	}
+	out := make(map[string]mergedSpec[T], len(runsIn))
+	for env := range runsIn {
+		if badOverride[env] {
+			continue
+		}
+		m := mergedSpec[T]{spec: base, origin: o}
+		if ov, ok := overrides[env]; ok && ov.node != nil && o.node != nil {
+			merged := mergeNodes(o.node, ov.node)
+			d := &decoder{file: o.File, lines: map[string]int{}, lenient: true}
+			var spec T
+			d.decode(merged, reflect.ValueOf(&spec).Elem(), "spec")
+			// Lines outside spec (metadata) stay those of the document.
+			for k, v := range o.lines {
+				if !strings.HasPrefix(k, "spec") {
+					d.lines[k] = v
+				}
+			}
+			m = mergedSpec[T]{spec: spec, origin: Origin{File: o.File, Line: o.Line, lines: d.lines}}
+		}
+		out[env] = m
+	}
+	return out
+}
+
 // applyAppDefaults fills the defaults of an effective spec; each is listed
 // in docs/repo-format.md.
 func applyAppDefaults(s *AppSpec) {
@@ -163,7 +201,11 @@ func applyAppDefaults(s *AppSpec) {
 	if s.Job.State == "" {
 		s.Job.State = "running"
 	}
-	w := &s.Workload
+	applyWorkloadDefaults(&s.Workload)
+}
+
+// applyWorkloadDefaults fills the defaults of a workload.
+func applyWorkloadDefaults(w *Workload) {
 	if w.AvgRecordBytes == 0 {
 		w.AvgRecordBytes = DefaultAvgRecordBytes
 	}

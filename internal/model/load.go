@@ -30,13 +30,22 @@ type Repository struct {
 	Pools        []*ComputePool
 	Apps         []*FlinkApplication
 	Policies     []*Policy
+	Statements   []*FlinkStatement
+	Catalogs     []*KafkaCatalog
 	// Files are the YAML files read, relative to the root, in read order.
 	Files []string
+	// SQLFiles are the files statements read their SQL from (spec.sqlFile), sorted.
+	SQLFiles []string
 
 	envs      map[string]*Environment
 	pools     map[string]*ComputePool
 	apps      map[string]*FlinkApplication
 	effective map[string][]*EffectiveApp
+	// statements, catalogs and their effective forms per environment.
+	statements          map[string]*FlinkStatement
+	catalogs            map[string]*KafkaCatalog
+	effectiveStatements map[string][]*EffectiveStatement
+	effectiveCatalogs   map[string][]*EffectiveCatalog
 	// docs are the documents of each file, for Reach.
 	docs map[string][]fileDoc
 }
@@ -95,10 +104,7 @@ func Load(root string) (*Repository, error) {
 // problem, each with file and line; Findings extracts them. Any other error
 // means the repository could not be read at all.
 func LoadFS(fsys fs.FS) (*Repository, error) {
-	l := &loader{fsys: fsys, repo: &Repository{
-		envs: map[string]*Environment{}, pools: map[string]*ComputePool{}, apps: map[string]*FlinkApplication{},
-		effective: map[string][]*EffectiveApp{},
-	}}
+	l := &loader{fsys: fsys, repo: newRepository(), sqlFiles: map[string]bool{}, checkedPools: map[string]bool{}}
 	if err := fs.WalkDir(fsys, ".", l.visit); err != nil {
 		return nil, err
 	}
@@ -145,7 +151,20 @@ func formatFindings(es []error) string {
 	return b.String()
 }
 
+// newRepository returns an empty repository ready to be filled.
+func newRepository() *Repository {
+	return &Repository{
+		envs: map[string]*Environment{}, pools: map[string]*ComputePool{}, apps: map[string]*FlinkApplication{},
+		effective: map[string][]*EffectiveApp{}, statements: map[string]*FlinkStatement{}, catalogs: map[string]*KafkaCatalog{},
+		effectiveStatements: map[string][]*EffectiveStatement{}, effectiveCatalogs: map[string][]*EffectiveCatalog{},
+	}
+}
+
 type loader struct {
+	// checkedPools are the pool × environment pairs whose CMF name was checked.
+	checkedPools map[string]bool
+	// sqlFiles are the files statements read their SQL from.
+	sqlFiles map[string]bool
 	fsys     fs.FS
 	repo     *Repository
 	findings []*diag.Finding
@@ -267,7 +286,7 @@ func (l *loader) document(file string, n *yaml.Node) {
 		return
 	}
 	if kind == nil {
-		l.errorf(file, n.Line, RuleRequired, "", "", "missing required field \"kind\" (one of Environment, ComputePool, FlinkApplication, Policy)")
+		l.errorf(file, n.Line, RuleRequired, "", "", "missing required field \"kind\" (one of Environment, ComputePool, FlinkApplication, FlinkStatement, KafkaCatalog, Policy)")
 		return
 	}
 	if apiVersion.Value != APIVersion {
@@ -298,6 +317,21 @@ func (l *loader) document(file string, n *yaml.Node) {
 		a.Origin.node = field(body, "spec")
 		l.repo.Apps = append(l.repo.Apps, a)
 		l.note(file, fileDoc{app: a})
+	case KindFlinkStatement:
+		st := &FlinkStatement{}
+		d.app = name
+		d.decode(body, reflect.ValueOf(st).Elem(), "")
+		st.Origin = origin()
+		st.Origin.node = field(body, "spec")
+		l.repo.Statements = append(l.repo.Statements, st)
+		l.note(file, fileDoc{statement: st})
+	case KindKafkaCatalog:
+		c := &KafkaCatalog{}
+		d.decode(body, reflect.ValueOf(c).Elem(), "")
+		c.Origin = origin()
+		c.Origin.node = field(body, "spec")
+		l.repo.Catalogs = append(l.repo.Catalogs, c)
+		l.note(file, fileDoc{wide: true})
 	case KindPolicy:
 		p := &Policy{}
 		d.decode(body, reflect.ValueOf(p).Elem(), "")
@@ -306,7 +340,7 @@ func (l *loader) document(file string, n *yaml.Node) {
 		l.note(file, fileDoc{wide: true})
 	default:
 		l.note(file, fileDoc{wide: true})
-		l.errorf(file, kind.Line, RuleKind, "", "", "kind: %q is not a kind of %s (one of Environment, ComputePool, FlinkApplication, Policy)", kind.Value, APIVersion)
+		l.errorf(file, kind.Line, RuleKind, "", "", "kind: %q is not a kind of %s (one of Environment, ComputePool, FlinkApplication, FlinkStatement, KafkaCatalog, Policy)", kind.Value, APIVersion)
 		return
 	}
 	l.findings = append(l.findings, d.findings...)
@@ -392,9 +426,42 @@ func (l *loader) check() {
 		}
 		l.checkApp(a)
 	}
+	sortByName(r.Catalogs, func(c *KafkaCatalog) string { return c.Metadata.Name })
+	sortByName(r.Statements, func(s *FlinkStatement) string { return s.Metadata.Name })
+	for _, c := range r.Catalogs {
+		if l.named(KindKafkaCatalog, c.Metadata.Name, c.Origin, "", "") {
+			if prev, dup := r.catalogs[c.Metadata.Name]; dup {
+				l.duplicate(KindKafkaCatalog, c.Metadata.Name, c.Origin, prev.Origin, "", "")
+				continue
+			}
+			r.catalogs[c.Metadata.Name] = c
+		}
+		l.checkCatalog(c)
+	}
+	for _, st := range r.Statements {
+		if l.named(KindFlinkStatement, st.Metadata.Name, st.Origin, "", st.Metadata.Name) {
+			if prev, dup := r.statements[st.Metadata.Name]; dup {
+				l.duplicate(KindFlinkStatement, st.Metadata.Name, st.Origin, prev.Origin, "", st.Metadata.Name)
+				continue
+			}
+			r.statements[st.Metadata.Name] = st
+		}
+		l.checkStatement(st)
+	}
+	l.checkSQLNames()
 	for env := range r.effective {
 		sortByName(r.effective[env], func(e *EffectiveApp) string { return e.Name })
 	}
+	for env := range r.effectiveStatements {
+		sortByName(r.effectiveStatements[env], func(e *EffectiveStatement) string { return e.Name })
+	}
+	for env := range r.effectiveCatalogs {
+		sortByName(r.effectiveCatalogs[env], func(e *EffectiveCatalog) string { return e.Name })
+	}
+	for f := range l.sqlFiles {
+		r.SQLFiles = append(r.SQLFiles, f)
+	}
+	sort.Strings(r.SQLFiles)
 }
 
 func sortByName[T any](s []T, name func(T) string) {
@@ -409,6 +476,12 @@ func (l *loader) named(kind, name string, o Origin, env, app string) bool {
 	if !isLabel(name) {
 		l.errorf(o.File, o.LineOf("metadata.name"), RuleName, env, app,
 			"metadata.name: %s name %q is not a DNS-1123 label: %s", kind, name, labelRule)
+		return false
+	}
+	if kind == KindFlinkStatement && len(name) > MaxStatementNameLength {
+		l.errorf(o.File, o.LineOf("metadata.name"), RuleName, env, app,
+			"metadata.name: FlinkStatement name %q is %d characters; at most %d: its CMF name is the name, '-' and %d hex digits of its SQL's hash, and CMF takes at most %d (see docs/sql.md)",
+			name, len(name), MaxStatementNameLength, StatementHashLength, MaxCMFNameLength)
 		return false
 	}
 	if kind == KindFlinkApplication && len(name) > MaxAppNameLength {
@@ -471,6 +544,12 @@ func (l *loader) checkEnvironment(e *Environment) {
 		bad("spec.cfk.cmfRestClassRef.namespace", RuleInvalidValue,
 			"a CMFRestClass that flinksync renders (spec.cfk.cmfRest) lives in the environment's namespace %q; remove the namespace or the cmfRest block", s.Namespace)
 	}
+	if s.SQLRunner != nil && s.SQLRunner.JarURI == "" {
+		s.SQLRunner.JarURI = DefaultSQLRunnerJarURI
+	}
+	if s.SQLRunner != nil && s.Target != TargetFKO {
+		bad("spec.sqlRunner", RuleInvalidValue, "only meaningful for target fko (on cfk, statements run on CMF compute pools); remove it")
+	}
 	if s.TLS != nil && s.TLS.MountPath == "" {
 		s.TLS.MountPath = DefaultTLSMountPath
 	}
@@ -520,6 +599,9 @@ func (l *loader) checkPool(p *ComputePool) {
 	}
 	if s.TaskManager.Slots == 0 {
 		s.TaskManager.Slots = DefaultSlots
+	}
+	if s.Type == "" {
+		s.Type = PoolDedicated
 	}
 	if !s.JobManager.CPU.Set {
 		s.JobManager.CPU = DefaultJobManagerCPU
@@ -582,6 +664,10 @@ func (l *loader) known(kind string) string {
 		for n := range l.repo.pools {
 			names = append(names, n)
 		}
+	case KindKafkaCatalog:
+		for n := range l.repo.catalogs {
+			names = append(names, n)
+		}
 	}
 	if len(names) == 0 {
 		return ""
@@ -601,9 +687,9 @@ func LoadPolicyFile(file string) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loader{repo: &Repository{envs: map[string]*Environment{}, pools: map[string]*ComputePool{}, apps: map[string]*FlinkApplication{}}}
+	l := &loader{repo: newRepository()}
 	l.file(file, data)
-	if len(l.findings) == 0 && (len(l.repo.Policies) != 1 || len(l.repo.Environments)+len(l.repo.Pools)+len(l.repo.Apps) > 0) {
+	if len(l.findings) == 0 && (len(l.repo.Policies) != 1 || len(l.repo.Environments)+len(l.repo.Pools)+len(l.repo.Apps)+len(l.repo.Statements)+len(l.repo.Catalogs) > 0) {
 		l.errorf(file, 1, RuleKind, "", "", "a policy file holds exactly one document of kind Policy")
 	}
 	if len(l.findings) > 0 {

@@ -22,9 +22,10 @@ type Reach struct {
 
 // fileDoc is one document of a file, as far as the loader identified it.
 type fileDoc struct {
-	env  *Environment
-	app  *FlinkApplication
-	wide bool // a pool, a policy, or a document whose kind is unknown
+	env       *Environment
+	app       *FlinkApplication
+	statement *FlinkStatement
+	wide      bool // a pool, a policy, or a document whose kind is unknown
 }
 
 // note records a document of file for Reach.
@@ -52,8 +53,8 @@ func (r *Repository) Reach(file string) Reach {
 				return Reach{All: true}
 			}
 			set[d.env.Metadata.Name] = true
-		case d.app != nil:
-			envs, ok := r.soundEnvironments(d.app)
+		case d.app != nil, d.statement != nil:
+			envs, ok := r.soundEnvironments(d.origin(), d.environments())
 			if !ok {
 				return Reach{All: true}
 			}
@@ -74,19 +75,34 @@ func (r *Repository) Reach(file string) Reach {
 // its list is trustworthy: decoded without error, not empty, without
 // duplicates, and naming only environments the repository declares.
 // Otherwise the app could have been meant to run anywhere.
-func (r *Repository) soundEnvironments(a *FlinkApplication) ([]string, bool) {
-	if a.Origin.failed["spec.environments"] || a.Origin.failed["spec"] || len(a.Spec.Environments) == 0 {
+func (r *Repository) soundEnvironments(o Origin, envs []string) ([]string, bool) {
+	if o.failed["spec.environments"] || o.failed["spec"] || len(envs) == 0 {
 		return nil, false
 	}
-	if _, ok := a.Origin.lines["spec"]; !ok {
+	if _, ok := o.lines["spec"]; !ok {
 		return nil, false
 	}
 	seen := map[string]bool{}
-	for _, e := range a.Spec.Environments {
+	for _, e := range envs {
 		if seen[e] || r.envs[e] == nil {
 			return nil, false
 		}
 		seen[e] = true
 	}
-	return a.Spec.Environments, true
+	return envs, true
+}
+
+// origin and environments are those of an application or statement document.
+func (d fileDoc) origin() Origin {
+	if d.app != nil {
+		return d.app.Origin
+	}
+	return d.statement.Origin
+}
+
+func (d fileDoc) environments() []string {
+	if d.app != nil {
+		return d.app.Spec.Environments
+	}
+	return d.statement.Spec.Environments
 }

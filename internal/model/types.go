@@ -9,6 +9,8 @@ const (
 	KindComputePool      = "ComputePool"
 	KindFlinkApplication = "FlinkApplication"
 	KindPolicy           = "Policy"
+	KindFlinkStatement   = "FlinkStatement"
+	KindKafkaCatalog     = "KafkaCatalog"
 )
 
 // ObjectMeta is the metadata every document carries.
@@ -78,7 +80,21 @@ type EnvironmentSpec struct {
 	Defaults       AppDefaults `yaml:"defaults"`
 	TLS            *TLS        `yaml:"tls"`
 	CFK            *CFK        `yaml:"cfk"`
-	Sync           Sync        `yaml:"sync"`
+	// SQLRunner runs FlinkStatements in a target: fko environment.
+	SQLRunner *SQLRunner `yaml:"sqlRunner"`
+	Sync      Sync       `yaml:"sync"`
+}
+
+// SQLRunner is the job that runs a FlinkStatement's script on FKO, the
+// pattern of FKO's flink-sql-runner example: a jar that reads a SQL file
+// and submits it.
+type SQLRunner struct {
+	// Image holds the runner jar (and any connector jars the SQL needs).
+	Image string `yaml:"image" model:"required"`
+	// JarURI is the runner jar (default DefaultSQLRunnerJarURI).
+	JarURI string `yaml:"jarURI"`
+	// EntryClass is the runner's main class, when the jar's manifest names none.
+	EntryClass string `yaml:"entryClass"`
 }
 
 // Nodes is the shape and number of the worker nodes Flink pods land on.
@@ -171,7 +187,22 @@ type ComputePoolSpec struct {
 	FlinkConfiguration FlinkConfiguration `yaml:"flinkConfiguration"`
 	// Environments allowed to use the pool; empty means all.
 	Environments []string `yaml:"environments"`
+	// Type is the kind of CMF compute pool rendered for FlinkStatements in
+	// cfk environments (default dedicated).
+	Type PoolType `yaml:"type" enum:"dedicated,shared"`
+	// Image is the image SQL statements on this pool run with (default: the
+	// environment's defaults.image).
+	Image string `yaml:"image"`
 }
+
+// PoolType is the type of a CMF compute pool.
+type PoolType string
+
+// The pool types.
+const (
+	PoolDedicated PoolType = "dedicated"
+	PoolShared    PoolType = "shared"
+)
 
 // AllowedIn reports whether the pool may be used in environment env.
 func (p *ComputePool) AllowedIn(env string) bool {

@@ -67,7 +67,7 @@ func BenchmarkRender2000x5(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		objs := 0
 		for _, env := range base.Repo.Environments {
-			out, err := render.Render(env, base.Repo.EffectiveApps(env.Metadata.Name), size, render.Options{Source: fsys})
+			out, err := render.Render(render.InputOf(base.Repo, env, size), render.Options{Source: fsys})
 			if err != nil {
 				b.Fatal(err)
 			}

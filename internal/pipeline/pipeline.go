@@ -117,7 +117,7 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out, err := render.Render(env, repo.EffectiveApps(env.Metadata.Name), size, render.Options{Revision: opts.Revision, Source: fsys})
+			out, err := render.Render(render.InputOf(repo, env, size), render.Options{Revision: opts.Revision, Source: fsys})
 			outs[i] = rendered{out, err}
 		}()
 	}

@@ -111,8 +111,8 @@ func evaluate(t *testing.T, files map[string]string, res render.Resources, daemo
 	}
 	rendered := map[string]*render.Environment{}
 	for _, env := range repo.Environments {
-		out, err := render.Render(env, repo.EffectiveApps(env.Metadata.Name),
-			func(string, string) (render.Resources, error) { return res, nil }, render.Options{Source: fsys})
+		out, err := render.Render(render.InputOf(repo, env,
+			func(string, string) (render.Resources, error) { return res, nil }), render.Options{Source: fsys})
 		if err != nil {
 			t.Fatalf("render %s: %v", env.Metadata.Name, err)
 		}

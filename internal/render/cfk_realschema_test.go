@@ -52,8 +52,8 @@ func TestTestReposAcceptedByRealCFKSchema(t *testing.T) {
 				if env.Spec.Target != model.TargetCFK {
 					continue
 				}
-				out, err := render.Render(env, repo.EffectiveApps(env.Metadata.Name),
-					func(string, string) (render.Resources, error) { return res, nil }, render.Options{Source: fsys, Revision: "abc"})
+				out, err := render.Render(render.InputOf(repo, env,
+					func(string, string) (render.Resources, error) { return res, nil }), render.Options{Source: fsys, Revision: "abc"})
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}

@@ -41,7 +41,7 @@ func TestCFKApplicationResourcesAreQuantities(t *testing.T) {
 	}
 	repo, fsys := load(t, baseFiles())
 	for _, env := range []string{"eu", "prod"} {
-		out, err := Render(repo.Environment(env), repo.EffectiveApps(env), size, Options{Source: fsys})
+		out, err := Render(InputOf(repo, repo.Environment(env), size), Options{Source: fsys})
 		if err != nil {
 			t.Fatal(err)
 		}

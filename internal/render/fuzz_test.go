@@ -38,7 +38,7 @@ func FuzzOverlay(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src := fstest.MapFS{"overlays/prod/kustomization.yaml": &fstest.MapFile{Data: data},
 			"overlays/prod/crb.yaml": &fstest.MapFile{Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")}}
-		out, err := Render(env, apps, fixedSize, Options{Source: src})
+		out, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: src})
 		if err == nil && out == nil {
 			t.Fatal("no output and no error")
 		}
@@ -96,7 +96,7 @@ func FuzzOverlayFiles(f *testing.F) {
 	env, apps := repo.Environment("prod"), repo.EffectiveApps("prod")
 	// kustomize loads its OpenAPI schema on first use (seconds): once,
 	// before the clock of any input starts.
-	if _, err := Render(env, apps, fixedSize, Options{Source: fsys}); err != nil {
+	if _, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: fsys}); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, kust, res, patch []byte) {
@@ -111,7 +111,7 @@ func FuzzOverlayFiles(f *testing.F) {
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		start, cpu := time.Now(), processCPU()
-		out, err := Render(env, apps, fixedSize, Options{Source: src})
+		out, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: src})
 		took, tookCPU := time.Since(start), processCPU()-cpu
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)

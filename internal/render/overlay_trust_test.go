@@ -61,7 +61,7 @@ func (s *sentinel) check(t *testing.T, what string) {
 func overlayError(t *testing.T, files map[string]string) *OverlayError {
 	t.Helper()
 	repo, fsys := load(t, files)
-	_, err := Render(repo.Environment("prod"), repo.EffectiveApps("prod"), fixedSize, Options{Source: fsys})
+	_, err := Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys})
 	var oe *OverlayError
 	if !errors.As(err, &oe) {
 		t.Fatalf("want an *OverlayError, got %v", err)
@@ -265,7 +265,7 @@ func BenchmarkOverlayAliasBomb(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var oe *OverlayError
-		if _, err := Render(env, apps, fixedSize, Options{Source: fsys}); !errors.As(err, &oe) {
+		if _, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: fsys}); !errors.As(err, &oe) {
 			b.Fatalf("want the bomb refused, got %v", err)
 		}
 	}

@@ -44,6 +44,13 @@ var (
 	FlinkEnvironmentGVK = schema.GroupVersionKind{Group: "platform.confluent.io", Version: "v1beta1", Kind: "FlinkEnvironment"}
 	FlinkApplicationGVK = schema.GroupVersionKind{Group: "platform.confluent.io", Version: "v1beta1", Kind: "FlinkApplication"}
 	CMFRestClassGVK     = schema.GroupVersionKind{Group: "platform.confluent.io", Version: "v1beta1", Kind: "CMFRestClass"}
+	// The CFK kinds of Flink SQL.
+	FlinkComputePoolGVK              = schema.GroupVersionKind{Group: "platform.confluent.io", Version: "v1beta1", Kind: "FlinkComputePool"}
+	FlinkStatementGVK                = schema.GroupVersionKind{Group: "platform.confluent.io", Version: "v1beta1", Kind: "FlinkStatement"}
+	FlinkKafkaCatalogGVK             = schema.GroupVersionKind{Group: "platform.confluent.io", Version: "v1beta1", Kind: "FlinkKafkaCatalog"}
+	FlinkKafkaDatabaseGVK            = schema.GroupVersionKind{Group: "platform.confluent.io", Version: "v1beta1", Kind: "FlinkKafkaDatabase"}
+	FlinkSecretGVK                   = schema.GroupVersionKind{Group: "platform.confluent.io", Version: "v1beta1", Kind: "FlinkSecret"}
+	FlinkEnvironmentSecretMappingGVK = schema.GroupVersionKind{Group: "platform.confluent.io", Version: "v1beta1", Kind: "FlinkEnvironmentSecretMapping"}
 )
 
 // Resources is what sizing decided for one application in one environment.
@@ -105,9 +112,28 @@ type Environment struct {
 	Overlay string
 }
 
-// Render renders one environment: its apps, then its overlay. An error
-// means nothing of the environment should be applied.
-func Render(env *model.Environment, apps []*model.EffectiveApp, size SizeFunc, opts Options) (*Environment, error) {
+// Input is what one environment renders from.
+type Input struct {
+	Env        *model.Environment
+	Apps       []*model.EffectiveApp
+	Statements []*model.EffectiveStatement
+	Catalogs   []*model.EffectiveCatalog
+	// Size gives the resources of an app or a DML statement by name.
+	Size SizeFunc
+}
+
+// InputOf is the input of environment env of repo.
+func InputOf(repo *model.Repository, env *model.Environment, size SizeFunc) Input {
+	name := env.Metadata.Name
+	return Input{Env: env, Apps: repo.EffectiveApps(name), Statements: repo.EffectiveStatements(name),
+		Catalogs: repo.EffectiveCatalogs(name), Size: size}
+}
+
+// Render renders one environment: its apps, its SQL statements and
+// catalogs, then its overlay. An error means nothing of the environment
+// should be applied.
+func Render(in Input, opts Options) (*Environment, error) {
+	env, apps, size := in.Env, in.Apps, in.Size
 	out := &Environment{Name: env.Metadata.Name, Namespace: env.Spec.Namespace}
 	b := builder{env: env, opts: opts}
 	var errs []string
@@ -129,6 +155,9 @@ func Render(env *model.Environment, apps []*model.EffectiveApp, size SizeFunc, o
 		}
 		out.Objects = append(out.Objects, b.app(app, res))
 	}
+	sql, sqlErrs := b.sql(in)
+	out.Objects = append(out.Objects, sql...)
+	errs = append(errs, sqlErrs...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("environment %s: cannot render:\n  %s", env.Metadata.Name, strings.Join(errs, "\n  "))
 	}
@@ -149,8 +178,27 @@ func Render(env *model.Environment, apps []*model.EffectiveApp, size SizeFunc, o
 var applyRank = map[string]int{
 	"Namespace": 0, "CustomResourceDefinition": 1, "ClusterRole": 2, "ClusterRoleBinding": 3,
 	"ServiceAccount": 10, "Role": 11, "RoleBinding": 12, "Secret": 13, "ConfigMap": 14,
-	"Service": 15, "CMFRestClass": 20, "FlinkEnvironment": 21, "FlinkDeployment": 30,
-	"FlinkApplication": 31, "FlinkSessionJob": 40,
+	"Service": 15, "CMFRestClass": 20, "FlinkEnvironment": 21,
+	// CMF needs a secret mapped before a catalog uses it, a catalog before
+	// its databases, a pool before its statements.
+	"FlinkSecret": 22, "FlinkEnvironmentSecretMapping": 23, "FlinkKafkaCatalog": 24, "FlinkKafkaDatabase": 25,
+	"FlinkComputePool": 26, "FlinkStatement": 27,
+	"FlinkDeployment": 30, "FlinkApplication": 31, "FlinkSessionJob": 40,
+}
+
+// LabelSQLKind marks a rendered statement (a CFK FlinkStatement, or the
+// FlinkDeployment and ConfigMap of an FKO SQL runner) ddl or dml.
+const LabelSQLKind = "flinksync.dev/sql-kind"
+
+// ObjectRank is an object's place in apply order: its kind's Rank, and
+// DML statements one after DDL ones, so tables exist before the queries
+// that use them are submitted.
+func ObjectRank(u *unstructured.Unstructured) int {
+	r := Rank(u.GetKind())
+	if u.GetLabels()[LabelSQLKind] == string(model.SQLDML) {
+		r++
+	}
+	return r
 }
 
 // Rank is a kind's place in apply order; unknown kinds come after the known ones.
@@ -165,7 +213,7 @@ func Rank(kind string) int {
 func Sort(objs []*Object) {
 	sort.SliceStable(objs, func(i, j int) bool {
 		a, b := objs[i], objs[j]
-		if ra, rb := Rank(a.GetKind()), Rank(b.GetKind()); ra != rb {
+		if ra, rb := ObjectRank(a.Unstructured), ObjectRank(b.Unstructured); ra != rb {
 			return ra < rb
 		}
 		if a.GetKind() != b.GetKind() {

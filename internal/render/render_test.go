@@ -103,7 +103,7 @@ func renderEnv(t *testing.T, files map[string]string, env string, opts Options) 
 	if opts.Source == nil {
 		opts.Source = fsys
 	}
-	out, err := Render(repo.Environment(env), repo.EffectiveApps(env), fixedSize, opts)
+	out, err := Render(InputOf(repo, repo.Environment(env), fixedSize), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestOverlayRefusesRemote(t *testing.T) {
 		"helmCharts: [{name: x, repo: https://charts.example.com}]\n",
 	} {
 		repo, fsys := load(t, withOverlay(k))
-		_, err := Render(repo.Environment("prod"), repo.EffectiveApps("prod"), fixedSize, Options{Source: fsys})
+		_, err := Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys})
 		if !errors.Is(err, ErrRemoteOverlay) || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
 			t.Errorf("%q: want a refusal naming the file, got %v", k, err)
 		}
@@ -343,7 +343,7 @@ func TestOverlayRefusesRemote(t *testing.T) {
 
 func TestOverlayErrorNamesFile(t *testing.T) {
 	repo, fsys := load(t, withOverlay("patches: [{path: missing.yaml}]\n"))
-	_, err := Render(repo.Environment("prod"), repo.EffectiveApps("prod"), fixedSize, Options{Source: fsys})
+	_, err := Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys})
 	if err == nil || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
 		t.Fatalf("want an error naming the overlay, got %v", err)
 	}
@@ -351,8 +351,8 @@ func TestOverlayErrorNamesFile(t *testing.T) {
 
 func TestSizingErrorBlocksEnvironment(t *testing.T) {
 	repo, fsys := load(t, baseFiles())
-	_, err := Render(repo.Environment("prod"), repo.EffectiveApps("prod"),
-		func(string, string) (Resources, error) { return Resources{}, errors.New("too big") }, Options{Source: fsys})
+	_, err := Render(InputOf(repo, repo.Environment("prod"),
+		func(string, string) (Resources, error) { return Resources{}, errors.New("too big") }), Options{Source: fsys})
 	if err == nil || !strings.Contains(err.Error(), "apps/orders.yaml") {
 		t.Fatalf("want an error naming the app's file, got %v", err)
 	}
@@ -366,7 +366,7 @@ func TestOverlayEntriesMustBeLocalFiles(t *testing.T) {
 		"transformers: [t.yaml]\n":                 "not allowed in overlays",
 	} {
 		repo, fsys := load(t, withOverlay(k))
-		_, err := Render(repo.Environment("prod"), repo.EffectiveApps("prod"), fixedSize, Options{Source: fsys})
+		_, err := Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys})
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
 			t.Errorf("%q: want an error %q naming the overlay, got %v", k, want, err)
 		}

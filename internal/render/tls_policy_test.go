@@ -24,8 +24,8 @@ func TestRenderedTLSPassesPolicy(t *testing.T) {
 	rendered := map[string]*render.Environment{}
 	wired := 0
 	for _, env := range repo.Environments {
-		out, err := render.Render(env, repo.EffectiveApps(env.Metadata.Name),
-			func(string, string) (render.Resources, error) { return res, nil }, render.Options{Source: fsys})
+		out, err := render.Render(render.InputOf(repo, env,
+			func(string, string) (render.Resources, error) { return res, nil }), render.Options{Source: fsys})
 		if err != nil {
 			t.Fatal(err)
 		}

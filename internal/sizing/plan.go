@@ -107,6 +107,37 @@ func forApp(app *model.EffectiveApp, limits Limits, sc *scratch) (*Result, error
 	return nil, fail(o.File, o.LineOf(path), envName, &plain)
 }
 
+// ForStatement sizes a DML statement in an environment as an application
+// of its pool: its workload, or its explicit parallelism (TaskManagers of
+// the pool's slots enough to run it). DDL statements are not sized: they
+// run once and finish.
+func ForStatement(st *model.EffectiveStatement, limits Limits) (*Result, error) {
+	return forStatement(st, limits, &scratch{})
+}
+
+func forStatement(st *model.EffectiveStatement, limits Limits, sc *scratch) (*Result, error) {
+	if st == nil || st.Kind != model.SQLDML {
+		return nil, errors.New("sizing: only DML statements are sized")
+	}
+	app := statementAsApp(st)
+	r, err := forApp(app, limits, sc)
+	if r != nil {
+		r.Statement = true
+	}
+	return r, err
+}
+
+// statementAsApp is the application a statement sizes as.
+func statementAsApp(st *model.EffectiveStatement) *model.EffectiveApp {
+	app := &model.EffectiveApp{Name: st.Name, Environment: st.Environment, Pool: st.Pool, Origin: st.Origin,
+		Spec: model.AppSpec{Pool: st.Spec.Pool, Workload: st.Spec.Workload, FlinkConfiguration: st.Spec.FlinkConfiguration}}
+	if p := st.Spec.Parallelism; p > 0 && st.Pool != nil {
+		slots := max(1, st.Pool.Spec.TaskManager.Slots)
+		app.Spec.TaskManagers = (p + slots - 1) / slots
+	}
+	return app
+}
+
 // layer names a configuration by its file and line, when it holds a key
 // sizing reads (the others never show in an explanation).
 func layer(level Level, o model.Origin, path string, conf model.FlinkConfiguration) ConfigLayer {
@@ -183,8 +214,9 @@ func (p *Plan) Environment(env string) *EnvironmentTotals {
 func ForRepository(repo *model.Repository, limits Limits) (*Plan, error) {
 	envs := append([]*model.Environment(nil), repo.Environments...)
 	sort.SliceStable(envs, func(i, j int) bool { return envs[i].Metadata.Name < envs[j].Metadata.Name })
-	// Every pair, in the plan's order.
+	// Every pair, in the plan's order; DML statements size as apps.
 	var pairs []*model.EffectiveApp
+	statement := map[*model.EffectiveApp]bool{}
 	var firstOf []int // the index of each environment's first pair, and one past the end
 	for i, env := range envs {
 		if i > 0 && envs[i-1].Metadata.Name == env.Metadata.Name {
@@ -193,6 +225,13 @@ func ForRepository(repo *model.Repository, limits Limits) (*Plan, error) {
 		}
 		firstOf = append(firstOf, len(pairs))
 		apps := append([]*model.EffectiveApp(nil), repo.EffectiveApps(env.Metadata.Name)...)
+		for _, st := range repo.EffectiveStatements(env.Metadata.Name) {
+			if st.Kind == model.SQLDML {
+				a := statementAsApp(st)
+				statement[a] = true
+				apps = append(apps, a)
+			}
+		}
 		sort.SliceStable(apps, func(i, j int) bool { return apps[i].Name < apps[j].Name })
 		pairs = append(pairs, apps...)
 	}
@@ -211,6 +250,9 @@ func ForRepository(repo *model.Repository, limits Limits) (*Plan, error) {
 			sc := &scratch{}
 			for i := int(next.Add(1) - 1); i < len(pairs); i = int(next.Add(1) - 1) {
 				results[i], errs[i] = forApp(pairs[i], limits, sc)
+				if results[i] != nil {
+					results[i].Statement = statement[pairs[i]]
+				}
 			}
 		}()
 	}

@@ -102,6 +102,9 @@ type Result struct {
 	Environment string `json:"environment"`
 	App         string `json:"app"`
 	Pool        string `json:"pool,omitempty"`
+	// Statement is true when App names a FlinkStatement (a streaming SQL
+	// statement, sized like an application).
+	Statement bool `json:"statement,omitempty"`
 
 	TaskManagers int `json:"taskManagers"`
 	// EstimatedTaskManagers is the model's count; it differs from

@@ -287,7 +287,7 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) (failed 
 		if p.action != Created && p.action != Configured {
 			continue
 		}
-		r := render.Rank(p.obj.GetKind())
+		r := render.ObjectRank(p.obj)
 		if _, ok := byRank[r]; !ok {
 			ranks = append(ranks, r)
 		}
