@@ -39,16 +39,22 @@
 //
 // The CRDs in crds/ are flinksync's own, hand-written test CRDs for
 // flink.apache.org/v1beta1 FlinkDeployment and FlinkSessionJob and for
-// platform.confluent.io/v1beta1 FlinkEnvironment, FlinkApplication and
-// CMFRestClass. They declare the fields flinksync renders with the real
-// operators' types and are strict like the real ones: server-side apply
-// rejects an undeclared field. Only podTemplate content and the pass-through
-// FlinkEnvironment.spec.flinkApplicationDefaults keep unknown fields. [CRDs]
-// returns the manifests and [InstallCRDs] installs them into any cluster.
+// platform.confluent.io/v1beta1 FlinkEnvironment, FlinkApplication,
+// CMFRestClass and the Flink SQL kinds (FlinkComputePool, FlinkStatement,
+// FlinkKafkaCatalog, FlinkKafkaDatabase, FlinkSecret,
+// FlinkEnvironmentSecretMapping). They declare the fields flinksync renders
+// with the real operators' types and are strict like the real ones:
+// server-side apply rejects an undeclared field. Only podTemplate content
+// and what CFK passes through to CMF (FlinkEnvironment's
+// flinkApplicationDefaults and computePoolDefaults, FlinkComputePool's
+// clusterSpec) keep unknown fields. [CRDs] returns the manifests and
+// [InstallCRDs] installs them into any cluster.
 // The CFK ones agree with the real CFK 3.3.0 CRDs on the fields flinksync
 // renders (jobManager/taskManager resources are int-or-string quantities,
 // CFK's flinkVersion list, non-empty references, CMF endpoint and secret
-// names), which a test in internal/pipeline checks case by case.
+// names), which a test in internal/pipeline checks case by case; the SQL
+// kinds agree with them field by field, CEL immutability rules included
+// (TestCFKSQLCRDsMatchTheRealOnes).
 //
 // [UseRealCRDs] serves real CRDs read at test time from beside the checkout
 // ([RealCFKCRDs], ../shared/reference/cfk-3.3.0/crds; never copied into the

@@ -2,9 +2,11 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -97,14 +99,18 @@ func UseRealCRDs(t testing.TB, cfg *rest.Config, rel string) []string {
 		default:
 			ours := cur.Spec.DeepCopy()
 			name := cur.Name
-			t.Cleanup(func() { restoreSpec(t, ext, name, ours) })
+			t.Cleanup(func() { restoreSpec(t, cfg, ext, name, ours) })
 			probe := probeObject(real, cur)
+			sameColumns := slices.Equal(columnNames(&real.Spec), columnNames(&cur.Spec))
 			cur.Spec = real.Spec
 			updated, err := crds.Update(ctx, cur, metav1.UpdateOptions{})
 			if err != nil {
 				t.Fatalf("installing the real %s: %v", real.Name, err)
 			}
 			installed = append(installed, updated)
+			if !sameColumns {
+				waitColumns(t, cfg, updated.Name, &updated.Spec)
+			}
 			if probe != nil {
 				waitServed(t, cfg, probe, real.Name)
 			}
@@ -123,7 +129,7 @@ func UseRealCRDs(t testing.TB, cfg *rest.Config, rel string) []string {
 	return kinds
 }
 
-func restoreSpec(t testing.TB, ext apiextclient.Interface, name string, spec *apiextensionsv1.CustomResourceDefinitionSpec) {
+func restoreSpec(t testing.TB, cfg *rest.Config, ext apiextclient.Interface, name string, spec *apiextensionsv1.CustomResourceDefinitionSpec) {
 	ctx := context.Background()
 	crds := ext.ApiextensionsV1().CustomResourceDefinitions()
 	cur, err := crds.Get(ctx, name, metav1.GetOptions{})
@@ -131,9 +137,77 @@ func restoreSpec(t testing.TB, ext apiextclient.Interface, name string, spec *ap
 		t.Errorf("restoring %s: %v", name, err)
 		return
 	}
+	sameColumns := slices.Equal(columnNames(spec), columnNames(&cur.Spec))
 	cur.Spec = *spec
 	if _, err := crds.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
 		t.Errorf("restoring %s: %v", name, err)
+		return
+	}
+	if !sameColumns {
+		waitColumns(t, cfg, name, spec)
+	}
+}
+
+// columnNames returns the table columns the API server lists a CRD's
+// objects with: Name, then the printer columns of the first served version,
+// or Age when it declares none.
+func columnNames(spec *apiextensionsv1.CustomResourceDefinitionSpec) []string {
+	for _, v := range spec.Versions {
+		if !v.Served {
+			continue
+		}
+		names := []string{"Name"}
+		for _, c := range v.AdditionalPrinterColumns {
+			names = append(names, c.Name)
+		}
+		if len(v.AdditionalPrinterColumns) == 0 {
+			names = append(names, "Age")
+		}
+		return names
+	}
+	return nil
+}
+
+// waitColumns waits until the API server lists the objects of CRD name with
+// the columns of spec. It builds the schema and the columns it serves from
+// the same version of a CRD, so new columns show that the new schema is
+// served too, whatever the schema change (probeObject finds none when the
+// two schemas declare the same fields).
+func waitColumns(t testing.TB, cfg *rest.Config, name string, spec *apiextensionsv1.CustomResourceDefinitionSpec) {
+	t.Helper()
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := columnNames(spec)
+	var version string
+	for _, v := range spec.Versions {
+		if v.Served {
+			version = v.Name
+			break
+		}
+	}
+	var got []string
+	var last error
+	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var raw []byte
+		raw, last = dc.RESTClient().Get().AbsPath("/apis", spec.Group, version, spec.Names.Plural).
+			Param("limit", "1").SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
+		if last != nil {
+			return false, nil
+		}
+		table := &metav1.Table{}
+		if last = json.Unmarshal(raw, table); last != nil {
+			return false, nil
+		}
+		got = got[:0]
+		for _, c := range table.ColumnDefinitions {
+			got = append(got, c.Name)
+		}
+		return slices.Equal(got, want), nil
+	})
+	if err != nil {
+		t.Fatalf("%s is not served with the columns %v: %v (last: columns %v, %v)", name, want, err, got, last)
 	}
 }
 
