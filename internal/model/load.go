@@ -104,7 +104,7 @@ func Load(root string) (*Repository, error) {
 // problem, each with file and line; Findings extracts them. Any other error
 // means the repository could not be read at all.
 func LoadFS(fsys fs.FS) (*Repository, error) {
-	l := &loader{fsys: fsys, repo: newRepository(), sqlFiles: map[string]bool{}, checkedPools: map[string]bool{}}
+	l := &loader{fsys: fsys, repo: newRepository(), sqlFiles: map[string]sqlFile{}, checkedPools: map[string]bool{}}
 	if err := fs.WalkDir(fsys, ".", l.visit); err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ type loader struct {
 	// checkedPools are the pool × environment pairs whose CMF name was checked.
 	checkedPools map[string]bool
 	// sqlFiles are the files statements read their SQL from.
-	sqlFiles map[string]bool
+	sqlFiles map[string]sqlFile
 	fsys     fs.FS
 	repo     *Repository
 	findings []*diag.Finding
@@ -458,8 +458,10 @@ func (l *loader) check() {
 	for env := range r.effectiveCatalogs {
 		sortByName(r.effectiveCatalogs[env], func(e *EffectiveCatalog) string { return e.Name })
 	}
-	for f := range l.sqlFiles {
-		r.SQLFiles = append(r.SQLFiles, f)
+	for f, read := range l.sqlFiles {
+		if read.err == nil {
+			r.SQLFiles = append(r.SQLFiles, f)
+		}
 	}
 	sort.Strings(r.SQLFiles)
 }

@@ -263,13 +263,12 @@ func (l *loader) statementSQL(st *EffectiveStatement, report reportFunc) bool {
 			report(o, "spec.sqlFile", RuleRead, env, "%q cannot be read: no repository to read it from", p)
 			return false
 		}
-		data, err := fs.ReadFile(l.fsys, p)
+		sql, err := l.readSQL(p)
 		if err != nil {
 			report(o, "spec.sqlFile", RuleRead, env, "cannot read %q: %v", p, err)
 			return false
 		}
-		s.SQL = string(data)
-		l.sqlFiles[p] = true
+		s.SQL = sql
 	case s.SQL == "":
 		if !o.failed["spec.sql"] {
 			report(st.Statement.Origin, "spec", RuleRequired, env, "missing required field \"sql\" (or \"sqlFile\"): the statement's SQL")
@@ -281,6 +280,23 @@ func (l *loader) statementSQL(st *EffectiveStatement, report reportFunc) bool {
 		return false
 	}
 	return true
+}
+
+// sqlFile is a SQL file as read, once, for every statement and environment.
+type sqlFile struct {
+	text string
+	err  error
+}
+
+// readSQL reads a statement's SQL file once per load, however many
+// statements and environments use it.
+func (l *loader) readSQL(p string) (string, error) {
+	if f, ok := l.sqlFiles[p]; ok {
+		return f.text, f.err
+	}
+	data, err := fs.ReadFile(l.fsys, p)
+	l.sqlFiles[p] = sqlFile{string(data), err}
+	return string(data), err
 }
 
 // effectiveCatalog returns catalog name as it is in env, or nil.
