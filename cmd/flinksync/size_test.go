@@ -76,6 +76,11 @@ func TestSizeJSON(t *testing.T) {
 	pairs := 0
 	for _, e := range repo.Environments {
 		pairs += len(repo.EffectiveApps(e.Metadata.Name))
+		for _, st := range repo.EffectiveStatements(e.Metadata.Name) {
+			if st.Kind == model.SQLDML { // streaming statements size like apps
+				pairs++
+			}
+		}
 	}
 	if len(results) != pairs || pairs < 20 {
 		t.Errorf("%d results, want %d", len(results), pairs)

@@ -31,6 +31,11 @@ func TestForRepositoryExample(t *testing.T) {
 	pairs := 0
 	for _, e := range repo.Environments {
 		pairs += len(repo.EffectiveApps(e.Metadata.Name))
+		for _, st := range repo.EffectiveStatements(e.Metadata.Name) {
+			if st.Kind == model.SQLDML { // streaming statements size like apps
+				pairs++
+			}
+		}
 	}
 	if len(plan.Results) != pairs || pairs == 0 {
 		t.Fatalf("%d results for %d pairs", len(plan.Results), pairs)
