@@ -18,7 +18,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // TestTestReposAcceptedByRealCFKSchema serves the real CFK 3.3.0 CRDs (from
 // ../shared, as the pipeline's real-schema test does for the example) and
 // dry-runs every CFK object rendered for this package's test repositories,
-// with whole and fractional CPUs.
+// with whole and fractional CPUs: FlinkApplications and, from the SQL
+// pipeline's repositories, every CFK kind of Flink SQL.
 func TestTestReposAcceptedByRealCFKSchema(t *testing.T) {
 	cfg := testenv.Config(t)
 	kinds := map[string]bool{}
@@ -67,5 +68,6 @@ func TestTestReposAcceptedByRealCFKSchema(t *testing.T) {
 			}
 		}
 	}
-	testenv.RequireChecked(t, checked, "CMFRestClass", "FlinkEnvironment", "FlinkApplication")
+	testenv.RequireChecked(t, checked, "CMFRestClass", "FlinkEnvironment", "FlinkApplication",
+		"FlinkComputePool", "FlinkStatement", "FlinkKafkaCatalog", "FlinkKafkaDatabase", "FlinkSecret", "FlinkEnvironmentSecretMapping")
 }

@@ -11,5 +11,7 @@ func CFKTestRepos() map[string]map[string]string {
 	rest := baseFiles()
 	rest["envs/eu.yaml"] = strings.Replace(envCFK, "{name: default, namespace: confluent}", "{name: default}", 1) +
 		"    cmfRest: {endpoint: \"https://cmf.confluent.svc:8080\", authentication: mtls, tlsSecretRef: cmf-tls}\n"
-	return map[string]map[string]string{"base": baseFiles(), "tls": tls, "cmfRest": rest}
+	sqlTLS := cfkSQLFiles()
+	sqlTLS["envs/eu.yaml"] = tls["envs/eu.yaml"]
+	return map[string]map[string]string{"base": baseFiles(), "tls": tls, "cmfRest": rest, "sql": cfkSQLFiles(), "sqlTLS": sqlTLS}
 }
