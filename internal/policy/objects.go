@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/render"
 )
 
@@ -32,23 +31,59 @@ func isFlink(o *render.Object) bool {
 	return false
 }
 
-// flinkConf is the configuration a Flink object runs with: for a CFK
-// FlinkApplication, the FlinkEnvironment's defaults under the app's keys.
+// clusterSpec is the path of the Flink cluster spec a rendered object
+// holds: spec for a FlinkDeployment or FlinkApplication, spec.clusterSpec
+// for a CFK FlinkComputePool (the template CMF builds its statements'
+// clusters from); nil for anything else.
+func clusterSpec(o *render.Object) []string {
+	switch o.GetKind() {
+	case "FlinkDeployment", "FlinkApplication":
+		return []string{"spec"}
+	case render.FlinkComputePoolGVK.Kind:
+		return []string{"spec", "clusterSpec"}
+	}
+	return nil
+}
+
+// under is path under prefix, as a new slice.
+func under(prefix []string, path ...string) []string {
+	return append(append([]string(nil), prefix...), path...)
+}
+
+// envDefaults is where a FlinkEnvironment holds the configuration CMF
+// puts under the keys of each kind it applies defaults to.
+var envDefaults = map[string][]string{
+	render.FlinkApplicationGVK.Kind: {"spec", "flinkApplicationDefaults", "spec", "flinkConfiguration"},
+	render.FlinkComputePoolGVK.Kind: {"spec", "computePoolDefaults", "clusterSpec", "flinkConfiguration"},
+	render.FlinkStatementGVK.Kind:   {"spec", "statementDefaults", "detached", "flinkConfiguration"},
+}
+
+// flinkConf is the configuration a Flink object runs with: for the CFK
+// kinds, the FlinkEnvironment's defaults under the object's own keys; for
+// a FlinkStatement, its SQL session properties too.
 func flinkConf(out *render.Environment, o *render.Object) map[string]string {
 	conf := map[string]string{}
-	if o.GetKind() == render.FlinkApplicationGVK.Kind {
+	put := func(u *render.Object, path ...string) {
+		m, _, _ := unstructured.NestedMap(u.Object, path...)
+		for k, v := range m {
+			conf[k] = fmt.Sprint(v)
+		}
+	}
+	if path := envDefaults[o.GetKind()]; path != nil {
 		for _, e := range out.Objects {
 			if e.GetKind() == render.FlinkEnvironmentGVK.Kind {
-				m, _, _ := unstructured.NestedStringMap(e.Object, "spec", "flinkApplicationDefaults", "spec", "flinkConfiguration")
-				for k, v := range m {
-					conf[k] = v
-				}
+				put(e, path...)
 			}
 		}
 	}
-	m, _, _ := unstructured.NestedMap(o.Object, "spec", "flinkConfiguration")
-	for k, v := range m {
-		conf[k] = fmt.Sprint(v)
+	switch cs := clusterSpec(o); {
+	case cs != nil:
+		put(o, under(cs, "flinkConfiguration")...)
+	case o.GetKind() == render.FlinkStatementGVK.Kind:
+		put(o, "spec", "flinkConfiguration")
+		put(o, "spec", "properties")
+	default:
+		put(o, "spec", "flinkConfiguration")
 	}
 	return conf
 }
@@ -109,37 +144,4 @@ func parseFlinkMemory(s string) (int64, bool) {
 		return math.MaxInt64, true // saturate: an overflow must not wrap round to a small size
 	}
 	return n * mult, true
-}
-
-// keyOrigin finds where a Flink configuration key of app in env is set:
-// the app (or its override), the pool, or the environment's defaults. When
-// no level of the model sets it, it points at fallback in the environment.
-func keyOrigin(env *model.Environment, app *model.EffectiveApp, key, fallback string) (string, int) {
-	if app != nil {
-		if _, ok := app.Spec.FlinkConfiguration[key]; ok {
-			return app.Origin.File, app.Origin.LineOf(model.KeyPath("spec.flinkConfiguration", key))
-		}
-		if app.Pool != nil {
-			if _, ok := app.Pool.Spec.FlinkConfiguration[key]; ok {
-				return app.Pool.Origin.File, app.Pool.Origin.LineOf(model.KeyPath("spec.flinkConfiguration", key))
-			}
-		}
-	}
-	if _, ok := env.Spec.Defaults.FlinkConfiguration[key]; ok {
-		return env.Origin.File, env.Origin.LineOf(model.KeyPath("spec.defaults.flinkConfiguration", key))
-	}
-	return env.Origin.File, env.Origin.LineOf(fallback)
-}
-
-// effectiveApp finds the effective app a rendered object belongs to.
-func (c *checker) effectiveApp(env *model.Environment, o *render.Object) *model.EffectiveApp {
-	if o.App == "" {
-		return nil
-	}
-	for _, a := range c.in.Repo.EffectiveApps(env.Metadata.Name) {
-		if a.Name == o.App {
-			return a
-		}
-	}
-	return nil
 }

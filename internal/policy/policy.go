@@ -38,9 +38,10 @@ var Rules = []Rule{
 	{ID: "TLS-005", Severity: diag.Error, Summary: "a Kafka client uses PLAINTEXT or SASL_PLAINTEXT where TLS is required"},
 	{ID: "TLS-006", Severity: diag.Error, Summary: "CFK: the CMF REST class uses http:// or neither mtls nor oauth authentication"},
 	{ID: "TLS-007", Severity: diag.Warning, Summary: "the certificate secret is expired or expires within 30 days"},
+	{ID: "TLS-008", Severity: diag.Error, Summary: "a Schema Registry (a KafkaCatalog's, or a SQL format's) is reached over http:// where TLS is required"},
 	{ID: "CPU-001", Severity: diag.Error, Summary: "TaskManager CPU above the node's CPU or above maxTaskManagerCPU"},
 	{ID: "CPU-002", Severity: diag.Error, Summary: "JobManager CPU above the node's CPU"},
-	{ID: "CPU-003", Severity: diag.Error, Summary: "an application needs more TaskManagers than its pool's maxTaskManagers"},
+	{ID: "CPU-003", Severity: diag.Error, Summary: "an application or SQL statement needs more TaskManagers than its pool's maxTaskManagers"},
 	{ID: "CPU-004", Severity: diag.Error, Summary: "the environment's total requested CPU exceeds its nodes (warning above 80%)"},
 	{ID: "CPU-005", Severity: diag.Warning, Summary: "fewer than 3 nodes"},
 	{ID: "CPU-006", Severity: diag.Error, Summary: "a pod's memory is above the node's memory"},
@@ -165,6 +166,8 @@ type checker struct {
 	in       Input
 	eff      *Effective
 	findings []*diag.Finding
+	// owners indexes each environment's apps and statements (ownersOf).
+	owners map[string]*owners
 }
 
 func (c *checker) add(rule, env, app, file string, line int, object, format string, args ...any) *diag.Finding {
@@ -221,6 +224,8 @@ func (c *checker) environment(env *model.Environment) {
 	}
 	c.tlsEnvironment(env)
 	c.poolShapes(env)
+	c.statementSQL(env)
+	c.catalogs(env)
 	out := c.in.Rendered[name]
 	if out == nil {
 		return

@@ -99,6 +99,12 @@ var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 // evaluate loads files, renders each environment with res and runs policy.
 func evaluate(t *testing.T, files map[string]string, res render.Resources, daemon *model.Policy) []*diag.Finding {
 	t.Helper()
+	return evaluateSized(t, files, func(string, string) render.Resources { return res }, daemon)
+}
+
+// evaluateSized is evaluate with sizing per environment and app or statement.
+func evaluateSized(t *testing.T, files map[string]string, size func(env, name string) render.Resources, daemon *model.Policy) []*diag.Finding {
+	t.Helper()
 	fsys := fstest.MapFS{}
 	for k, v := range files {
 		if v != "" {
@@ -112,7 +118,7 @@ func evaluate(t *testing.T, files map[string]string, res render.Resources, daemo
 	rendered := map[string]*render.Environment{}
 	for _, env := range repo.Environments {
 		out, err := render.Render(render.InputOf(repo, env,
-			func(string, string) (render.Resources, error) { return res, nil }), render.Options{Source: fsys})
+			func(e, n string) (render.Resources, error) { return size(e, n), nil }), render.Options{Source: fsys})
 		if err != nil {
 			t.Fatalf("render %s: %v", env.Metadata.Name, err)
 		}
@@ -121,23 +127,28 @@ func evaluate(t *testing.T, files map[string]string, res render.Resources, daemo
 	return Evaluate(Input{Repo: repo, Rendered: rendered, Daemon: daemon, Now: now})
 }
 
-func with(changes ...string) map[string]string {
-	files := map[string]string{}
-	for k, v := range compliant {
-		files[k] = v
+// with is the compliant repository with changes: triples of file, text
+// and its replacement (a whole new file when the text is empty).
+func with(changes ...string) map[string]string { return edited(compliant, changes...) }
+
+// edited is a copy of files with changes, as with.
+func edited(files map[string]string, changes ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range files {
+		out[k] = v
 	}
 	for i := 0; i+2 < len(changes)+1; i += 3 {
 		file, from, to := changes[i], changes[i+1], changes[i+2]
 		if from == "" {
-			files[file] = to
+			out[file] = to
 			continue
 		}
-		if !strings.Contains(files[file], from) {
+		if !strings.Contains(out[file], from) {
 			panic(fmt.Sprintf("%s does not contain %q", file, from))
 		}
-		files[file] = strings.Replace(files[file], from, to, 1)
+		out[file] = strings.Replace(out[file], from, to, 1)
 	}
-	return files
+	return out
 }
 
 func TestCompliantRepositoryPasses(t *testing.T) {

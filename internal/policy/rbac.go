@@ -52,7 +52,11 @@ func (c *checker) rbacObjects(env *model.Environment, out *render.Environment) {
 		case "RoleBinding":
 			c.roleBinding(name, ns, o)
 		}
-		if sa := nestedString(o, "spec", "podTemplate", "spec", "serviceAccountName"); sa == "default" {
+		podTemplate := []string{"spec", "podTemplate"}
+		if kind == render.FlinkComputePoolGVK.Kind {
+			podTemplate = under(clusterSpec(o), "podTemplate")
+		}
+		if sa := nestedString(o, under(podTemplate, "spec", "serviceAccountName")...); sa == "default" {
 			c.addAt("RBAC-003", name, o, "the pod template sets serviceAccountName: default; Flink pods must run as the environment's service account %q", env.Spec.ServiceAccount)
 		}
 	}

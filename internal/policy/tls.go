@@ -12,6 +12,7 @@ import (
 
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/render"
 )
 
@@ -49,29 +50,37 @@ func (c *checker) tlsEnvironment(env *model.Environment) {
 	}
 }
 
-// flinkObjects checks the Flink objects of an environment: service account,
-// mode, TLS and inline secrets.
+// flinkObjects checks the Flink objects of an environment (and the CFK
+// objects of its SQL: pools, statements, catalogs): service account, mode,
+// TLS and inline secrets.
 func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) {
 	name := env.Metadata.Name
 	required := c.eff.RequiresTLS(env)
 	for _, o := range out.Objects {
-		if o.GroupVersionKind().GroupKind() == render.CMFRestClassGVK.GroupKind() {
+		switch o.GetKind() {
+		case render.CMFRestClassGVK.Kind:
 			c.cmfRestObject(env, o)
+		case render.FlinkKafkaCatalogGVK.Kind, render.FlinkKafkaDatabaseGVK.Kind:
+			c.catalogObject(env, o)
 		}
-		if !isFlink(o) {
+		cluster := clusterSpec(o)
+		if cluster == nil && !isFlink(o) && o.GetKind() != render.FlinkStatementGVK.Kind {
 			continue
 		}
-		app := c.effectiveApp(env, o)
+		w := c.ownerOf(env, o)
+		app := o.App
+		if w != nil && w.name() != "" {
+			app = w.name()
+		}
 		conf := flinkConf(out, o)
 		at := func(rule, key, fallback, format string, args ...any) {
-			file, line := keyOrigin(env, app, key, fallback)
+			file, line := keyOrigin(env, w, key, fallback)
 			if o.FromOverlay {
 				file, line = o.File, o.Line
 			}
-			f := c.add(rule, name, o.App, file, line, o.ID(), format, args...)
-			_ = f
+			c.add(rule, name, app, file, line, o.ID(), format, args...)
 		}
-		if o.GetKind() != "FlinkSessionJob" {
+		if k := o.GetKind(); k == "FlinkDeployment" || k == render.FlinkApplicationGVK.Kind {
 			// A default account set in the environment is reported there.
 			if sa := nestedString(o, "spec", "serviceAccount"); sa == "" || (sa == "default" && env.Spec.ServiceAccount != "default") {
 				c.addAt("RBAC-003", name, o, "%s %q runs its pods as the default service account; set spec.serviceAccount in the environment", o.GetKind(), o.GetName())
@@ -81,51 +90,64 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) 
 					o.GetKind(), o.GetName(), name)
 			}
 		}
-		internal, rest := sslOn(conf, keySSLInternal), sslOn(conf, keySSLRest)
-		if required && (!internal || !rest) {
-			var off []string
-			key := keySSLInternal
-			if !internal {
-				off = append(off, keySSLInternal)
-			}
-			if !rest {
-				off = append(off, keySSLRest)
-				if internal {
-					key = keySSLRest
-				}
-			}
-			if _, set := conf[keySSL]; set && conf[keySSL] != "true" {
-				key = keySSL
-			}
-			at("TLS-001", key, "spec.tls", "TLS is required in %s but %s is off for %q; remove the setting that turns it off (flinksync turns TLS on when spec.tls is set)",
-				name, strings.Join(off, " and "), o.GetName())
+		if o.GetKind() != render.FlinkStatementGVK.Kind {
+			// A statement runs on its pool's cluster: the pool holds its TLS.
+			c.clusterTLS(env, out, o, cluster, conf, at)
 		}
-		if internal || rest {
-			var missing []string
-			for _, part := range []struct {
-				on   bool
-				keys []string
-			}{{internal, []string{"security.ssl.internal.keystore", "security.ssl.internal.truststore"}},
-				{rest, []string{"security.ssl.rest.keystore", "security.ssl.rest.truststore"}}} {
-				if !part.on {
-					continue
-				}
-				for _, k := range part.keys {
-					if conf[k] == "" {
-						missing = append(missing, k)
-					}
-				}
-			}
-			if conf["kubernetes.secrets"] == "" && (env.Spec.TLS == nil || env.Spec.TLS.SecretName == "") {
-				missing = append(missing, "a mounted certificate secret (kubernetes.secrets or spec.tls.secretName)")
-			}
-			if len(missing) > 0 && (env.Spec.TLS == nil || env.Spec.TLS.SecretName != "") {
-				at("TLS-002", keySSLInternal, "spec.tls", "TLS is on for %q but not configured: missing %s", o.GetName(), strings.Join(missing, ", "))
-			}
-			c.passwordDelivery(env, out, o)
-		}
-		c.inlineSecrets(name, env, app, o, conf, at)
+		c.inlineSecrets(name, w, o, conf, at)
 		c.protocols(required, o, conf, at)
+	}
+}
+
+// clusterTLS checks that a Flink cluster has TLS on where it is required
+// (TLS-001) and configured where it is on (TLS-002).
+func (c *checker) clusterTLS(env *model.Environment, out *render.Environment, o *render.Object, cluster []string, conf map[string]string, at reporter) {
+	name := env.Metadata.Name
+	internal, rest := sslOn(conf, keySSLInternal), sslOn(conf, keySSLRest)
+	if c.eff.RequiresTLS(env) && (!internal || !rest) {
+		var off []string
+		key := keySSLInternal
+		if !internal {
+			off = append(off, keySSLInternal)
+		}
+		if !rest {
+			off = append(off, keySSLRest)
+			if internal {
+				key = keySSLRest
+			}
+		}
+		if _, set := conf[keySSL]; set && conf[keySSL] != "true" {
+			key = keySSL
+		}
+		at("TLS-001", key, "spec.tls", "TLS is required in %s but %s is off for %s %q; remove the setting that turns it off (flinksync turns TLS on when spec.tls is set)",
+			name, strings.Join(off, " and "), o.GetKind(), o.GetName())
+	}
+	if !internal && !rest {
+		return
+	}
+	var missing []string
+	for _, part := range []struct {
+		on   bool
+		keys []string
+	}{{internal, []string{"security.ssl.internal.keystore", "security.ssl.internal.truststore"}},
+		{rest, []string{"security.ssl.rest.keystore", "security.ssl.rest.truststore"}}} {
+		if !part.on {
+			continue
+		}
+		for _, k := range part.keys {
+			if conf[k] == "" {
+				missing = append(missing, k)
+			}
+		}
+	}
+	if conf["kubernetes.secrets"] == "" && (env.Spec.TLS == nil || env.Spec.TLS.SecretName == "") {
+		missing = append(missing, "a mounted certificate secret (kubernetes.secrets or spec.tls.secretName)")
+	}
+	if len(missing) > 0 && (env.Spec.TLS == nil || env.Spec.TLS.SecretName != "") {
+		at("TLS-002", keySSLInternal, "spec.tls", "TLS is on for %q but not configured: missing %s", o.GetName(), strings.Join(missing, ", "))
+	}
+	if cluster != nil {
+		c.passwordDelivery(env, out, o, cluster)
 	}
 }
 
@@ -141,7 +163,7 @@ type reporter func(rule, key, fallback, format string, args ...any)
 
 // inlineSecrets reports passwords and tokens written into configuration or
 // job arguments (TLS-003).
-func (c *checker) inlineSecrets(envName string, env *model.Environment, app *model.EffectiveApp, o *render.Object, conf map[string]string, at reporter) {
+func (c *checker) inlineSecrets(envName string, w *owner, o *render.Object, conf map[string]string, at reporter) {
 	keys := make([]string, 0, len(conf))
 	for k := range conf {
 		keys = append(keys, k)
@@ -150,14 +172,12 @@ func (c *checker) inlineSecrets(envName string, env *model.Environment, app *mod
 	for _, k := range keys {
 		v, lk := conf[k], strings.ToLower(k)
 		switch {
-		case v == "":
+		case !secretInline(k, v):
 		case strings.HasSuffix(lk, "sasl.jaas.config"):
-			if strings.Contains(strings.ToLower(v), "password=") {
-				at("TLS-003", k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
-			}
+			at("TLS-003", k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
 		case strings.HasPrefix(lk, "security.ssl.") && strings.Contains(lk, "password"):
 			at("TLS-003", k, "spec", "%q is written inline in the Flink configuration of %q; remove it: flinksync delivers the keystore and truststore password from Secret <spec.tls.secretName>%s (see docs/tls.md)", k, o.GetName(), render.TLSPasswordSecretSuffix)
-		case render.SecretKey(k):
+		default:
 			at("TLS-003", k, "spec", "%q is written inline in the Flink configuration of %q; deliver it from a Kubernetes Secret (pod template env with secretKeyRef) instead", k, o.GetName())
 		}
 	}
@@ -173,39 +193,45 @@ func (c *checker) inlineSecrets(envName string, env *model.Environment, app *mod
 			continue
 		}
 		file, line := o.File, o.Line
-		if app != nil {
-			file, line = app.Origin.File, app.Origin.LineOf("spec.job.args")
+		if w != nil {
+			file, line = w.origin().File, w.origin().LineOf("spec.job.args")
 		}
 		c.add("TLS-003", envName, o.App, file, line, o.ID(),
 			"job argument %q of %q passes a secret inline; read it from a file or environment variable filled from a Kubernetes Secret", a, o.GetName())
 	}
 }
 
-// protocols reports weak TLS versions (TLS-004) and Kafka plaintext where
-// TLS is required (TLS-005).
+// secretInline reports whether value v of key k is a secret written
+// inline: a key that looks secret (redact.Key, as every output masks it),
+// a JAAS config with a password, or a value redact would mask (a URL's
+// password, a token). A Kafka config provider's or an environment
+// variable's reference (${file:…}, ${env:…}) is not a secret.
+func secretInline(k, v string) bool {
+	lk := strings.ToLower(k)
+	switch {
+	case v == "" || strings.Contains(v, "${"):
+		return false
+	case strings.HasSuffix(lk, "sasl.jaas.config"):
+		return strings.Contains(strings.ToLower(v), "password=")
+	case render.SecretKey(k):
+		return true
+	}
+	return redact.Text(v) != v
+}
+
+// protocols reports weak TLS versions (TLS-004), Kafka plaintext (TLS-005)
+// and Schema Registry over http:// (TLS-008) where TLS is required.
 func (c *checker) protocols(required bool, o *render.Object, conf map[string]string, at reporter) {
 	keys := make([]string, 0, len(conf))
 	for k := range conf {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	subject := fmt.Sprintf("%q", o.GetName())
 	for _, k := range keys {
-		v := conf[k]
-		switch {
-		case k == "security.ssl.protocol" || strings.HasSuffix(k, "ssl.enabled.protocols") || strings.HasSuffix(k, "ssl.protocol"):
-			for _, p := range strings.Split(v, ",") {
-				p = strings.TrimSpace(p)
-				for _, w := range weakProtocols {
-					if strings.EqualFold(p, w) {
-						at("TLS-004", k, "spec", "%q allows %s for %q; use TLSv1.2 or TLSv1.3 only", k, p, o.GetName())
-					}
-				}
-			}
-		case strings.HasSuffix(k, "security.protocol") && required:
-			if up := strings.ToUpper(strings.TrimSpace(v)); up == "PLAINTEXT" || up == "SASL_PLAINTEXT" {
-				at("TLS-005", k, "spec", "%q is %s for %q in an environment that requires TLS; use SSL or SASL_SSL", k, up, o.GetName())
-			}
-		}
+		clientSettings(required, subject, k, conf[k], func(rule, format string, args ...any) {
+			at(rule, k, "spec", format, args...)
+		})
 	}
 	args, _, _ := nestedStrings(o, "spec", "job", "args")
 	for i, a := range args {
@@ -306,14 +332,14 @@ func CheckCertificate(env *model.Environment, tlsCrt []byte, now time.Time) *dia
 // passwordDelivery reports (TLS-002) a Flink object whose pods no longer get
 // the keystore password flinksync renders for them (docs/tls.md): render
 // always adds it, so an overlay replaced or removed a pod template.
-func (c *checker) passwordDelivery(env *model.Environment, out *render.Environment, o *render.Object) {
+func (c *checker) passwordDelivery(env *model.Environment, out *render.Environment, o *render.Object, cluster []string) {
 	secret := render.TLSPasswordSecret(env)
-	if secret == "" || o.GetKind() == "FlinkSessionJob" {
+	if secret == "" {
 		return
 	}
 	var broken []string
 	for _, part := range []string{"jobManager", "taskManager"} {
-		templates := []map[string]any{nestedMap(o, "spec", "podTemplate"), nestedMap(o, "spec", part, "podTemplate")}
+		templates := []map[string]any{nestedMap(o, under(cluster, "podTemplate")...), nestedMap(o, under(cluster, part, "podTemplate")...)}
 		if !hasPasswordInit(templates, secret) || !hasConfDir(templates) {
 			broken = append(broken, part)
 		}
