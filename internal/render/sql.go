@@ -39,15 +39,26 @@ func StatementName(st *model.EffectiveStatement) string {
 	write("statement", st.Spec.SQL)
 	write("pool", st.Spec.Pool)
 	props := StatementProperties(st)
-	keys := make([]string, 0, len(props))
-	for k := range props {
+	for _, k := range sortedKeys(props) {
+		write("property "+k, props[k])
+	}
+	return hashedName(st.Name, h.Sum(nil))
+}
+
+// hashedName is name, '-' and the first model.StatementHashLength hex
+// digits of sum: the form of every rendered statement name.
+func hashedName(name string, sum []byte) string {
+	return name + "-" + hex.EncodeToString(sum)[:model.StatementHashLength]
+}
+
+// sortedKeys are the keys of m in order.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
-		write("property "+k, props[k])
-	}
-	return st.Name + "-" + hex.EncodeToString(h.Sum(nil))[:model.StatementHashLength]
+	return keys
 }
 
 // StatementProperties are a statement's SQL session properties with its
