@@ -391,6 +391,7 @@ func (l *loader) checkSQLNames() {
 				fmt.Sprintf("metadata.name: KafkaCatalog %q is used by no FlinkStatement in any environment; flinksync still renders it in its environments", c.Metadata.Name)))
 		}
 	}
+	l.checkGlobalCMFNames()
 	for _, env := range sortedKeys(keysOf(r.effectiveCatalogs)) {
 		if e := r.envs[env]; e == nil || e.Spec.Target != TargetCFK {
 			continue
@@ -414,6 +415,70 @@ func (l *loader) checkSQLNames() {
 func warning(file string, line int, rule, msg string) *diag.Finding {
 	return &diag.Finding{Rule: rule, Severity: diag.Warning, File: file, Line: line, Message: msg}
 }
+
+// CMFInstance names the CMF a cfk environment talks to: the endpoint of the
+// CMFRestClass it renders, or the CMFRestClass it refers to. Environments
+// with one CMFInstance share CMF's global catalogs and secrets.
+func (e *Environment) CMFInstance() string {
+	c := e.Spec.CFK
+	switch {
+	case e.Spec.Target != TargetCFK || c == nil:
+		return ""
+	case c.CMFRest != nil:
+		return "endpoint " + c.CMFRest.Endpoint
+	default:
+		return "CMFRestClass " + c.CMFRestClassRef.Namespace + "/" + c.CMFRestClassRef.Name
+	}
+}
+
+// checkGlobalCMFNames refuses a catalog or a credentials Secret rendered
+// in two environments that share one CMF: CMF keeps catalogs and secrets
+// globally, so two environments' objects would write one CMF resource, and
+// pruning it from one would delete it for both.
+func (l *loader) checkGlobalCMFNames() {
+	type use struct {
+		env    string
+		origin Origin
+		path   string
+	}
+	users := map[string][]use{} // CMF instance + kind + name → uses
+	for _, env := range sortedKeys(keysOf(l.repo.effectiveCatalogs)) {
+		e := l.repo.envs[env]
+		if e == nil || e.CMFInstance() == "" {
+			continue
+		}
+		for _, c := range l.repo.effectiveCatalogs[env] {
+			key := e.CMFInstance() + "\x00catalog\x00" + c.Name
+			users[key] = append(users[key], use{env, c.Origin, "spec.environments"})
+			for _, sec := range c.Secrets() {
+				key := e.CMFInstance() + "\x00secret\x00" + sec
+				users[key] = append(users[key], use{env, c.Origin, "spec.environments"})
+			}
+		}
+	}
+	for _, key := range sortedKeys(keysOf(users)) {
+		us := users[key]
+		envs := map[string]bool{}
+		for _, u := range us {
+			envs[u.env] = true
+		}
+		if len(envs) < 2 {
+			continue
+		}
+		parts := strings.SplitN(key, "\x00", 3)
+		names := sortedKeys(envs)
+		what := "KafkaCatalog " + strconvQuote(parts[2])
+		if parts[1] == "secret" {
+			what = "the credentials Secret " + strconvQuote(parts[2])
+		}
+		u := us[0]
+		l.errorf(u.origin.File, u.origin.LineOf(u.path), RuleInvalidValue, "", "",
+			"%s: %s is in environments %s, which share one CMF (%s); CMF keeps catalogs and secrets globally, so both environments would write one CMF resource and pruning it from one would delete it for both: keep it in one environment per CMF (see docs/sql.md)",
+			u.path, what, strings.Join(names, ", "), parts[0])
+	}
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
 
 func keysOf[V any](m map[string]V) map[string]bool {
 	out := make(map[string]bool, len(m))

@@ -200,6 +200,16 @@ func TestLoadSQLErrors(t *testing.T) {
 			[]want{{RuleEnum, "pools/small.yaml", 9}}},
 		{"sqlRunner on cfk", map[string]string{"environments/prod.yaml": sqlRepo["environments/prod.yaml"] + "  sqlRunner: {image: x}\n"},
 			[]want{{RuleInvalidValue, "environments/prod.yaml", 12}}},
+		{"a catalog in two environments on one CMF", map[string]string{
+			"environments/prod.yaml": strings.Replace(sqlRepo["environments/prod.yaml"], "{name: cmf}", "{name: cmf, namespace: confluent}", 1),
+			"environments/qa.yaml":   strings.NewReplacer("name: prod", "name: qa", "flink-prod", "flink-qa", "{name: cmf}", "{name: cmf, namespace: confluent}").Replace(sqlRepo["environments/prod.yaml"]),
+			"catalogs/kafka.yaml":    strings.Replace(strings.Replace(sqlRepo["catalogs/kafka.yaml"], "environments: [prod]", "environments: [prod, qa]", 1), "ddlEnvironments: [prod]", "ddlEnvironments: [prod, qa]", 1)},
+			// The catalog, and each of its two Secrets.
+			[]want{{RuleInvalidValue, "catalogs/kafka.yaml", 6}, {RuleInvalidValue, "catalogs/kafka.yaml", 6}, {RuleInvalidValue, "catalogs/kafka.yaml", 6}}},
+		{"a catalog in two environments on two CMFs", map[string]string{
+			"environments/qa.yaml": strings.NewReplacer("name: prod", "name: qa", "flink-prod", "flink-qa", "{name: cmf}", "{name: cmf, namespace: confluent-qa}").Replace(sqlRepo["environments/prod.yaml"]),
+			"catalogs/kafka.yaml":  strings.Replace(strings.Replace(sqlRepo["catalogs/kafka.yaml"], "environments: [prod]", "environments: [prod, qa]", 1), "ddlEnvironments: [prod]", "ddlEnvironments: [prod, qa]", 1)},
+			nil},
 		{"two databases of one name in one cfk environment", map[string]string{"catalogs/other.yaml": strings.Replace(sqlRepo["catalogs/kafka.yaml"], "name: kafka", "name: other", 1)},
 			[]want{{RuleUnused, "catalogs/other.yaml", 4}, {RuleDuplicate, "catalogs/other.yaml", 11}}},
 	}
