@@ -480,6 +480,11 @@ func (l *loader) named(kind, name string, o Origin, env, app string) bool {
 			"metadata.name: %s name %q is not a DNS-1123 label: %s", kind, name, labelRule)
 		return false
 	}
+	if (kind == KindFlinkStatement || kind == KindFlinkApplication) && len(validation.IsDNS1035Label(name)) > 0 {
+		l.errorf(o.File, o.LineOf("metadata.name"), RuleName, env, app,
+			"metadata.name: %s name %q must start with a letter: it becomes a Flink cluster id and the name of its Services (a DNS-1035 label)", kind, name)
+		return false
+	}
 	if kind == KindFlinkStatement && len(name) > MaxStatementNameLength {
 		l.errorf(o.File, o.LineOf("metadata.name"), RuleName, env, app,
 			"metadata.name: FlinkStatement name %q is %d characters; at most %d: its CMF name is the name, '-' and %d hex digits of its SQL's hash, and CMF takes at most %d (see docs/sql.md)",

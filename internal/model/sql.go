@@ -169,6 +169,10 @@ func (l *loader) checkStatementIn(st *EffectiveStatement, report reportFunc) boo
 			l.checkedPools[key] = true
 			l.cmfName(p.Origin, "metadata.name", KindComputePool+" (a CMF compute pool in environment "+env+")", p.Metadata.Name, env, report)
 		}
+		if e.Spec.Target == TargetCFK && e.Spec.Defaults.FlinkVersion == "" {
+			report(o, "spec.pool", RuleRequired, env, "no Flink version for compute pool %q in environment %q: set spec.defaults.flinkVersion in %s",
+				p.Metadata.Name, env, e.Origin.File)
+		}
 		if st.Image() == "" {
 			report(o, "spec.pool", RuleRequired, env, "no image for the statement's Flink cluster: set spec.image of pool %q (%s) or spec.defaults.image in %s",
 				p.Metadata.Name, p.Origin.File, e.Origin.File)

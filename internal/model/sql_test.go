@@ -198,6 +198,10 @@ func TestLoadSQLErrors(t *testing.T) {
 			[]want{{RuleUnknownField, "catalogs/kafka.yaml", 13}}},
 		{"wrong pool type", map[string]string{"pools/small.yaml": base["pools/small.yaml"] + "  type: DEDICATED\n"},
 			[]want{{RuleEnum, "pools/small.yaml", 9}}},
+		{"cfk statement without a Flink version", map[string]string{"environments/prod.yaml": strings.Replace(sqlRepo["environments/prod.yaml"], ", flinkVersion: v1_20", "", 1)},
+			[]want{{RuleRequired, "statements/create.yaml", 7}, {RuleRequired, "statements/views.yaml", 7}}},
+		{"statement name starting with a digit", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "name: views", "name: 1views", 1)},
+			[]want{{RuleName, "statements/views.yaml", 4}}},
 		{"sqlRunner on cfk", map[string]string{"environments/prod.yaml": sqlRepo["environments/prod.yaml"] + "  sqlRunner: {image: x}\n"},
 			[]want{{RuleInvalidValue, "environments/prod.yaml", 12}}},
 		{"a catalog in two environments on one CMF", map[string]string{
