@@ -1,9 +1,6 @@
 package render
 
 import (
-	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -440,19 +437,6 @@ func TestFKOSQLWithTLS(t *testing.T) {
 	}
 }
 
-// updateGolden is the -update flag the package's golden tests share; it is
-// registered here unless another test file of the package registered it.
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files under testdata/golden")
-	}
-}
-
 // TestFKOSQLGolden compares the objects rendered for the statements of
 // fkoSQLFiles, without and with TLS, with testdata/golden/fko-sql-*.yaml. Run
 // `go test ./internal/render -run Golden -update` after a deliberate change
@@ -463,23 +447,7 @@ func TestFKOSQLGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join("testdata", "golden", "fko-sql-"+name+".yaml")
-		if updateGolden() {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test ./internal/render -run Golden -update to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("rendered output differs from %s; run with -update and review the diff", path)
-		}
+		checkGolden(t, filepath.Join("testdata", "golden", "fko-sql-"+name+".yaml"), got)
 	}
 }
 
