@@ -138,11 +138,30 @@ make_repo() {
 # ---------------------------------------------------------------------------
 # main_job: what the demo runs against the control plane: a real sync of the
 # example repository, a second sync that changes nothing, a manual drift in
-# two environments (dev reports drift only, staging corrects it), and the
-# drift report. Returns non-zero when a step fails unexpectedly.
+# two environments (dev reports drift only, staging corrects it), the drift
+# report, the Flink SQL objects of prod-eu, and a changed SQL statement
+# replaced by a new one. Returns non-zero when a step fails unexpectedly.
 # ---------------------------------------------------------------------------
 FS() { "$BIN/flinksync" "$@" --repo "$REPO" --kubeconfig "$KUBECONFIG_FILE"; }
 K() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+# The CFK kinds of Flink SQL, in apply order: what a catalog needs, then
+# pools, then statements.
+SQL_SETUP_KINDS="flinksecrets,flinkenvironmentsecretmappings,flinkkafkacatalogs,flinkkafkadatabases,flinkcomputepools"
+SQL_KINDS="$SQL_SETUP_KINDS,flinkstatements"
+
+# commit_repo MESSAGE: commit every change in .demo/repo, with the fixed
+# author and date of make_repo.
+commit_repo() {
+	(
+		cd "$REPO"
+		export GIT_AUTHOR_NAME="flinksync demo" GIT_AUTHOR_EMAIL="demo@flinksync.invalid"
+		export GIT_COMMITTER_NAME="flinksync demo" GIT_COMMITTER_EMAIL="demo@flinksync.invalid"
+		export GIT_AUTHOR_DATE="2025-01-02T00:00:00Z" GIT_COMMITTER_DATE="2025-01-02T00:00:00Z"
+		git add -A
+		git -c commit.gpgsign=false -c core.hooksPath=/dev/null commit -q -m "$1"
+	)
+}
 
 main_job() {
 	say "1. validate: load, size, render and policy, no cluster needed"
@@ -179,6 +198,30 @@ main_job() {
 	rc=0
 	FS drift || rc=$?
 	[ "$rc" -eq 1 ] || { say "dev's drift must remain (warn mode), got exit $rc"; return 1; }
+
+	say "9. Flink SQL in prod-eu (CFK), in apply order: secrets and their mappings, the catalog and its databases, the compute pool, the DDL statement, then the streaming ones"
+	K -n flink-prod-eu get "$SQL_SETUP_KINDS"
+	K -n flink-prod-eu get flinkstatements -L flinksync.dev/sql-kind
+	local statements
+	statements="$(K -n flink-prod-eu get flinkstatements -o name | wc -l)"
+	[ "$statements" -eq 3 ] || { say "expected 3 FlinkStatements in prod-eu, found $statements"; return 1; }
+
+	say "10. new SQL for checkout-pageviews in Git: CFK refuses new SQL on a running statement, so it is a new statement (a new hash in its name); plan calls it a replacement"
+	sed -i "s|OR \`page_id\` = '/cart';|OR \`page_id\` IN ('/cart', '/basket');|" "$REPO/statements/checkout-pageviews.yaml"
+	grep -q "'/basket'" "$REPO/statements/checkout-pageviews.yaml" || { say "the demo's SQL edit did not apply"; return 1; }
+	commit_repo "checkout-pageviews: the basket page is part of the funnel"
+	local old new
+	old="$(K -n flink-prod-eu get flinkstatements -l app.kubernetes.io/name=checkout-pageviews -o jsonpath='{.items[*].metadata.name}')"
+	rc=0
+	FS plan --base HEAD~1 --head HEAD || rc=$?
+	[ "$rc" -eq 1 ] || { say "expected a change (exit 1), got exit $rc"; return 1; }
+
+	say "11. apply: the new statement is created, then the old one pruned"
+	FS apply --env prod-eu | grep -E '^environment|FlinkStatement' || true
+	new="$(K -n flink-prod-eu get flinkstatements -l app.kubernetes.io/name=checkout-pageviews -o jsonpath='{.items[*].metadata.name}')"
+	printf 'demo: checkout-pageviews: %s -> %s\n' "$old" "$new"
+	[ -n "$new" ] && [ "$new" != "$old" ] && [ "${new// /}" = "$new" ] ||
+		{ say "expected one new FlinkStatement in place of $old, found: $new"; return 1; }
 }
 
 main() {
@@ -201,6 +244,7 @@ demo: control plane running at $SERVER (namespaces: ${NAMESPACES% })
 demo:   kubeconfig: .demo/kubeconfig
 demo:   look:       kubectl --kubeconfig .demo/kubeconfig get flinkdeployments,flinksessionjobs -A
 demo:               kubectl --kubeconfig .demo/kubeconfig get flinkenvironments,flinkapplications -A
+demo:               kubectl --kubeconfig .demo/kubeconfig -n flink-prod-eu get $SQL_KINDS
 demo:   logs:       .demo/demo-controlplane.log, .demo/controlplane.log
 demo:   stop:       make demo-stop
 EOF
