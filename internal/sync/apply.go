@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	gosync "sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -127,7 +128,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 				continue
 			}
 			e = old
-		case p.action == Created || p.action == Configured || p.action == Unchanged:
+		case p.action == Created || p.action == Configured || p.action == Replaced || p.action == Unchanged:
 			// e.Hash is what is now applied.
 		default:
 			e.Hash = st.inv[e.Key()].Hash // keep the last applied state
@@ -181,7 +182,7 @@ func (s *Syncer) certificate(ctx context.Context, env *model.Environment, res *R
 func change(p *planned) Change {
 	a := p.action
 	c := Change{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: a, Message: p.message}
-	if a == Configured || a == Drifted || (p.drift && a != Unchanged && a != Failed && a != Conflict) {
+	if a == Configured || a == Replaced || a == Drifted || (p.drift && a != Unchanged && a != Failed && a != Conflict) {
 		c.Diffs = p.diffs
 	}
 	return c
@@ -262,10 +263,21 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 			default:
 				p.action = Configured
 			}
+			if p.action == Configured {
+				if fields := ImmutableChanges(obj, p.live); len(fields) > 0 {
+					p.action = Replaced
+					p.message = strings.TrimPrefix(p.message+"; "+replaceReason(obj.GetKind(), fields), "; ")
+				}
+			}
 		}
 		st.objects = append(st.objects, p)
 	}
 	return st, nil
+}
+
+// writes reports whether the pass means to write p.
+func (p *planned) writes() bool {
+	return p.action == Created || p.action == Configured || p.action == Replaced
 }
 
 // refuse marks p as an object the pass will not write, with why.
@@ -284,7 +296,7 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) (failed 
 	byRank := map[int][]*planned{}
 	var ranks []int
 	for _, p := range st.objects {
-		if p.action != Created && p.action != Configured {
+		if !p.writes() {
 			continue
 		}
 		r := render.ObjectRank(p.obj)
@@ -315,6 +327,17 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) (failed 
 					// a change from Git never overrides another manager
 					// unless the environment says sync.force.
 					force := envForce || (p.drift && correct)
+					if p.action == Replaced {
+						if err := s.replace(ctx, st.ns, p, force, dryRun); err != nil {
+							mu.Lock()
+							failed = true
+							mu.Unlock()
+							p.action, p.message = Failed, err.Error()
+							continue
+						}
+						p.written = true
+						continue
+					}
 					opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: force}
 					if dryRun {
 						opts.DryRun = []string{metav1.DryRunAll}
@@ -371,7 +394,7 @@ func skipUnwritten(st *passState, failed bool) {
 		why = "not applied: an object of an earlier apply stage failed (see the failed objects), and a stage must be in place before the next"
 	}
 	for _, p := range st.objects {
-		if (p.action == Created || p.action == Configured) && !p.written {
+		if p.writes() && !p.written {
 			p.action, p.message = Skipped, why
 		}
 	}

@@ -14,8 +14,11 @@ type ObjectDiff struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	// Action is what apply would do: created, configured (or drifted in
-	// warn mode), or pruned.
+	// warn mode), replaced (an immutable field changes: deleted and created
+	// again), or pruned.
 	Action Action `json:"action"`
+	// Message says why, for a replaced object (and an adopted one).
+	Message string `json:"message,omitempty"`
 	// Unified is a unified diff from the live object (as far as flinksync
 	// manages it) to the desired one, secret values masked.
 	Unified string `json:"diff"`
@@ -37,7 +40,7 @@ func (s *Syncer) Diff(ctx context.Context, env *model.Environment, out *render.E
 		if p.action == Unchanged {
 			continue
 		}
-		d := ObjectDiff{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: p.action}
+		d := ObjectDiff{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: p.action, Message: p.message}
 		var live map[string]any
 		if p.live != nil {
 			live = p.live.Object

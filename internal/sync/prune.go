@@ -29,14 +29,7 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 			stale = append(stale, e)
 		}
 	}
-	// Delete in reverse apply order: users of an object go before it.
-	sort.Slice(stale, func(i, j int) bool {
-		ri, rj := render.Rank(stale[i].Kind), render.Rank(stale[j].Kind)
-		if ri != rj {
-			return ri > rj
-		}
-		return stale[i].Key() < stale[j].Key()
-	})
+	sort.Slice(stale, func(i, j int) bool { return stale[i].Key() < stale[j].Key() })
 	retain := func(e Entry, why string) {
 		res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Retained, Message: why})
 		final[e.Key()] = e
@@ -61,12 +54,32 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 		}
 		return false
 	}
-	ok := true
+	type victim struct {
+		e Entry
+		c candidate
+	}
+	victims := make([]victim, 0, len(stale))
 	for _, e := range stale {
 		if ctx.Err() != nil {
 			return false
 		}
-		c := s.inspect(ctx, st, e)
+		victims = append(victims, victim{e, s.inspect(ctx, st, e)})
+	}
+	// Delete in reverse apply order: users of an object go before it (DML
+	// statements before DDL ones, by the live object's labels).
+	rank := func(v victim) int {
+		if v.c.live != nil {
+			return render.ObjectRank(v.c.live)
+		}
+		return render.Rank(v.e.Kind)
+	}
+	sort.SliceStable(victims, func(i, j int) bool { return rank(victims[i]) > rank(victims[j]) })
+	ok := true
+	for _, v := range victims {
+		if ctx.Err() != nil {
+			return false
+		}
+		e, c := v.e, v.c
 		switch {
 		case c.why != "":
 			res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Retained, Message: c.why})

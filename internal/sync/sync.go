@@ -54,6 +54,9 @@ type Syncer struct {
 	Workers int
 	// Now is the clock (for tests).
 	Now func() time.Time
+	// ReplaceTimeout bounds the wait for a replaced object's old version to
+	// be gone (0: DefaultReplaceTimeout).
+	ReplaceTimeout time.Duration
 	// writes counts the requests that would change the cluster, when the
 	// config came through CountWrites.
 	writes *atomic.Int64
@@ -131,13 +134,16 @@ type Action string
 const (
 	Created    Action = "created"
 	Configured Action = "configured"
-	Unchanged  Action = "unchanged"
-	Drifted    Action = "drifted" // differs from Git and left alone (drift: warn)
-	Pruned     Action = "pruned"
-	Retained   Action = "retained" // not pruned: prune off, empty render, or not ours
-	Conflict   Action = "conflict" // not written: another manager's fields, or not flinksync's object
-	Failed     Action = "failed"
-	Skipped    Action = "skipped" // not written: an earlier apply stage failed, or the pass was interrupted
+	// Replaced: an immutable field changed, so the live object was deleted
+	// and the new one created (see ImmutableFields).
+	Replaced  Action = "replaced"
+	Unchanged Action = "unchanged"
+	Drifted   Action = "drifted" // differs from Git and left alone (drift: warn)
+	Pruned    Action = "pruned"
+	Retained  Action = "retained" // not pruned: prune off, empty render, or not ours
+	Conflict  Action = "conflict" // not written: another manager's fields, or not flinksync's object
+	Failed    Action = "failed"
+	Skipped   Action = "skipped" // not written: an earlier apply stage failed, or the pass was interrupted
 )
 
 // Change is one object and what happened to it.
@@ -177,9 +183,13 @@ const (
 	Unknown     Health = "Unknown"
 )
 
-// AppHealth is the health of one application, with the operator's words.
+// AppHealth is the health of one application, SQL statement or compute
+// pool, with the operator's words.
 type AppHealth struct {
-	App     string `json:"app"`
+	// App names the application or statement, or the pool as "pool/<name>".
+	App string `json:"app"`
+	// Kind is HealthStatement or HealthPool; empty for an application.
+	Kind    string `json:"kind,omitempty"`
 	Health  Health `json:"health"`
 	Message string `json:"message,omitempty"`
 }
@@ -223,8 +233,12 @@ func (r *Result) Summary() string {
 	if len(r.Blocked) > 0 {
 		return fmt.Sprintf("blocked (%d problem(s)); nothing applied or pruned", len(r.Blocked))
 	}
-	s := fmt.Sprintf("%d created, %d configured, %d unchanged, %d pruned, %d drifted field(s), %d conflict(s), %d error(s)",
-		r.Count(Created), r.Count(Configured), r.Count(Unchanged), r.Count(Pruned), len(r.Drift),
+	replaced := ""
+	if n := r.Count(Replaced); n > 0 {
+		replaced = fmt.Sprintf(", %d replaced", n)
+	}
+	s := fmt.Sprintf("%d created, %d configured%s, %d unchanged, %d pruned, %d drifted field(s), %d conflict(s), %d error(s)",
+		r.Count(Created), r.Count(Configured), replaced, r.Count(Unchanged), r.Count(Pruned), len(r.Drift),
 		r.Count(Conflict), len(r.Errors)+r.Count(Failed))
 	if n := r.Count(Skipped); n > 0 {
 		s += fmt.Sprintf(", %d not applied after a failure", n)
