@@ -111,6 +111,22 @@ type edit struct{ file, from, to string }
 // folder and returns it.
 func writeRepo(t *testing.T, edits ...edit) string {
 	t.Helper()
+	dir := t.TempDir()
+	for name, content := range repoFiles(t, edits...) {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// repoFiles are the files of the compliant repository with edits applied.
+func repoFiles(t *testing.T, edits ...edit) map[string]string {
+	t.Helper()
 	files := map[string]string{}
 	for k, v := range compliantRepo {
 		files[k] = v
@@ -125,17 +141,7 @@ func writeRepo(t *testing.T, edits ...edit) string {
 		}
 		files[e.file] = strings.Replace(files[e.file], e.from, e.to, 1)
 	}
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return files
 }
 
 // validateJSON runs `flinksync validate --output json` and decodes its output.
@@ -212,6 +218,9 @@ func TestValidateReportsEachRule(t *testing.T) {
 		{name: "TLS-006 CMF over http", rule: "TLS-006",
 			edits: []edit{{"environments/eu.yaml", "https://cmf", "http://cmf"}},
 			want:  []loc{{"environments/eu.yaml", euEndpoint}}},
+		{name: "TLS-008 catalog's Schema Registry over http", rule: "TLS-008",
+			edits: withSQL(euTLS, edit{"catalogs/kafka.yaml", "https://sr", "http://sr"}),
+			want:  []loc{{"catalogs/kafka.yaml", catalogURL}}},
 		{name: "CPU-001 TaskManager larger than a node", rule: "CPU-001",
 			edits: []edit{{"pools/p.yaml", `cpu: "2"`, `cpu: "12"`}},
 			want:  []loc{{"pools/p.yaml", poolTMCPU}}},

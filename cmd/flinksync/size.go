@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,15 +28,23 @@ func newSizeCommand() *cobra.Command {
 	var explain bool
 	var read readFlags
 	cmd := &cobra.Command{
-		Use:   "size --repo DIR [--env ENV] [--app APP]",
-		Short: "Show the sizing of each application per environment, with the reasoning",
-		Long: `size loads the repository and sizes every application in every environment
-it runs in: TaskManagers, slots, parallelism, CPU and memory, checkpoint
-interval and the constraint that set the count. --explain prints every step
-of the model with its numbers (docs/sizing.md describes the model).
+		Use:   "size --repo DIR [--env ENV] [--app NAME]",
+		Short: "Show the sizing of each application and streaming SQL statement per environment, with the reasoning",
+		Long: `size loads the repository and sizes every application and every streaming
+(DML) SQL statement in every environment it runs in: TaskManagers, slots,
+parallelism, CPU and memory, checkpoint interval and the constraint that set
+the count. Statements are listed beside the applications, of kind
+"statement"; a DDL statement runs once and is not sized. --explain prints
+every step of the model with its numbers (docs/sizing.md describes the
+model).
 
-Exit codes: 0 sized, 2 could not run (bad flags, load errors, an application
-that cannot be sized).`,
+An application or statement that needs more TaskManagers than its pool's
+maxTaskManagers is listed on stderr with its file and line (policy CPU-003):
+the sizing is printed, and size exits 1.
+
+Exit codes: 0 sized, 1 sized but above a pool's maxTaskManagers, 2 could
+not run (bad flags, load errors, an application or statement that cannot
+be sized).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if repo == "" {
@@ -75,17 +84,23 @@ that cannot be sized).`,
 				for _, e := range failed {
 					fmt.Fprintln(cmd.ErrOrStderr(), e)
 				}
-				return cantRun(fmt.Errorf("%d application(s) could not be sized (listed above)", len(failed)))
+				return cantRun(fmt.Errorf("%d application(s) or statement(s) could not be sized (listed above)", len(failed)))
+			}
+			if over := aboveMaxTaskManagers(r, results); len(over) > 0 {
+				for _, line := range over {
+					fmt.Fprintln(cmd.ErrOrStderr(), line)
+				}
+				return &exitError{code: exitFound, err: fmt.Errorf("%d application(s) or statement(s) need more TaskManagers than their pool's maxTaskManagers (listed above)", len(over))}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "repository root folder")
 	cmd.Flags().StringVar(&env, "env", "", "only this environment")
-	cmd.Flags().StringVar(&app, "app", "", "only this application")
+	cmd.Flags().StringVar(&app, "app", "", "only this application or SQL statement")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file (its maxTaskManagerCPU bounds TaskManager CPU)")
-	cmd.Flags().BoolVar(&explain, "explain", false, "print each application's reasoning under it (text output)")
+	cmd.Flags().BoolVar(&explain, "explain", false, "print each application's and statement's reasoning under it (text output)")
 	read.register(cmd.Flags())
 	return cmd
 }
@@ -115,7 +130,8 @@ func loadForSizing(w io.Writer, repo string, lim source.Limits) (*model.Reposito
 	return r, nil
 }
 
-// checkSizeFilters rejects an --env or --app the repository does not have.
+// checkSizeFilters rejects an --env or --app the repository does not have;
+// --app names an application or a SQL statement.
 func checkSizeFilters(r *model.Repository, env, app string) error {
 	if env != "" && r.Environment(env) == nil {
 		var names []string
@@ -127,23 +143,81 @@ func checkSizeFilters(r *model.Repository, env, app string) error {
 	if app == "" {
 		return nil
 	}
-	a := r.App(app)
-	if a == nil {
+	var envs []string
+	switch a, st := r.App(app), r.Statement(app); {
+	case a != nil:
+		envs = a.Spec.Environments
+	case st != nil:
+		if !sizedStatement(r, app) {
+			return fmt.Errorf("--app %q: statement %s is DDL (CREATE, ALTER, DROP): it runs once and is not sized", app, app)
+		}
+		envs = st.Spec.Environments
+	default:
 		var names []string
 		for _, x := range r.Apps {
 			names = append(names, x.Metadata.Name)
 		}
-		return fmt.Errorf("--app %q: no such application (declared: %s)", app, strings.Join(names, ", "))
-	}
-	if env != "" {
-		for _, e := range a.Spec.Environments {
-			if e == env {
-				return nil
-			}
+		for _, x := range r.Statements {
+			names = append(names, x.Metadata.Name)
 		}
-		return fmt.Errorf("--app %q does not run in environment %q (it runs in: %s)", app, env, strings.Join(a.Spec.Environments, ", "))
+		return fmt.Errorf("--app %q: no such application or statement (declared: %s)", app, strings.Join(names, ", "))
+	}
+	if env != "" && !slices.Contains(envs, env) {
+		return fmt.Errorf("--app %q does not run in environment %q (it runs in: %s)", app, env, strings.Join(envs, ", "))
 	}
 	return nil
+}
+
+// sizedStatement reports whether statement name is sized in some
+// environment: whether it is DML there.
+func sizedStatement(r *model.Repository, name string) bool {
+	for _, e := range r.Environments {
+		for _, st := range r.EffectiveStatements(e.Metadata.Name) {
+			if st.Name == name && st.Kind == model.SQLDML {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// aboveMaxTaskManagers lists, with file and line, the results that need
+// more TaskManagers than their pool's maxTaskManagers (policy CPU-003,
+// which validate reports too).
+func aboveMaxTaskManagers(r *model.Repository, results []*sizing.Result) []string {
+	var out []string
+	for _, res := range results {
+		p := r.Pool(res.Pool)
+		if p == nil || p.Spec.MaxTaskManagers <= 0 || res.TaskManagers <= p.Spec.MaxTaskManagers {
+			continue
+		}
+		kind, file, line, lower := "app", "", 0, "lower the workload"
+		if res.Statement {
+			kind = "statement"
+			for _, st := range r.EffectiveStatements(res.Environment) {
+				if st.Name == res.App {
+					path := "spec.workload"
+					if st.Spec.Parallelism > 0 {
+						path, lower = "spec.parallelism", "lower spec.parallelism"
+					}
+					file, line = st.Origin.File, st.Origin.LineOf(path)
+				}
+			}
+		} else {
+			for _, a := range r.EffectiveApps(res.Environment) {
+				if a.Name == res.App {
+					path := "spec.workload"
+					if a.Spec.TaskManagers > 0 {
+						path = "spec.taskManagers"
+					}
+					file, line = a.Origin.File, a.Origin.LineOf(path)
+				}
+			}
+		}
+		out = append(out, fmt.Sprintf("%s:%d: environment %s: %s %s needs %d TaskManagers but pool %q allows at most %d (maxTaskManagers, policy CPU-003): use a larger pool, raise its maxTaskManagers, or %s",
+			file, line, res.Environment, kind, res.App, res.TaskManagers, p.Metadata.Name, p.Spec.MaxTaskManagers, lower))
+	}
+	return out
 }
 
 // limits is the policy in force: the daemon's (or the default
@@ -222,13 +296,22 @@ func writeSizeText(w io.Writer, plan *sizing.Plan, results []*sizing.Result, env
 		fmt.Fprintf(&b, "environment %s: %d node(s) of %s CPU and %s\n", name, t.Nodes, cpu(t.NodeCPU), mem(t.NodeMemory))
 		rows := byEnv[name]
 		if len(rows) == 0 {
-			b.WriteString("  no applications\n")
+			b.WriteString("  no applications or streaming statements\n")
 		} else if err := sizeTable(&b, rows, explain); err != nil {
 			return err
 		}
 		scope := "total"
 		if app != "" {
-			scope = fmt.Sprintf("environment total (%d app(s))", t.Apps)
+			statements := 0
+			for _, r := range plan.Results {
+				if r.Environment == name && r.Statement {
+					statements++
+				}
+			}
+			scope = fmt.Sprintf("environment total (%d app(s))", t.Apps-statements)
+			if statements > 0 {
+				scope = fmt.Sprintf("environment total (%d app(s) and %d statement(s))", t.Apps-statements, statements)
+			}
 		}
 		fmt.Fprintf(&b, "%s: %d TaskManagers, CPU %s / %s%s, memory %s / %s, nodes needed %d / %d\n",
 			scope, t.TaskManagers, cpu(t.TotalCPU), cpu(t.CapacityCPU), percent(t.TotalCPU, t.CapacityCPU),
@@ -244,7 +327,7 @@ func writeSizeText(w io.Writer, plan *sizing.Plan, results []*sizing.Result, env
 func sizeTable(b *bytes.Buffer, rows []*sizing.Result, explain bool) error {
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tTMS\tSLOTS\tPARALLELISM\tTM CPU\tTM MEMORY\tTOTAL CPU\tCHECKPOINT\tBINDING")
+	fmt.Fprintln(tw, "NAME\tKIND\tTMS\tSLOTS\tPARALLELISM\tTM CPU\tTM MEMORY\tTOTAL CPU\tCHECKPOINT\tBINDING")
 	for _, r := range rows {
 		tmCount := strconv.Itoa(r.TaskManagers)
 		if r.TaskManagers != r.EstimatedTaskManagers {
@@ -258,7 +341,11 @@ func sizeTable(b *bytes.Buffer, rows []*sizing.Result, explain bool) error {
 		if r.CheckpointIntervalSource != sizing.LevelLatency {
 			ckpt += " (" + string(r.CheckpointIntervalSource) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", r.App, tmCount, r.SlotsPerTaskManager, r.Parallelism,
+		kind := "app"
+		if r.Statement {
+			kind = "statement"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", r.App, kind, tmCount, r.SlotsPerTaskManager, r.Parallelism,
 			tmCPU, mem(r.TaskManagerMemory), cpu(r.TotalCPU), ckpt, r.BindingConstraint)
 	}
 	if err := tw.Flush(); err != nil {

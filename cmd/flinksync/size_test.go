@@ -127,7 +127,7 @@ func TestSizeText(t *testing.T) {
 	for _, want := range []string{
 		"environment dev: ", " node(s) of 4 CPU and 16Gi\n",
 		"environment prod: ", " node(s) of 8 CPU and 32Gi\n",
-		"APP", "TMS", "SLOTS", "PARALLELISM", "TM CPU", "TM MEMORY", "TOTAL CPU", "CHECKPOINT", "BINDING",
+		"NAME", "KIND", "TMS", "SLOTS", "PARALLELISM", "TM CPU", "TM MEMORY", "TOTAL CPU", "CHECKPOINT", "BINDING",
 		"2 (est. 1)", "2 min (app)", "explicit",
 		"total: ", " TaskManagers, CPU ", "nodes needed ",
 	} {
@@ -148,7 +148,7 @@ func TestSizeText(t *testing.T) {
 	// The columns line up: every row of a table starts its TMS column at the header's.
 	lines := strings.Split(out, "\n")
 	for i, l := range lines {
-		if !strings.HasPrefix(l, "  APP ") {
+		if !strings.HasPrefix(l, "  NAME ") {
 			continue
 		}
 		col := strings.Index(l, "TMS")
@@ -218,7 +218,8 @@ func TestSizeCannotRun(t *testing.T) {
 		{"not a directory", []string{"--repo", filepath.Join(broken, "nope")}, []string{"not a readable directory"}},
 		{"bad output", []string{"--repo", exampleRepo, "-o", "yaml"}, []string{`--output "yaml"`}},
 		{"unknown env", []string{"--repo", exampleRepo, "--env", "qa"}, []string{`--env "qa": no such environment (declared: dev, prod, prod-eu, staging)`}},
-		{"unknown app", []string{"--repo", exampleRepo, "--app", "nope"}, []string{`--app "nope": no such application`}},
+		{"unknown app", []string{"--repo", exampleRepo, "--app", "nope"}, []string{`--app "nope": no such application or statement`}},
+		{"DDL statement", []string{"--repo", exampleRepo, "--app", "create-checkout-pageviews"}, []string{"statement create-checkout-pageviews is DDL", "not sized"}},
 		{"app not in env", []string{"--repo", exampleRepo, "--env", "dev", "--app", "fraud-detection"}, []string{"does not run in environment \"dev\""}},
 		{"load errors", []string{"--repo", broken}, []string{"environments/dev.yaml:8: error LOAD-002", "load error(s)"}},
 		{"absurd workload", []string{"--repo", absurd}, []string{"apps/huge.yaml:8: environment dev: app huge: workload.recordsPerSecond:", "sane bound", "could not be sized"}},
