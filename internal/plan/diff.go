@@ -13,13 +13,18 @@ import (
 // compareObjects pairs base's and head's objects by group, kind, namespace
 // and name, and returns those that differ in head's apply order, then the
 // removed ones in base's. pruned says whether sync would delete a removed
-// object (else it is kept).
-func compareObjects(base, head []*render.Object, pruned func(*render.Object) bool) []ObjectChange {
+// object (else it is kept). An object whose change touches a field its
+// kind does not let change is a replace; so is a statement's new object
+// whose old one head prunes (one change, naming the old object), and
+// those statements are returned as replacements, with notes for the
+// statements whose old objects stay.
+func compareObjects(base, head []*render.Object, pruned func(*render.Object) bool) ([]ObjectChange, []Replacement, []string) {
 	byKey := make(map[string]*render.Object, len(base))
 	for _, o := range base {
 		byKey[objectKey(o)] = o
 	}
 	out := []ObjectChange{}
+	var created []*render.Object // created[i] is out[i]'s head object
 	seen := make(map[string]bool, len(head))
 	for _, o := range head {
 		k := objectKey(o)
@@ -29,15 +34,25 @@ func compareObjects(base, head []*render.Object, pruned func(*render.Object) boo
 		case !ok:
 			c := change(o, Create)
 			c.Diff = unified(c.ID, nil, o.Object)
-			out = append(out, c)
+			out, created = append(out, c), append(created, o)
 		case !sameObject(old.Object, o.Object):
 			c := change(o, Update)
+			if why := immutableReplace(old, o); why != "" {
+				c.Action, c.Why = Replace, why
+			}
 			c.Diff = unified(c.ID, old.Object, o.Object)
-			out = append(out, c)
+			out, created = append(out, c), append(created, o)
 		}
 	}
+	var removed []*render.Object
 	for _, o := range base {
-		if seen[objectKey(o)] {
+		if !seen[objectKey(o)] {
+			removed = append(removed, o)
+		}
+	}
+	reps, folded, notes := statementPairs(out, created, removed, pruned)
+	for _, o := range removed {
+		if folded[o] {
 			continue
 		}
 		a := Keep
@@ -46,7 +61,7 @@ func compareObjects(base, head []*render.Object, pruned func(*render.Object) boo
 		}
 		out = append(out, change(o, a))
 	}
-	return out
+	return out, reps, notes
 }
 
 func objectKey(o *render.Object) string {
@@ -93,16 +108,20 @@ func sameMetadata(a, b any) bool {
 	return reflect.DeepEqual(strip(am), strip(bm))
 }
 
-// unified is the unified diff from base's object to head's, as YAML with
-// secret values masked the way sync masks them; a nil side is an empty
-// file.
-func unified(id string, base, head map[string]any) string {
+// unifiedPair is the unified diff from one object of base to another of
+// head (a statement's old and new objects).
+func unifiedPair(baseID, headID string, base, head map[string]any) string {
 	text, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: splitLines(maskedYAML(id, base)), B: splitLines(maskedYAML(id, head)),
-		FromFile: "base/" + id, ToFile: "head/" + id, Context: 3,
+		A: splitLines(maskedYAML(baseID, base)), B: splitLines(maskedYAML(headID, head)),
+		FromFile: "base/" + baseID, ToFile: "head/" + headID, Context: 3,
 	})
 	return text
 }
+
+// unified is the unified diff from base's object to head's, as YAML with
+// secret values masked the way sync masks them; a nil side is an empty
+// file.
+func unified(id string, base, head map[string]any) string { return unifiedPair(id, id, base, head) }
 
 // maskedYAML is obj as sync shows it in a diff, so plan and diff mask
 // exactly the same values.

@@ -67,11 +67,15 @@ func summaryTable(r *Result) string {
 		case len(e.HeadBlocked) > 0:
 			name += " (blocked on head)"
 		}
+		changed := strconv.Itoa(e.Count(Update))
+		if n := e.Count(Replace); n > 0 {
+			changed += fmt.Sprintf(" (+%d replaced)", n)
+		}
 		removed := strconv.Itoa(e.Count(Prune))
 		if k := e.Count(Keep); k > 0 {
 			removed += fmt.Sprintf(" (+%d kept)", k)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s | %s |\n", name, e.Count(Create), e.Count(Update), removed,
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s |\n", name, e.Count(Create), changed, removed,
 			tmChange(e.Totals), cpuChange(e.Totals), newFindingsCell(e.Findings))
 	}
 	return b.String()
@@ -134,11 +138,22 @@ func envDetails(m *md, e *EnvironmentPlan) {
 		}
 		m.add(title + "\n\n" + findingsList(e.Findings, e.Resolved) + "\n")
 	}
+	if len(e.Replacements) > 0 {
+		b.Reset()
+		b.WriteString("**Statements replaced**\n\n")
+		for _, r := range e.Replacements {
+			fmt.Fprintf(&b, "- statement `%s`: replaced (%s): `%s` → `%s`; %s\n", code(r.Statement), esc(r.Why), code(r.From), code(r.To), esc(r.Effect))
+		}
+		m.add(b.String() + "\n")
+	}
 	if len(e.Apps) > 0 && e.Status != Removed { // a removed environment's apps keep running
 		b.Reset()
-		b.WriteString("**Sizing**\n\n| app | TaskManagers | parallelism | CPU | memory |\n|---|---|---|---|---|\n")
+		b.WriteString("**Sizing**\n\n| " + sizingColumn(e.Apps) + " | TaskManagers | parallelism | CPU | memory |\n|---|---|---|---|---|\n")
 		for _, a := range e.Apps {
 			name := "`" + code(a.App) + "`"
+			if a.Statement {
+				name = "statement " + name
+			}
 			if a.Status == Added || a.Status == Removed {
 				name += " (" + string(a.Status) + ")"
 			}
@@ -154,7 +169,7 @@ func envDetails(m *md, e *EnvironmentPlan) {
 		b.Reset()
 		b.WriteString("**Objects**\n\n")
 		for _, o := range e.Objects {
-			fmt.Fprintf(&b, "- %s `%s`%s\n", o.Action, code(o.ID), actionNote(o.Action))
+			fmt.Fprintf(&b, "- %s `%s`%s\n", o.Action, code(o.ID), mdObjectNote(o))
 		}
 		m.add(b.String() + "\n")
 		for _, o := range e.Objects {
@@ -186,6 +201,27 @@ func envDetails(m *md, e *EnvironmentPlan) {
 			}
 		}
 	}
+}
+
+// sizingColumn heads the sizing table's first column.
+func sizingColumn(apps []AppChange) string {
+	for _, a := range apps {
+		if a.Statement {
+			return "app or statement"
+		}
+	}
+	return "app"
+}
+
+// mdObjectNote is objectNote in Markdown.
+func mdObjectNote(o ObjectChange) string {
+	switch {
+	case o.Action == Replace && o.Replaces != "":
+		return fmt.Sprintf(" (replaces `%s`: %s)", code(o.Replaces), esc(o.Why))
+	case o.Action == Replace:
+		return " (" + esc(o.Why) + ")"
+	}
+	return actionNote(o.Action)
 }
 
 // findingsList is a Markdown list of findings, new ones first, then the

@@ -48,14 +48,17 @@ func WriteText(w io.Writer, r *Result) error {
 			b.WriteString("  resolved " + plainFinding(f) + "\n")
 		}
 		for _, a := range e.Apps {
-			fmt.Fprintf(&b, "  sizing %s (%s): TaskManagers %s, parallelism %s, CPU %s, memory %s\n", a.App, a.Status,
+			fmt.Fprintf(&b, "  sizing %s (%s): TaskManagers %s, parallelism %s, CPU %s, memory %s\n", sizedName(a), a.Status,
 				sizeField(a, func(s *Size) string { return strconv.Itoa(s.TaskManagers) }),
 				sizeField(a, func(s *Size) string { return strconv.Itoa(s.Parallelism) }),
 				sizeField(a, func(s *Size) string { return cores(s.CPU) }),
 				sizeField(a, func(s *Size) string { return bytesBinary(s.Memory) }))
 		}
+		for _, r := range e.Replacements {
+			b.WriteString("  " + r.String() + "\n")
+		}
 		for _, o := range e.Objects {
-			fmt.Fprintf(&b, "  %-6s %s%s\n", o.Action, o.ID, actionNote(o.Action))
+			fmt.Fprintf(&b, "  %-6s %s%s\n", o.Action, o.ID, objectNote(o))
 		}
 		for _, o := range e.Objects {
 			if o.Diff != "" {
@@ -82,22 +85,20 @@ func WriteText(w io.Writer, r *Result) error {
 
 // headline is the plan's one-line summary.
 func headline(r *Result) string {
-	changed, add, upd, del, keep := 0, 0, 0, 0, 0
+	changed := 0
+	var n counts
 	for _, e := range r.Environments {
 		if e.Status != Unchanged {
 			changed++
 		}
-		add += e.Count(Create)
-		upd += e.Count(Update)
-		del += e.Count(Prune)
-		keep += e.Count(Keep)
+		n = n.plus(countsOf(e))
 	}
 	var parts []string
 	if changed == 0 {
 		parts = append(parts, "no change: both revisions render the same objects in every environment")
 	} else {
 		s := fmt.Sprintf("%d of %d environments change", changed, len(r.Environments))
-		if c := objectCounts(add, upd, del, keep, "object"); c != "" {
+		if c := n.text("object"); c != "" {
 			s += ": " + c
 		}
 		parts = append(parts, s)
@@ -150,7 +151,7 @@ func envSummary(e *EnvironmentPlan) string {
 	case Unchanged:
 		parts = append(parts, "no change")
 	}
-	if c := objectCounts(e.Count(Create), e.Count(Update), e.Count(Prune), e.Count(Keep), ""); c != "" {
+	if c := countsOf(e).text(""); c != "" {
 		parts = append(parts, c)
 	} else if e.Status == Changed {
 		parts = append(parts, "objects not compared")
@@ -162,24 +163,47 @@ func envSummary(e *EnvironmentPlan) string {
 	return s
 }
 
-// objectCounts is "2 to add, 1 to change, 3 left in place", leaving out
-// zeros; noun, when set, goes after the first number.
-func objectCounts(add, upd, del, keep int, noun string) string {
+// counts are how many objects a plan adds, changes, replaces, removes and
+// leaves in place.
+type counts struct{ add, upd, rep, del, keep int }
+
+func countsOf(e *EnvironmentPlan) counts {
+	return counts{e.Count(Create), e.Count(Update), e.Count(Replace), e.Count(Prune), e.Count(Keep)}
+}
+
+func (c counts) plus(o counts) counts {
+	return counts{c.add + o.add, c.upd + o.upd, c.rep + o.rep, c.del + o.del, c.keep + o.keep}
+}
+
+// text is "2 to add, 1 to change, 3 left in place", leaving out zeros;
+// noun, when set, goes after the first number.
+func (c counts) text(noun string) string {
 	var parts []string
-	for _, c := range []struct {
+	for _, x := range []struct {
 		n    int
 		what string
-	}{{add, "to add"}, {upd, "to change"}, {del, "to remove"}, {keep, "left in place"}} {
-		if c.n == 0 {
+	}{{c.add, "to add"}, {c.upd, "to change"}, {c.rep, "to replace"}, {c.del, "to remove"}, {c.keep, "left in place"}} {
+		if x.n == 0 {
 			continue
 		}
-		n := strconv.Itoa(c.n)
+		n := strconv.Itoa(x.n)
 		if noun != "" && len(parts) == 0 {
-			n = count(c.n, noun)
+			n = count(x.n, noun)
 		}
-		parts = append(parts, n+" "+c.what)
+		parts = append(parts, n+" "+x.what)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// objectNote is what a plan says after an object's action and ID.
+func objectNote(o ObjectChange) string {
+	switch {
+	case o.Action == Replace && o.Replaces != "":
+		return fmt.Sprintf(" (replaces %s: %s)", o.Replaces, o.Why)
+	case o.Action == Replace:
+		return " (" + o.Why + ")"
+	}
+	return actionNote(o.Action)
 }
 
 func actionNote(a Action) string {
@@ -190,6 +214,15 @@ func actionNote(a Action) string {
 		return " (stays in the cluster)"
 	}
 	return ""
+}
+
+// sizedName is "orders-enrich" for an application, "statement pageviews"
+// for a DML statement.
+func sizedName(a AppChange) string {
+	if a.Statement {
+		return "statement " + a.App
+	}
+	return a.App
 }
 
 func findingText(f Finding) string {

@@ -1,10 +1,12 @@
 // Package plan compares two revisions of a repository for pull-request
 // review: it takes the pipeline's result for a base and a head revision and
-// says, per environment, which rendered objects the merge would add, change
-// and remove (pruned, or left in place), how the sizing of each application
-// and the environment's CPU against its nodes move, which policy findings
-// are new, and, when asked, where the live cluster already differs from the
-// base (drift the merge would overwrite).
+// says, per environment, which rendered objects the merge would add, change,
+// replace (a field that cannot change on a live object changes, or a SQL
+// statement gets a new object) and remove (pruned, or left in place), how
+// the sizing of each application and streaming statement and the
+// environment's CPU against its nodes move, which policy findings are new,
+// and, when asked, where the live cluster already differs from the base
+// (drift the merge would overwrite).
 //
 // Run (or Compare, given two pipeline results) builds a Result; WriteText, WriteMarkdown and WriteJSON print it.
 // Output is deterministic: no timestamps, everything sorted. The package
@@ -125,6 +127,10 @@ const (
 	Create Action = "add"
 	// Update is an object both render, differently.
 	Update Action = "change"
+	// Replace is an object sync deletes and creates again: a field of its
+	// kind that cannot change on an existing object changes, or it is a
+	// statement's new object (a new name) whose old one head prunes.
+	Replace Action = "replace"
 	// Prune is an object base renders and head does not, in an
 	// environment that prunes: sync deletes it.
 	Prune Action = "remove"
@@ -161,9 +167,13 @@ type EnvironmentPlan struct {
 	Prune bool `json:"prune"`
 	// Objects are the rendered objects that differ, in apply order.
 	Objects []ObjectChange `json:"objects"`
-	// Apps are the applications whose sizing differs, by name.
-	Apps   []AppChange  `json:"apps"`
-	Totals TotalsChange `json:"totals"`
+	// Apps are the applications and DML statements whose sizing differs,
+	// by name.
+	Apps []AppChange `json:"apps"`
+	// Replacements are the SQL statements whose objects are replaced, by
+	// name.
+	Replacements []Replacement `json:"replacements"`
+	Totals       TotalsChange  `json:"totals"`
 	// Findings are head's findings in this environment, new ones marked;
 	// Resolved are base's that head no longer has.
 	Findings []Finding       `json:"findings"`
@@ -188,17 +198,24 @@ type ObjectChange struct {
 	Name      string `json:"name"`
 	App       string `json:"app,omitempty"`
 	Action    Action `json:"action"`
+	// Replaces is the old object's name, when a replace gives the object a
+	// new name (a statement's).
+	Replaces string `json:"replaces,omitempty"`
+	// Why says why an object is replaced.
+	Why string `json:"why,omitempty"`
 	// Diff is a unified diff from base to head, secret values masked (the
 	// whole object for an added one; empty for removed ones).
 	Diff string `json:"diff,omitempty"`
 }
 
-// AppChange is one application whose sizing differs.
+// AppChange is one application or DML statement whose sizing differs.
 type AppChange struct {
-	App    string `json:"app"`
-	Status Status `json:"status"`
-	Before *Size  `json:"before,omitempty"`
-	After  *Size  `json:"after,omitempty"`
+	App string `json:"app"`
+	// Statement is true when App names a FlinkStatement.
+	Statement bool   `json:"statement,omitempty"`
+	Status    Status `json:"status"`
+	Before    *Size  `json:"before,omitempty"`
+	After     *Size  `json:"after,omitempty"`
 }
 
 // Size is what sizing decided for an application in an environment.
@@ -416,7 +433,7 @@ func live(ctx context.Context, d Differ, name string, b *pipeline.Result) *LiveD
 // compareEnvironment compares one environment's objects and sizing.
 func compareEnvironment(name string, b, h *pipeline.Result) *EnvironmentPlan {
 	be, he := b.Repo.Environment(name), h.Repo.Environment(name)
-	e := &EnvironmentPlan{Name: name, Objects: []ObjectChange{}, Apps: []AppChange{}, Findings: []Finding{}, Resolved: []*diag.Finding{},
+	e := &EnvironmentPlan{Name: name, Objects: []ObjectChange{}, Apps: []AppChange{}, Replacements: []Replacement{}, Findings: []Finding{}, Resolved: []*diag.Finding{},
 		BaseBlocked: b.Blocked[name], HeadBlocked: h.Blocked[name]}
 	spec := he
 	if spec == nil {
@@ -462,7 +479,11 @@ func compareEnvironment(name string, b, h *pipeline.Result) *EnvironmentPlan {
 	// What sync would prune: objects of this environment's inventory, which
 	// lives in head's namespace, when prune is on.
 	pruned := func(o *render.Object) bool { return e.Prune && o.GetNamespace() == he.Spec.Namespace }
-	e.Objects = compareObjects(baseObjs, headObjs, pruned)
+	objs, reps, notes := compareObjects(baseObjs, headObjs, pruned)
+	e.Objects, e.Notes = objs, append(e.Notes, notes...)
+	if reps != nil {
+		e.Replacements = reps
+	}
 	if e.Status == "" {
 		e.Status = Unchanged
 		if len(e.Objects) > 0 {
@@ -486,7 +507,8 @@ func totals(p *sizing.Plan, env string, exists bool) *Totals {
 		CapacityCPU: t.CapacityCPU, CapacityMemory: t.CapacityMemory, Nodes: t.Nodes, NodesNeeded: t.NodesNeeded}
 }
 
-// compareSizing lists the apps of env whose sizing differs.
+// compareSizing lists the apps and DML statements of env whose sizing
+// differs.
 func compareSizing(b, h *sizing.Plan, env string) []AppChange {
 	before, after := sizes(b, env), sizes(h, env)
 	apps := map[string]bool{}
@@ -506,25 +528,31 @@ func compareSizing(b, h *sizing.Plan, env string) []AppChange {
 		bs, hs := before[a], after[a]
 		switch {
 		case bs == nil:
-			out = append(out, AppChange{App: a, Status: Added, After: hs})
+			out = append(out, AppChange{App: a, Statement: hs.statement, Status: Added, After: &hs.Size})
 		case hs == nil:
-			out = append(out, AppChange{App: a, Status: Removed, Before: bs})
-		case *bs != *hs:
-			out = append(out, AppChange{App: a, Status: Changed, Before: bs, After: hs})
+			out = append(out, AppChange{App: a, Statement: bs.statement, Status: Removed, Before: &bs.Size})
+		case bs.Size != hs.Size:
+			out = append(out, AppChange{App: a, Statement: hs.statement, Status: Changed, Before: &bs.Size, After: &hs.Size})
 		}
 	}
 	return out
 }
 
-func sizes(p *sizing.Plan, env string) map[string]*Size {
-	out := map[string]*Size{}
+// sized is one side's sizing of an app or a DML statement.
+type sized struct {
+	Size
+	statement bool
+}
+
+func sizes(p *sizing.Plan, env string) map[string]*sized {
+	out := map[string]*sized{}
 	if p == nil {
 		return out
 	}
 	i := sort.Search(len(p.Results), func(i int) bool { return p.Results[i].Environment >= env })
 	for ; i < len(p.Results) && p.Results[i].Environment == env; i++ {
 		r := p.Results[i]
-		out[r.App] = &Size{TaskManagers: r.TaskManagers, Parallelism: r.Parallelism, CPU: r.TotalCPU, Memory: r.TotalMemory}
+		out[r.App] = &sized{Size: Size{TaskManagers: r.TaskManagers, Parallelism: r.Parallelism, CPU: r.TotalCPU, Memory: r.TotalMemory}, statement: r.Statement}
 	}
 	return out
 }
