@@ -51,7 +51,7 @@ func (e *Events) Pass(r *sync.Result) {
 	var applied, pruned []string
 	for _, c := range r.Changes {
 		switch c.Action {
-		case sync.Created, sync.Configured:
+		case sync.Created, sync.Configured, sync.Replaced:
 			applied = append(applied, c.ID())
 		case sync.Pruned:
 			pruned = append(pruned, c.ID())
