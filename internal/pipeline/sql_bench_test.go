@@ -16,14 +16,16 @@ import (
 	"testing/fstest"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/flinksync/flinksync/internal/render"
 	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 // The shape of the SQL benchmark's repository (issue 13): 2,000
 // applications and 2,000 statements, each in all five environments; three
-// environments are cfk (statements there use the catalogs, through
-// overrides), two are fko with a SQL runner. One statement in sqlDDLEvery
+// environments are cfk, each with its own CMF (statements there use the
+// catalogs, through overrides), two are fko with a SQL runner. One statement in sqlDDLEvery
 // is DDL (CREATE TABLE); the rest are streaming DML, sized like apps.
 const (
 	sqlBenchApps       = 2000
@@ -58,7 +60,9 @@ func sqlBenchRepo() fstest.MapFS {
 		if i < sqlBenchCFKEnvs {
 			cfkEnvs = append(cfkEnvs, name)
 			target = "cfk"
-			extra = "  cfk:\n    cmfRestClassRef: {name: default, namespace: confluent}\n"
+			// One CMF per environment: CMF keeps catalogs and secrets
+			// globally, so environments that share one cannot both have them.
+			extra = "  cfk:\n    cmfRestClassRef: {name: cmf-" + name + ", namespace: confluent}\n"
 		}
 		files["environments/"+name+".yaml"] = fmt.Sprintf(`apiVersion: flinksync.dev/v1alpha1
 kind: Environment
@@ -159,9 +163,10 @@ const sqlBenchChildEnv = "FLINKSYNC_SQL_BENCH_CHILD"
 // environments. Targets (issue 13): under 1 s and 300 MB peak. Besides
 // ns/op and B/op (every byte allocated in a pass), it reports
 //
-//   - peak-heap-MB: the largest live heap seen during the timed passes,
-//     sampled every 2 ms from runtime/metrics (heap objects, no
-//     stop-the-world);
+//   - peak-heap-MB: the largest heap seen during the timed passes, sampled
+//     every 2 ms from runtime/metrics without stopping the world
+//     (/memory/classes/heap/objects: live objects and dead ones the GC has
+//     not yet swept, i.e. HeapAlloc; so it depends on GOGC);
 //   - peak-RSS-MB: the peak resident memory (VmHWM) of a fresh process of
 //     this test binary that builds the repository and runs one pass, as
 //     `flinksync validate` would: the benchmark's own process also holds
@@ -200,12 +205,14 @@ func runSQLBench(b *testing.B, fsys fstest.MapFS) {
 		b.Fatal(err)
 	}
 	for env, why := range res.Blocked {
-		b.Fatalf("%s blocked: %s", env, strings.Join(why, "; "))
+		msg := strings.Join(why, "; ")
+		b.Fatalf("%s blocked: %s", env, msg[:min(len(msg), 600)])
 	}
 	for _, env := range res.Environments() {
 		statements := map[string]bool{}
 		for _, o := range res.Rendered[env].Objects {
-			if o.GetLabels()[render.LabelSQLKind] != "" {
+			// Without GetLabels, which copies the map: B/op is the pass's.
+			if kind, _, _ := unstructured.NestedFieldNoCopy(o.Object, "metadata", "labels", render.LabelSQLKind); kind != nil {
 				statements[o.GetName()] = true
 			}
 		}
