@@ -203,6 +203,19 @@ func TestReplaceOnImmutableChange(t *testing.T) {
 		t.Fatalf("a dry run must change nothing: type %s", typ)
 	}
 
+	diffs, err := f.syncer.Diff(context.Background(), f.env, &render.Environment{Name: "sql", Namespace: f.env.Spec.Namespace, Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		if d.Action != Replaced || !want[d.Kind+"/"+d.Name] || !strings.Contains(d.Message, "cannot change") || d.Unified == "" {
+			t.Errorf("diff: %s %s %q", d.Action, d.ID(), d.Message)
+		}
+	}
+	if len(diffs) != len(want) {
+		t.Errorf("diff lists %d objects, want %d", len(diffs), len(want))
+	}
+
 	r := f.sync(objs, Options{})
 	if !r.OK() || r.Count(Replaced) != 3 {
 		t.Fatalf("want 3 objects replaced: %s %+v", r.Summary(), failed(r))
