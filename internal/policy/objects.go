@@ -58,10 +58,22 @@ var envDefaults = map[string][]string{
 	render.FlinkStatementGVK.Kind:   {"spec", "statementDefaults", "detached", "flinkConfiguration"},
 }
 
+// flinkEnvironments are the CFK FlinkEnvironments among an environment's
+// objects (one, or none on fko).
+func flinkEnvironments(out *render.Environment) []*render.Object {
+	var envs []*render.Object
+	for _, e := range out.Objects {
+		if e.GetKind() == render.FlinkEnvironmentGVK.Kind {
+			envs = append(envs, e)
+		}
+	}
+	return envs
+}
+
 // flinkConf is the configuration a Flink object runs with: for the CFK
-// kinds, the FlinkEnvironment's defaults under the object's own keys; for
-// a FlinkStatement, its SQL session properties too.
-func flinkConf(out *render.Environment, o *render.Object) map[string]string {
+// kinds, the defaults of the FlinkEnvironments envs under the object's own
+// keys; for a FlinkStatement, its SQL session properties too.
+func flinkConf(envs []*render.Object, o *render.Object) map[string]string {
 	conf := map[string]string{}
 	put := func(u *render.Object, path ...string) {
 		m, _, _ := unstructured.NestedMap(u.Object, path...)
@@ -70,10 +82,8 @@ func flinkConf(out *render.Environment, o *render.Object) map[string]string {
 		}
 	}
 	if path := envDefaults[o.GetKind()]; path != nil {
-		for _, e := range out.Objects {
-			if e.GetKind() == render.FlinkEnvironmentGVK.Kind {
-				put(e, path...)
-			}
+		for _, e := range envs {
+			put(e, path...)
 		}
 	}
 	switch cs := clusterSpec(o); {

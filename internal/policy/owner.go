@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/render"
 )
@@ -138,7 +140,8 @@ func (c *checker) ownerOf(env *model.Environment, o *render.Object) *owner {
 		return nil
 	}
 	st := ix.statements[o.GetName()]
-	if _, sql := o.GetLabels()[render.LabelSQLKind]; !sql || o.FromOverlay {
+	// Without GetLabels, which copies the map for every object.
+	if kind, _, _ := unstructured.NestedFieldNoCopy(o.Object, "metadata", "labels", render.LabelSQLKind); kind == nil || o.FromOverlay {
 		st = nil
 	}
 	if st == nil && o.App != "" {

@@ -56,6 +56,7 @@ func (c *checker) tlsEnvironment(env *model.Environment) {
 func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) {
 	name := env.Metadata.Name
 	required := c.eff.RequiresTLS(env)
+	flinkEnvs := flinkEnvironments(out)
 	for _, o := range out.Objects {
 		switch o.GetKind() {
 		case render.CMFRestClassGVK.Kind:
@@ -72,7 +73,7 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) 
 		if w != nil && w.name() != "" {
 			app = w.name()
 		}
-		conf := flinkConf(out, o)
+		conf := flinkConf(flinkEnvs, o)
 		at := func(rule, key, fallback, format string, args ...any) {
 			file, line := keyOrigin(env, w, key, fallback)
 			if o.FromOverlay {
