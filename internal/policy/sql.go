@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/render"
 )
 
@@ -90,7 +91,7 @@ func clientSettings(required bool, subject, k, v string, report func(rule, forma
 		}
 	case registryURLKey(lk) && required:
 		if u := plainHTTP(v); u != "" {
-			report("TLS-008", "%q reaches Schema Registry over plain http (%s) for %s in an environment that requires TLS; use https://", k, u, subject)
+			report("TLS-008", "%q reaches Schema Registry over plain http (%s) for %s in an environment that requires TLS; use https://", k, redact.URL(u), subject)
 		}
 	}
 }

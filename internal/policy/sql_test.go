@@ -263,6 +263,22 @@ func TestEachRuleOnSQL(t *testing.T) {
 	}
 }
 
+// A Schema Registry URL with a password over http is both an inline secret
+// and plain http; no finding repeats the password.
+func TestFindingsDoNotRepeatAPassword(t *testing.T) {
+	fs := evaluate(t, withSQL(edits(euTLS, []string{"catalogs/kafka.yaml", "https://sr", "http://admin:hunter2@sr"})...), twoTMs, nil)
+	rules := map[string]bool{}
+	for _, f := range fs {
+		rules[f.Rule] = f.File == "catalogs/kafka.yaml" && f.Line == catalogURL
+		if strings.Contains(f.Message, "hunter2") {
+			t.Errorf("%s repeats the password: %s", f.Rule, f.Message)
+		}
+	}
+	if len(fs) != 2 || !rules["TLS-003"] || !rules["TLS-008"] {
+		t.Fatalf("want TLS-003 and TLS-008 at catalogs/kafka.yaml:%d:\n%s", catalogURL, dump(fs))
+	}
+}
+
 // The new rule is in the table with its severity.
 func TestTLS008IsARule(t *testing.T) {
 	if r, ok := RuleByID("TLS-008"); !ok || r.Severity != diag.Error || !strings.Contains(r.Summary, "Schema Registry") {
