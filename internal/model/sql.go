@@ -279,7 +279,7 @@ func (l *loader) statementSQL(st *EffectiveStatement, report reportFunc) bool {
 		}
 		return false
 	}
-	if strings.TrimSpace(stripSQLComments(s.SQL)) == "" {
+	if strings.TrimSpace(StripSQLComments(s.SQL)) == "" {
 		report(o, sqlPath(s), RuleInvalidValue, env, "the SQL is empty")
 		return false
 	}
@@ -323,7 +323,7 @@ var (
 // comments. Anything else (SET, USE, SHOW, …) is an error: session settings
 // go in spec.properties, and one FlinkStatement is one statement.
 func ClassifySQL(sql string) (SQLKind, error) {
-	text := strings.TrimSpace(stripSQLComments(sql))
+	text := strings.TrimSpace(StripSQLComments(sql))
 	end := strings.IndexFunc(text, func(r rune) bool { return !unicode.IsLetter(r) })
 	if end < 0 {
 		end = len(text)
@@ -346,9 +346,9 @@ func ClassifySQL(sql string) (SQLKind, error) {
 		shown, strings.Join(ddlWords, ", "), strings.Join(dmlWords, ", "))
 }
 
-// stripSQLComments removes the comments at the start of sql ("-- …" lines
+// StripSQLComments removes the comments at the start of sql ("-- …" lines
 // and "/* … */" blocks), which is all ClassifySQL needs.
-func stripSQLComments(sql string) string {
+func StripSQLComments(sql string) string {
 	for {
 		sql = strings.TrimLeftFunc(sql, unicode.IsSpace)
 		switch {

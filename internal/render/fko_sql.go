@@ -47,7 +47,8 @@ const (
 // fkoSQL renders, for target fko, each DML statement as a SQL-runner job:
 // a ConfigMap with its script and a FlinkDeployment whose jar runs it. DDL
 // statements are no job of their own: there is no shared catalog on fko,
-// so every script starts with the environment's DDL, which defines the
+// so every script starts with the environment's DDL statements it uses
+// (ddlIndex), which define the
 // tables in the job's own in-memory catalog.
 func (b *builder) fkoSQL(in Input) ([]*Object, []string) {
 	var ddl, dml []*model.EffectiveStatement
@@ -63,10 +64,11 @@ func (b *builder) fkoSQL(in Input) ([]*Object, []string) {
 	}
 	byName(ddl)
 	byName(dml)
+	deps := newDDLIndex(ddl)
 	var out []*Object
 	var errs []string
 	for _, st := range dml {
-		objs, err := b.sqlRunnerJob(st, ddl, in.Size)
+		objs, err := b.sqlRunnerJob(st, deps.For(st.Spec.SQL), in.Size)
 		if errors.Is(err, ErrSkip) {
 			continue
 		}
@@ -233,12 +235,12 @@ func withScriptVolume(pt map[string]any, configMap string) map[string]any {
 }
 
 // sqlScript is the script a DML statement's runner job runs: its SQL
-// session properties as SET lines, the environment's DDL statements by
+// session properties as SET lines, the DDL statements it uses by
 // name, then the statement. Each statement ends with ';', which the
 // runner splits the script at.
 func sqlScript(st *model.EffectiveStatement, ddl []*model.EffectiveStatement) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "-- flinksync: statement %s in environment %s, after the environment's DDL statements.\n",
+	fmt.Fprintf(&b, "-- flinksync: statement %s in environment %s, after the DDL statements it uses.\n",
 		st.Name, st.Environment.Metadata.Name)
 	props := StatementProperties(st)
 	for _, k := range sortedKeys(props) {
@@ -252,7 +254,7 @@ func sqlScript(st *model.EffectiveStatement, ddl []*model.EffectiveStatement) (s
 		fmt.Fprintf(&b, "\n-- %s\n%s", s.Name, terminated(s.Spec.SQL))
 	}
 	if b.Len() > maxScriptBytes {
-		return "", fmt.Errorf("its script (the environment's DDL statements and its own SQL) is %d bytes; a ConfigMap holds at most %d",
+		return "", fmt.Errorf("its script (the DDL statements it uses and its own SQL) is %d bytes; a ConfigMap holds at most %d",
 			b.Len(), maxScriptBytes)
 	}
 	return b.String(), nil

@@ -178,7 +178,7 @@ func TestFKOSQLScript(t *testing.T) {
 	if len(errs) > 0 || len(objs) != 2 {
 		t.Fatalf("objects %d, errors %v", len(objs), errs)
 	}
-	want := `-- flinksync: statement orders-to-sink in environment dev, after the environment's DDL statements.
+	want := `-- flinksync: statement orders-to-sink in environment dev, after the DDL statements it uses.
 SET 'pipeline.name' = 'it''s orders';
 SET 'table.exec.state.ttl' = '1 h';
 
