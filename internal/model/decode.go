@@ -63,6 +63,10 @@ type decoder struct {
 	failed map[string]bool
 	// lenient skips required-field checks (for overrides, which are partial).
 	lenient bool
+	// overlay decodes over a value that holds the base spec, the way
+	// mergeNodes merges: maps merge key by key, structs field by field,
+	// lists and plain values replace, and null clears.
+	overlay bool
 	// dropped counts the findings past MaxFindingsPerFile, not kept.
 	dropped int
 }
@@ -113,9 +117,26 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		n = n.Alias
 	}
 	d.line(path, n.Line)
+	if d.overlay && n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		v.Set(reflect.Zero(v.Type()))
+		return
+	}
 	if v.CanAddr() && v.Addr().Type().Implements(decoderType) {
+		var base reflect.Value
+		if d.overlay && v.Kind() == reflect.Map && !v.IsNil() {
+			base = reflect.ValueOf(v.Interface()) // the base's map, not the field
+		}
 		if fe := v.Addr().Interface().(nodeDecoder).decodeNode(n); fe != nil {
 			d.fail(n.Line, path, fe.rule, fe.msg)
+		} else if base.IsValid() && v.Pointer() != base.Pointer() {
+			// decodeNode made a new map of the override's keys: add the
+			// base's other keys to it (the base's own map is not changed).
+			iter := base.MapRange()
+			for iter.Next() {
+				if !v.MapIndex(iter.Key()).IsValid() {
+					v.SetMapIndex(iter.Key(), iter.Value())
+				}
+			}
 		}
 		if n.Kind == yaml.MappingNode && path != "" {
 			for i := 0; i+1 < len(n.Content); i += 2 {
@@ -130,6 +151,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		nv := reflect.New(v.Type().Elem())
+		if d.overlay && !v.IsNil() {
+			nv.Elem().Set(v.Elem())
+		}
 		d.decode(n, nv.Elem(), path)
 		v.Set(nv)
 	case reflect.Struct:
@@ -140,6 +164,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		if d.overlay && !v.IsNil() {
+			iter := v.MapRange()
+			for iter.Next() {
+				m.SetMapIndex(iter.Key(), iter.Value())
+			}
+		}
 		d.eachPair(n, path, func(key string, kn, vn *yaml.Node) {
 			d.line(joinKey(path, key), kn.Line)
 			ev := reflect.New(v.Type().Elem()).Elem()

@@ -11,9 +11,12 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-multierror"
 	yaml "go.yaml.in/yaml/v3"
@@ -108,6 +111,7 @@ func LoadFS(fsys fs.FS) (*Repository, error) {
 	if err := fs.WalkDir(fsys, ".", l.visit); err != nil {
 		return nil, err
 	}
+	l.parsePending()
 	l.check()
 	if len(l.findings) == 0 {
 		return l.repo, nil
@@ -161,6 +165,8 @@ func newRepository() *Repository {
 }
 
 type loader struct {
+	// pending are the files read and not yet parsed.
+	pending []readFile
 	// checkedPools are the pool × environment pairs whose CMF name was checked.
 	checkedPools map[string]bool
 	// sqlFiles are the files statements read their SQL from.
@@ -208,6 +214,58 @@ func (l *loader) visit(p string, d fs.DirEntry, err error) error {
 		return nil
 	}
 	l.repo.Files = append(l.repo.Files, p)
+	l.pending = append(l.pending, readFile{p, data})
+	return nil
+}
+
+// readFile is a file read by visit and not yet parsed.
+type readFile struct {
+	name string
+	data []byte
+}
+
+// parsePending parses the files visit read, on every CPU: each file into
+// a loader of its own, merged back in the order the files were read, so
+// the result does not depend on the scheduling. (Reading stays
+// sequential: the source counts bytes against its limits.)
+func (l *loader) parsePending() {
+	parsed := make([]*loader, len(l.pending))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(1, len(l.pending)/16)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(l.pending); i = int(next.Add(1) - 1) {
+				f := l.pending[i]
+				c := &loader{repo: &Repository{}}
+				c.parseFile(f.name, f.data)
+				parsed[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	for i, c := range parsed {
+		r := l.repo
+		r.Environments = append(r.Environments, c.repo.Environments...)
+		r.Pools = append(r.Pools, c.repo.Pools...)
+		r.Apps = append(r.Apps, c.repo.Apps...)
+		r.Policies = append(r.Policies, c.repo.Policies...)
+		r.Statements = append(r.Statements, c.repo.Statements...)
+		r.Catalogs = append(r.Catalogs, c.repo.Catalogs...)
+		name := l.pending[i].name
+		for _, d := range c.repo.docs[name] {
+			l.note(name, d)
+		}
+		l.findings = append(l.findings, c.findings...)
+		l.dropped += c.dropped
+	}
+	l.pending = nil
+}
+
+// parseFile reads every document of one file, with at most
+// MaxFindingsPerFile findings.
+func (l *loader) parseFile(p string, data []byte) {
 	before, droppedBefore := len(l.findings), l.dropped
 	l.file(p, data)
 	if n := len(l.findings) - before + l.dropped - droppedBefore; n > MaxFindingsPerFile {
@@ -217,7 +275,6 @@ func (l *loader) visit(p string, d fs.DirEntry, err error) error {
 		l.errorf(p, 0, RuleSyntax, "", "", "%d more problem(s) in this file not listed (at most %d are reported per file); fix the ones above first",
 			n-MaxFindingsPerFile, MaxFindingsPerFile)
 	}
-	return nil
 }
 
 // MaxFindingsPerFile is how many findings one file reports at most; the

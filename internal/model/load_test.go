@@ -313,3 +313,33 @@ func TestAppNameFitsFlinkClusterID(t *testing.T) {
 		}
 	}
 }
+
+// Files are parsed on every CPU and merged in the order they were read: a
+// duplicate is reported at the later file whatever the scheduling, and
+// the result is the same on every load (run with -race, it also checks
+// the parsers share nothing).
+func TestParallelParseIsDeterministic(t *testing.T) {
+	files := map[string]string{}
+	for i := range 200 {
+		files[fmt.Sprintf("apps/app-%03d.yaml", i)] = strings.Replace(base["apps/a.yaml"], "name: a", fmt.Sprintf("name: app-%03d", i), 1)
+	}
+	files["apps/zz-dup.yaml"] = strings.Replace(base["apps/a.yaml"], "name: a", "name: app-007", 1)
+	files["apps/app-100.yaml"] += "  bogus: 1\n"
+	var first string
+	for range 5 {
+		repo, err := LoadFS(repoFS(files))
+		fs := Findings(err)
+		if len(fs) != 2 || fs[0].File != "apps/app-100.yaml" || fs[1].File != "apps/zz-dup.yaml" || fs[1].Rule != RuleDuplicate {
+			t.Fatalf("want the unknown field in app-100 and the duplicate at zz-dup, got %v", err)
+		}
+		if len(repo.Apps) != 202 || len(repo.EffectiveApps("dev")) != 201 {
+			t.Fatalf("apps %d, effective %d", len(repo.Apps), len(repo.EffectiveApps("dev")))
+		}
+		got := fmt.Sprint(err, repo.Files)
+		if first == "" {
+			first = got
+		} else if got != first {
+			t.Fatalf("two loads differ:\n%s\n%s", first, got)
+		}
+	}
+}
