@@ -79,10 +79,10 @@ func (c *checker) capacity(env *model.Environment, out *render.Environment) {
 	}
 	var total float64
 	for _, o := range out.Objects {
-		switch o.GetKind() {
+		switch kind := o.GetKind(); kind {
 		case "FlinkDeployment", render.FlinkApplicationGVK.Kind:
 			w := c.ownerOf(env, o)
-			tmCPU, jmCPU := c.podShapes(env, o, w)
+			tmCPU, jmCPU := c.podShapes(env, o, kind, w)
 			replicas, ok := number(o, "spec", "taskManager", "replicas")
 			if !ok {
 				replicas = 1
@@ -94,7 +94,7 @@ func (c *checker) capacity(env *model.Environment, out *render.Environment) {
 			total += tmCPU*replicas + jmCPU*jmReplicas
 			c.maxTaskManagers(name, w, int(replicas), o)
 		case render.FlinkComputePoolGVK.Kind:
-			c.podShapes(env, o, c.ownerOf(env, o))
+			c.podShapes(env, o, kind, c.ownerOf(env, o))
 		case render.FlinkStatementGVK.Kind:
 			total += c.statementCPU(env, o, pools)
 		}
@@ -121,16 +121,16 @@ func (c *checker) capacity(env *model.Environment, out *render.Environment) {
 // cluster (CPU-001, CPU-002, CPU-006) and returns their CPU. A size that
 // is the owner's pool's own is reported at the pool (poolShapes); another
 // one was set by an overlay and is reported there.
-func (c *checker) podShapes(env *model.Environment, o *render.Object, w *owner) (tmCPU, jmCPU float64) {
-	name, nodes, cluster := env.Metadata.Name, env.Spec.Nodes, clusterSpec(o)
+func (c *checker) podShapes(env *model.Environment, o *render.Object, kind string, w *owner) (tmCPU, jmCPU float64) {
+	name, nodes, cluster := env.Metadata.Name, env.Spec.Nodes, clusterSpec(kind)
 	nodeCPU, nodeMem := nodes.CPU.AsApproximateFloat64(), nodes.Memory.Value()
 	limit := c.eff.MaxTaskManagerCPU.AsApproximateFloat64()
 	var pool *model.ComputePoolSpec
 	if w != nil && w.pool != nil {
 		pool = &w.pool.Spec
 	}
-	tmCPU, _ = number(o, under(cluster, "taskManager", "resource", "cpu")...)
-	jmCPU, _ = number(o, under(cluster, "jobManager", "resource", "cpu")...)
+	tmCPU, _ = toNumber(field(o.Object, cluster, "taskManager", "resource", "cpu"))
+	jmCPU, _ = toNumber(field(o.Object, cluster, "jobManager", "resource", "cpu"))
 	if (pool == nil || pool.TaskManager.CPU.AsApproximateFloat64() != tmCPU) && (tmCPU > nodeCPU || tmCPU > limit) {
 		c.addAt("CPU-001", name, o, "%s %q asks %g CPU per TaskManager; the nodes have %g and the policy allows %g",
 			o.GetKind(), o.GetName(), tmCPU, nodeCPU, limit)
@@ -139,7 +139,7 @@ func (c *checker) podShapes(env *model.Environment, o *render.Object, w *owner) 
 		c.addAt("CPU-002", name, o, "%s %q asks %g CPU for the JobManager; the nodes have %g", o.GetKind(), o.GetName(), jmCPU, nodeCPU)
 	}
 	for _, part := range []string{"taskManager", "jobManager"} {
-		raw := nestedString(o, under(cluster, part, "resource", "memory")...)
+		raw, _ := field(o.Object, cluster, part, "resource", "memory").(string)
 		mem, ok := parseFlinkMemory(raw)
 		fromPool := pool != nil && ((part == "taskManager" && pool.TaskManager.Memory.Value() == mem) ||
 			(part == "jobManager" && pool.JobManager.Memory.Value() == mem))

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/render"
 )
@@ -22,25 +21,31 @@ var clusterScoped = map[string]bool{
 	"RuntimeClass": true, "CSIDriver": true, "PodSecurityPolicy": true,
 }
 
-// isFlink reports whether o runs Flink pods.
-func isFlink(o *render.Object) bool {
-	switch o.GetKind() {
+// isFlink reports whether an object of kind runs Flink pods.
+func isFlink(kind string) bool {
+	switch kind {
 	case "FlinkDeployment", "FlinkApplication", "FlinkSessionJob":
 		return true
 	}
 	return false
 }
 
-// clusterSpec is the path of the Flink cluster spec a rendered object
+// The cluster spec paths clusterSpec returns, shared: callers only read them.
+var (
+	specPath        = []string{"spec"}
+	clusterSpecPath = []string{"spec", "clusterSpec"}
+)
+
+// clusterSpec is the path of the Flink cluster spec an object of kind
 // holds: spec for a FlinkDeployment or FlinkApplication, spec.clusterSpec
 // for a CFK FlinkComputePool (the template CMF builds its statements'
 // clusters from); nil for anything else.
-func clusterSpec(o *render.Object) []string {
-	switch o.GetKind() {
+func clusterSpec(kind string) []string {
+	switch kind {
 	case "FlinkDeployment", "FlinkApplication":
-		return []string{"spec"}
+		return specPath
 	case render.FlinkComputePoolGVK.Kind:
-		return []string{"spec", "clusterSpec"}
+		return clusterSpecPath
 	}
 	return nil
 }
@@ -70,46 +75,69 @@ func flinkEnvironments(out *render.Environment) []*render.Object {
 	return envs
 }
 
-// flinkConf is the configuration a Flink object runs with: for the CFK
-// kinds, the defaults of the FlinkEnvironments envs under the object's own
-// keys; for a FlinkStatement, its SQL session properties too.
-func flinkConf(envs []*render.Object, o *render.Object) map[string]string {
+// flinkConf is the configuration a Flink object o of kind runs with: for
+// the CFK kinds, the defaults of the FlinkEnvironments envs under the
+// object's own keys; for a FlinkStatement, its SQL session properties too.
+func flinkConf(envs []*render.Object, o *render.Object, kind string) map[string]string {
 	conf := map[string]string{}
-	put := func(u *render.Object, path ...string) {
-		m, _, _ := unstructured.NestedMap(u.Object, path...)
+	put := func(v any) {
+		m, _ := v.(map[string]any)
 		for k, v := range m {
-			conf[k] = fmt.Sprint(v)
+			if s, ok := v.(string); ok {
+				conf[k] = s
+			} else {
+				conf[k] = fmt.Sprint(v)
+			}
 		}
 	}
-	if path := envDefaults[o.GetKind()]; path != nil {
+	if path := envDefaults[kind]; path != nil {
 		for _, e := range envs {
-			put(e, path...)
+			put(field(e.Object, nil, path...))
 		}
 	}
-	switch cs := clusterSpec(o); {
+	switch cs := clusterSpec(kind); {
 	case cs != nil:
-		put(o, under(cs, "flinkConfiguration")...)
-	case o.GetKind() == render.FlinkStatementGVK.Kind:
-		put(o, "spec", "flinkConfiguration")
-		put(o, "spec", "properties")
+		put(field(o.Object, cs, "flinkConfiguration"))
+	case kind == render.FlinkStatementGVK.Kind:
+		put(field(o.Object, nil, "spec", "flinkConfiguration"))
+		put(field(o.Object, nil, "spec", "properties"))
 	default:
-		put(o, "spec", "flinkConfiguration")
+		put(field(o.Object, nil, "spec", "flinkConfiguration"))
 	}
 	return conf
 }
 
+// field is the value at prefix, then path, in obj (nil when there is
+// none), without copying it: the caller only reads it.
+func field(obj map[string]any, prefix []string, path ...string) any {
+	var cur any = obj
+	for _, ps := range [2][]string{prefix, path} {
+		for _, p := range ps {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil
+			}
+			if cur, ok = m[p]; !ok {
+				return nil
+			}
+		}
+	}
+	return cur
+}
+
 func nestedString(o *render.Object, path ...string) string {
-	v, _, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
-	s, _ := v.(string)
+	s, _ := field(o.Object, nil, path...).(string)
 	return s
 }
 
-// number reads a JSON number (int64 or float64) or a numeric string.
+// number reads a JSON number (int64 or float64) or a numeric string at
+// path in o.
 func number(o *render.Object, path ...string) (float64, bool) {
-	v, ok, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
-	if !ok {
-		return 0, false
-	}
+	return toNumber(field(o.Object, nil, path...))
+}
+
+// toNumber reads a JSON number (int64 or float64) or a numeric string.
+func toNumber(v any) (float64, bool) {
 	switch x := v.(type) {
 	case int64:
 		return float64(x), true
@@ -131,6 +159,11 @@ func number(o *render.Object, path ...string) (float64, bool) {
 	return 0, false
 }
 
+// flinkMemoryUnits are the units of a Flink memory size, in bytes.
+var flinkMemoryUnits = map[string]int64{"": 1, "b": 1, "bytes": 1, "k": 1 << 10, "kb": 1 << 10, "kibibytes": 1 << 10,
+	"m": 1 << 20, "mb": 1 << 20, "mebibytes": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gibibytes": 1 << 30,
+	"t": 1 << 40, "tb": 1 << 40, "tebibytes": 1 << 40}
+
 // parseFlinkMemory reads a Flink memory size ("8192m", "2g", "1024 mb", bytes).
 func parseFlinkMemory(s string) (int64, bool) {
 	s = strings.ToLower(strings.TrimSpace(s))
@@ -144,9 +177,7 @@ func parseFlinkMemory(s string) (int64, bool) {
 	} else if err != nil {
 		return 0, false
 	}
-	mult := map[string]int64{"": 1, "b": 1, "bytes": 1, "k": 1 << 10, "kb": 1 << 10, "kibibytes": 1 << 10,
-		"m": 1 << 20, "mb": 1 << 20, "mebibytes": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gibibytes": 1 << 30,
-		"t": 1 << 40, "tb": 1 << 40, "tebibytes": 1 << 40}[strings.TrimSpace(s[i:])]
+	mult := flinkMemoryUnits[strings.TrimSpace(s[i:])]
 	if mult == 0 {
 		return 0, false
 	}

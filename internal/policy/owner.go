@@ -98,10 +98,14 @@ func slots(p *model.ComputePool) int { return max(1, p.Spec.TaskManager.Slots) }
 // owners indexes an environment's applications and statements by the
 // names of the objects they render to.
 type owners struct {
-	apps       map[string]*model.EffectiveApp
-	statements map[string]*model.EffectiveStatement // by render.StatementName
-	byName     map[string]*model.EffectiveStatement // by the statement's own name
-	pools      map[string]*model.ComputePool        // the pools statements use
+	apps   map[string]*model.EffectiveApp
+	byName map[string][]*model.EffectiveStatement // by the statement's own name
+	pools  map[string]*model.ComputePool          // the pools statements use
+	// hashed memoizes render.StatementName, which hashes the statement:
+	// only the statements an object may have been rendered from need it.
+	hashed map[*model.EffectiveStatement]string
+	// of memoizes ownerOf.
+	of map[*render.Object]*owner
 }
 
 // ownersOf builds (once per environment) the index of env's owners.
@@ -110,14 +114,13 @@ func (c *checker) ownersOf(env *model.Environment) *owners {
 	if ix := c.owners[name]; ix != nil {
 		return ix
 	}
-	ix := &owners{apps: map[string]*model.EffectiveApp{}, statements: map[string]*model.EffectiveStatement{},
-		byName: map[string]*model.EffectiveStatement{}, pools: map[string]*model.ComputePool{}}
+	ix := &owners{apps: map[string]*model.EffectiveApp{}, byName: map[string][]*model.EffectiveStatement{},
+		pools: map[string]*model.ComputePool{}, hashed: map[*model.EffectiveStatement]string{}, of: map[*render.Object]*owner{}}
 	for _, a := range c.in.Repo.EffectiveApps(name) {
 		ix.apps[a.Name] = a
 	}
 	for _, st := range c.in.Repo.EffectiveStatements(name) {
-		ix.statements[render.StatementName(st)] = st
-		ix.byName[st.Name] = st
+		ix.byName[st.Name] = append(ix.byName[st.Name], st)
 		if st.Pool != nil {
 			ix.pools[st.Pool.Metadata.Name] = st.Pool
 		}
@@ -129,26 +132,59 @@ func (c *checker) ownersOf(env *model.Environment) *owners {
 	return ix
 }
 
+// statement is the statement whose render.StatementName is name, or nil.
+// That name is the statement's own, a dash and model.StatementHashLength
+// hex digits: only the statements of that own name can have it.
+func (ix *owners) statement(name string) *model.EffectiveStatement {
+	cut := len(name) - model.StatementHashLength - 1
+	if cut < 0 || name[cut] != '-' {
+		return nil
+	}
+	var found *model.EffectiveStatement
+	for _, st := range ix.byName[name[:cut]] {
+		h, ok := ix.hashed[st]
+		if !ok {
+			h = render.StatementName(st)
+			ix.hashed[st] = h
+		}
+		if h == name {
+			found = st // the last, as a map by StatementName keeps
+		}
+	}
+	return found
+}
+
 // ownerOf finds what a rendered object was rendered from, or nil (an
 // object an overlay added, or one of the environment's own).
 func (c *checker) ownerOf(env *model.Environment, o *render.Object) *owner {
 	ix := c.ownersOf(env)
+	w, ok := ix.of[o]
+	if !ok {
+		w = ix.ownerOf(o)
+		ix.of[o] = w
+	}
+	return w
+}
+
+func (ix *owners) ownerOf(o *render.Object) *owner {
 	if o.GetKind() == render.FlinkComputePoolGVK.Kind && !o.FromOverlay {
 		if p := ix.pools[o.GetName()]; p != nil {
 			return &owner{pool: p}
 		}
 		return nil
 	}
-	st := ix.statements[o.GetName()]
+	var st *model.EffectiveStatement
 	// Without GetLabels, which copies the map for every object.
-	if kind, _, _ := unstructured.NestedFieldNoCopy(o.Object, "metadata", "labels", render.LabelSQLKind); kind == nil || o.FromOverlay {
-		st = nil
+	if kind, _, _ := unstructured.NestedFieldNoCopy(o.Object, "metadata", "labels", render.LabelSQLKind); kind != nil && !o.FromOverlay {
+		st = ix.statement(o.GetName())
 	}
 	if st == nil && o.App != "" {
 		if a := ix.apps[o.App]; a != nil {
 			return &owner{app: a, pool: a.Pool}
 		}
-		st = ix.byName[o.App]
+		if sts := ix.byName[o.App]; len(sts) > 0 {
+			st = sts[len(sts)-1]
+		}
 	}
 	if st == nil {
 		return nil

@@ -9,8 +9,10 @@ package policy
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -150,24 +152,49 @@ func (e *Effective) RequiresTLS(env *model.Environment) bool {
 }
 
 // Evaluate runs every rule and applies waivers. Findings come back sorted.
+//
+// Environments are checked independently, spread over the CPUs as
+// pipeline.Run renders them; each one's findings are appended in the
+// environment's order, so the result is the same as one at a time.
 func Evaluate(in Input) []*diag.Finding {
 	eff := Merge(in.Daemon, in.Repo.Policies)
 	c := &checker{in: in, eff: eff}
 	c.namespaces()
-	for _, env := range in.Repo.Environments {
-		c.environment(env)
+	perEnv := make([][]*diag.Finding, len(in.Repo.Environments))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, env := range in.Repo.Environments {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ec := &checker{in: in, eff: eff}
+			ec.environment(env)
+			perEnv[i] = ec.findings
+		}()
+	}
+	wg.Wait()
+	for _, fs := range perEnv {
+		c.findings = append(c.findings, fs...)
 	}
 	c.applyWaivers()
 	diag.Sort(c.findings)
 	return c.findings
 }
 
+// checker collects the findings of a pass. Evaluate gives each
+// environment its own, so nothing in it is shared between goroutines.
 type checker struct {
 	in       Input
 	eff      *Effective
 	findings []*diag.Finding
-	// owners indexes each environment's apps and statements (ownersOf).
+	// owners indexes the environment's apps and statements (ownersOf).
 	owners map[string]*owners
+	// keys memoizes what the checks ask of a configuration key (keyOf):
+	// thousands of objects share a few dozen keys.
+	keys map[string]*keyInfo
+	// masked memoizes whether redact would mask a value (secretInline).
+	masked map[string]bool
 }
 
 func (c *checker) add(rule, env, app, file string, line int, object, format string, args ...any) *diag.Finding {

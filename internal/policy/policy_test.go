@@ -105,6 +105,18 @@ func evaluate(t *testing.T, files map[string]string, res render.Resources, daemo
 // evaluateSized is evaluate with sizing per environment and app or statement.
 func evaluateSized(t *testing.T, files map[string]string, size func(env, name string) render.Resources, daemon *model.Policy) []*diag.Finding {
 	t.Helper()
+	in, err := input(t, files, size, daemon)
+	if err != nil {
+		t.Fatalf("test repository must load: %v", err)
+	}
+	return Evaluate(in)
+}
+
+// input loads files and renders each environment with size, as
+// pipeline.Run does: a repository with load findings (err) is rendered
+// and checked all the same.
+func input(t *testing.T, files map[string]string, size func(env, name string) render.Resources, daemon *model.Policy) (Input, error) {
+	t.Helper()
 	fsys := fstest.MapFS{}
 	for k, v := range files {
 		if v != "" {
@@ -112,8 +124,8 @@ func evaluateSized(t *testing.T, files map[string]string, size func(env, name st
 		}
 	}
 	repo, err := model.LoadFS(fsys)
-	if err != nil {
-		t.Fatalf("test repository must load: %v", err)
+	if repo == nil {
+		t.Fatalf("test repository does not load at all: %v", err)
 	}
 	rendered := map[string]*render.Environment{}
 	for _, env := range repo.Environments {
@@ -124,7 +136,7 @@ func evaluateSized(t *testing.T, files map[string]string, size func(env, name st
 		}
 		rendered[env.Metadata.Name] = out
 	}
-	return Evaluate(Input{Repo: repo, Rendered: rendered, Daemon: daemon, Now: now})
+	return Input{Repo: repo, Rendered: rendered, Daemon: daemon, Now: now}, err
 }
 
 // with is the compliant repository with changes: triples of file, text

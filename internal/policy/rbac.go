@@ -52,11 +52,11 @@ func (c *checker) rbacObjects(env *model.Environment, out *render.Environment) {
 		case "RoleBinding":
 			c.roleBinding(name, ns, o)
 		}
-		podTemplate := []string{"spec", "podTemplate"}
+		cluster := specPath
 		if kind == render.FlinkComputePoolGVK.Kind {
-			podTemplate = under(clusterSpec(o), "podTemplate")
+			cluster = clusterSpecPath
 		}
-		if sa := nestedString(o, under(podTemplate, "spec", "serviceAccountName")...); sa == "default" {
+		if sa, _ := field(o.Object, cluster, "podTemplate", "spec", "serviceAccountName").(string); sa == "default" {
 			c.addAt("RBAC-003", name, o, "the pod template sets serviceAccountName: default; Flink pods must run as the environment's service account %q", env.Spec.ServiceAccount)
 		}
 	}

@@ -38,11 +38,11 @@ func (c *checker) statementSQL(env *model.Environment) {
 				c.add(rule, name, st.Name, file, line, "", format, args...)
 			}
 			k, v := opt.key, opt.value
-			if secretInline(k, v) {
+			if c.secretInline(k, v) {
 				report("TLS-003", "the SQL of statement %q writes option %q with a secret value inline (line %d of the SQL); %s",
 					st.Name, k, opt.line, keepOutOfGit)
 			}
-			clientSettings(required, fmt.Sprintf("statement %q (line %d of its SQL)", st.Name, opt.line), k, v, report)
+			c.clientSettings(required, func() string { return fmt.Sprintf("statement %q (line %d of its SQL)", st.Name, opt.line) }, k, v, report)
 		}
 	}
 }
@@ -62,36 +62,42 @@ func (c *checker) statementProperties(st *model.EffectiveStatement, required boo
 		report := func(rule, format string, args ...any) {
 			c.add(rule, env, st.Name, st.Origin.File, line, "", format, args...)
 		}
-		if secretInline(k, v) {
+		if c.secretInline(k, v) {
 			report("TLS-003", "SQL session property %q of statement %q holds a secret inline; %s", k, st.Name, keepOutOfGit)
 		}
-		clientSettings(required, fmt.Sprintf("statement %q", st.Name), k, v, report)
+		c.clientSettings(required, func() string { return fmt.Sprintf("statement %q", st.Name) }, k, v, report)
 	}
 }
 
 // clientSettings judges one client setting (a Flink configuration key, a
 // connector option, a catalog connection setting) of subject: weak TLS
 // protocols (TLS-004), Kafka without TLS and Schema Registry over http://
-// where TLS is required (TLS-005, TLS-008).
-func clientSettings(required bool, subject, k, v string, report func(rule, format string, args ...any)) {
-	lk := strings.ToLower(k)
-	switch {
-	case lk == "security.ssl.protocol" || strings.HasSuffix(lk, "ssl.enabled.protocols") || strings.HasSuffix(lk, "ssl.protocol"):
+// where TLS is required (TLS-005, TLS-008). subject is only called for a
+// finding's message.
+func (c *checker) clientSettings(required bool, subject func() string, k, v string, report func(rule, format string, args ...any)) {
+	switch c.keyOf(k).setting {
+	case tlsProtocols:
 		for _, p := range strings.Split(v, ",") {
 			p = strings.TrimSpace(p)
 			for _, w := range weakProtocols {
 				if strings.EqualFold(p, w) {
-					report("TLS-004", "%q allows %s for %s; use TLSv1.2 or TLSv1.3 only", k, p, subject)
+					report("TLS-004", "%q allows %s for %s; use TLSv1.2 or TLSv1.3 only", k, p, subject())
 				}
 			}
 		}
-	case strings.HasSuffix(lk, "security.protocol") && required:
-		if up := strings.ToUpper(strings.TrimSpace(v)); up == "PLAINTEXT" || up == "SASL_PLAINTEXT" {
-			report("TLS-005", "%q is %s for %s in an environment that requires TLS; use SSL or SASL_SSL", k, up, subject)
+	case kafkaProtocol:
+		if !required {
+			return
 		}
-	case registryURLKey(lk) && required:
+		if up := strings.ToUpper(strings.TrimSpace(v)); up == "PLAINTEXT" || up == "SASL_PLAINTEXT" {
+			report("TLS-005", "%q is %s for %s in an environment that requires TLS; use SSL or SASL_SSL", k, up, subject())
+		}
+	case registryURLs:
+		if !required {
+			return
+		}
 		if u := plainHTTP(v); u != "" {
-			report("TLS-008", "%q reaches Schema Registry over plain http (%s) for %s in an environment that requires TLS; use https://", k, redact.URL(u), subject)
+			report("TLS-008", "%q reaches Schema Registry over plain http (%s) for %s in an environment that requires TLS; use https://", k, redact.URL(u), subject())
 		}
 	}
 }
@@ -259,10 +265,10 @@ func (c *checker) catalogObject(env *model.Environment, o *render.Object) {
 
 // connection judges one connection setting of a catalog or database.
 func (c *checker) connection(required bool, kind, obj, k, v string, report func(rule, format string, args ...any)) {
-	if secretInline(k, v) {
+	if c.secretInline(k, v) {
 		report("TLS-003", "connection setting %q of %s %q holds a secret inline; %s", k, kind, obj, keepOutOfGit)
 	}
-	clientSettings(required, fmt.Sprintf("%s %q", kind, obj), k, v, report)
+	c.clientSettings(required, func() string { return fmt.Sprintf("%s %q", kind, obj) }, k, v, report)
 }
 
 // catalogField is the field of catalog cat that wrote value v of a

@@ -4,7 +4,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,14 +59,15 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) 
 	required := c.eff.RequiresTLS(env)
 	flinkEnvs := flinkEnvironments(out)
 	for _, o := range out.Objects {
-		switch o.GetKind() {
+		kind := o.GetKind()
+		switch kind {
 		case render.CMFRestClassGVK.Kind:
 			c.cmfRestObject(env, o)
 		case render.FlinkKafkaCatalogGVK.Kind, render.FlinkKafkaDatabaseGVK.Kind:
 			c.catalogObject(env, o)
 		}
-		cluster := clusterSpec(o)
-		if cluster == nil && !isFlink(o) && o.GetKind() != render.FlinkStatementGVK.Kind {
+		cluster := clusterSpec(kind)
+		if cluster == nil && !isFlink(kind) && kind != render.FlinkStatementGVK.Kind {
 			continue
 		}
 		w := c.ownerOf(env, o)
@@ -73,7 +75,9 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) 
 		if w != nil && w.name() != "" {
 			app = w.name()
 		}
-		conf := flinkConf(flinkEnvs, o)
+		conf := flinkConf(flinkEnvs, o, kind)
+		args, _, _ := nestedStrings(o, "spec", "job", "args")
+		fo := &flinkObject{Object: o, owner: w, conf: conf, keys: slices.Sorted(maps.Keys(conf)), args: args}
 		at := func(rule, key, fallback, format string, args ...any) {
 			file, line := keyOrigin(env, w, key, fallback)
 			if o.FromOverlay {
@@ -81,23 +85,35 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) 
 			}
 			c.add(rule, name, app, file, line, o.ID(), format, args...)
 		}
-		if k := o.GetKind(); k == "FlinkDeployment" || k == render.FlinkApplicationGVK.Kind {
+		if kind == "FlinkDeployment" || kind == render.FlinkApplicationGVK.Kind {
 			// A default account set in the environment is reported there.
 			if sa := nestedString(o, "spec", "serviceAccount"); sa == "" || (sa == "default" && env.Spec.ServiceAccount != "default") {
-				c.addAt("RBAC-003", name, o, "%s %q runs its pods as the default service account; set spec.serviceAccount in the environment", o.GetKind(), o.GetName())
+				c.addAt("RBAC-003", name, o, "%s %q runs its pods as the default service account; set spec.serviceAccount in the environment", kind, o.GetName())
 			}
 			if mode := nestedString(o, "spec", "mode"); required && (mode == "" || mode == "native") {
 				at("RBAC-006", "", "spec.tls", "%s %q runs in native mode in %s, which requires TLS: its JobManager can create pods; set spec.mode: standalone to remove its Kubernetes API access",
-					o.GetKind(), o.GetName(), name)
+					kind, o.GetName(), name)
 			}
 		}
-		if o.GetKind() != render.FlinkStatementGVK.Kind {
+		if kind != render.FlinkStatementGVK.Kind {
 			// A statement runs on its pool's cluster: the pool holds its TLS.
 			c.clusterTLS(env, out, o, cluster, conf, at)
 		}
-		c.inlineSecrets(name, w, o, conf, at)
-		c.protocols(required, o, conf, at)
+		c.inlineSecrets(name, fo, at)
+		c.protocols(required, fo, at)
 	}
+}
+
+// flinkObject is a rendered Flink object as the TLS checks read it, each
+// part read once.
+type flinkObject struct {
+	*render.Object
+	owner *owner
+	// conf is the object's Flink configuration (flinkConf); keys, its keys in order.
+	conf map[string]string
+	keys []string
+	// args are its job's arguments (spec.job.args).
+	args []string
 }
 
 // clusterTLS checks that a Flink cluster has TLS on where it is required
@@ -164,16 +180,11 @@ type reporter func(rule, key, fallback, format string, args ...any)
 
 // inlineSecrets reports passwords and tokens written into configuration or
 // job arguments (TLS-003).
-func (c *checker) inlineSecrets(envName string, w *owner, o *render.Object, conf map[string]string, at reporter) {
-	keys := make([]string, 0, len(conf))
-	for k := range conf {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v, lk := conf[k], strings.ToLower(k)
+func (c *checker) inlineSecrets(envName string, o *flinkObject, at reporter) {
+	for _, k := range o.keys {
+		v, lk := o.conf[k], c.keyOf(k).lower
 		switch {
-		case !secretInline(k, v):
+		case !c.secretInline(k, v):
 		case strings.HasSuffix(lk, "sasl.jaas.config"):
 			at("TLS-003", k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
 		case strings.HasPrefix(lk, "security.ssl.") && strings.Contains(lk, "password"):
@@ -182,7 +193,7 @@ func (c *checker) inlineSecrets(envName string, w *owner, o *render.Object, conf
 			at("TLS-003", k, "spec", "%q is written inline in the Flink configuration of %q; deliver it from a Kubernetes Secret (pod template env with secretKeyRef) instead", k, o.GetName())
 		}
 	}
-	args, _, _ := nestedStrings(o, "spec", "job", "args")
+	args, w := o.args, o.owner
 	for i, a := range args {
 		la := strings.ToLower(a)
 		isFlag := strings.Contains(la, "password") || strings.Contains(la, "token") || strings.Contains(la, "secret")
@@ -207,34 +218,81 @@ func (c *checker) inlineSecrets(envName string, w *owner, o *render.Object, conf
 // a JAAS config with a password, or a value redact would mask (a URL's
 // password, a token). A Kafka config provider's or an environment
 // variable's reference (${file:…}, ${env:…}) is not a secret.
-func secretInline(k, v string) bool {
-	lk := strings.ToLower(k)
+func (c *checker) secretInline(k, v string) bool {
+	ki := c.keyOf(k)
 	switch {
 	case v == "" || strings.Contains(v, "${"):
 		return false
-	case strings.HasSuffix(lk, "sasl.jaas.config"):
+	case ki.jaas:
 		return strings.Contains(strings.ToLower(v), "password=")
-	case render.SecretKey(k):
+	case ki.secret:
 		return true
 	}
-	return redact.Text(v) != v
+	masked, ok := c.masked[v]
+	if !ok {
+		masked = redact.Text(v) != v
+		if c.masked == nil {
+			c.masked = map[string]bool{}
+		}
+		c.masked[v] = masked
+	}
+	return masked
+}
+
+// keyInfo is what the checks ask of a configuration key or connector
+// option, worked out once per key and pass (keyOf).
+type keyInfo struct {
+	lower string
+	// secret: the key looks secret (render.SecretKey).
+	secret bool
+	// jaas: the key is a JAAS config (…sasl.jaas.config).
+	jaas bool
+	// setting is which client setting the key is (clientSettings).
+	setting setting
+}
+
+// setting is the kind of client setting a key makes (clientSettings).
+type setting int
+
+const (
+	otherSetting  setting = iota
+	tlsProtocols          // security.ssl.protocol, …ssl.enabled.protocols, …ssl.protocol
+	kafkaProtocol         // …security.protocol
+	registryURLs          // a Schema Registry URL (registryURLKey)
+)
+
+// keyOf is k's keyInfo, memoized in the checker.
+func (c *checker) keyOf(k string) *keyInfo {
+	if ki := c.keys[k]; ki != nil {
+		return ki
+	}
+	lk := strings.ToLower(k)
+	ki := &keyInfo{lower: lk, secret: render.SecretKey(k), jaas: strings.HasSuffix(lk, "sasl.jaas.config")}
+	switch {
+	case lk == "security.ssl.protocol" || strings.HasSuffix(lk, "ssl.enabled.protocols") || strings.HasSuffix(lk, "ssl.protocol"):
+		ki.setting = tlsProtocols
+	case strings.HasSuffix(lk, "security.protocol"):
+		ki.setting = kafkaProtocol
+	case registryURLKey(lk):
+		ki.setting = registryURLs
+	}
+	if c.keys == nil {
+		c.keys = map[string]*keyInfo{}
+	}
+	c.keys[k] = ki
+	return ki
 }
 
 // protocols reports weak TLS versions (TLS-004), Kafka plaintext (TLS-005)
 // and Schema Registry over http:// (TLS-008) where TLS is required.
-func (c *checker) protocols(required bool, o *render.Object, conf map[string]string, at reporter) {
-	keys := make([]string, 0, len(conf))
-	for k := range conf {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	subject := fmt.Sprintf("%q", o.GetName())
-	for _, k := range keys {
-		clientSettings(required, subject, k, conf[k], func(rule, format string, args ...any) {
+func (c *checker) protocols(required bool, o *flinkObject, at reporter) {
+	subject := func() string { return fmt.Sprintf("%q", o.GetName()) }
+	for _, k := range o.keys {
+		c.clientSettings(required, subject, k, o.conf[k], func(rule, format string, args ...any) {
 			at(rule, k, "spec", format, args...)
 		})
 	}
-	args, _, _ := nestedStrings(o, "spec", "job", "args")
+	args := o.args
 	for i, a := range args {
 		if !required || !strings.Contains(strings.ToLower(a), "security.protocol") {
 			continue
