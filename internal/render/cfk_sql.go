@@ -60,17 +60,18 @@ func (b *builder) cmfRestClassRef() map[string]any {
 // a DDL statement runs once and gets neither.
 func (b *builder) cfkStatement(st *model.EffectiveStatement, size SizeFunc) (*Object, error) {
 	s := st.Spec
-	u := b.meta(FlinkStatementGVK.Kind, FlinkStatementGVK.GroupVersion().String(), StatementName(st), st.Name, statementLabels(st))
+	props := StatementProperties(st)
+	u := b.meta(FlinkStatementGVK.Kind, FlinkStatementGVK.GroupVersion().String(), statementName(st, props), st.Name, statementLabels(st))
 	spec := map[string]any{
-		"flinkEnvironment": b.env.Metadata.Name,
+		"flinkEnvironment": b.shared().envName,
 		"computePoolName":  s.Pool,
 		"statement":        trimSQL(s.SQL),
 		"cmfRestClassRef":  b.cmfRestClassRef(),
 	}
-	if props := StatementProperties(st); len(props) > 0 {
-		spec["properties"] = stringMap(props)
+	if len(props) > 0 {
+		spec["properties"] = stringMap(props, 0)
 	}
-	conf := s.FlinkConfiguration.Clone()
+	conf := stringMap(s.FlinkConfiguration, 1)
 	if st.Kind == model.SQLDML {
 		res, err := size(b.env.Metadata.Name, st.Name)
 		if err != nil {
@@ -86,7 +87,7 @@ func (b *builder) cfkStatement(st *model.EffectiveStatement, size SizeFunc) (*Ob
 		spec["parallelism"] = int64(p)
 	}
 	if len(conf) > 0 {
-		spec["flinkConfiguration"] = stringMap(conf)
+		spec["flinkConfiguration"] = conf
 	}
 	if s.Stopped {
 		spec["stopped"] = true
@@ -119,7 +120,7 @@ func statementSets(st *model.EffectiveStatement, key string) bool {
 func (b *builder) computePool(st *model.EffectiveStatement) *Object {
 	p := st.Pool
 	u := b.meta(FlinkComputePoolGVK.Kind, FlinkComputePoolGVK.GroupVersion().String(), p.Metadata.Name, "", nil)
-	conf := b.env.Spec.Defaults.FlinkConfiguration.Clone()
+	conf := stringMap(b.env.Spec.Defaults.FlinkConfiguration, len(p.Spec.FlinkConfiguration)+len(b.shared().tlsDefaults)+2)
 	for k, v := range p.Spec.FlinkConfiguration {
 		conf[k] = v
 	}
@@ -129,7 +130,7 @@ func (b *builder) computePool(st *model.EffectiveStatement) *Object {
 	tm, jm := p.Spec.TaskManager, p.Spec.JobManager
 	cluster := map[string]any{
 		"image":              image,
-		"flinkConfiguration": stringMap(conf),
+		"flinkConfiguration": conf,
 		// clusterSpec reaches CMF as it is, as a FlinkDeployment spec:
 		// FKO's number of cores, as in Confluent's own pool examples, not
 		// the FlinkApplication's quantity strings ("500m").

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -68,7 +69,7 @@ func (b *builder) fkoSQL(in Input) ([]*Object, []string) {
 	var out []*Object
 	var errs []string
 	for _, st := range dml {
-		objs, err := b.sqlRunnerJob(st, deps.For(st.Spec.SQL), in.Size)
+		objs, err := b.sqlRunnerJob(st, deps, in.Size)
 		if errors.Is(err, ErrSkip) {
 			continue
 		}
@@ -95,8 +96,9 @@ type fieldError struct {
 func (e *fieldError) Error() string { return e.path + ": " + e.err.Error() }
 
 // sqlRunnerJob renders one DML statement: the ConfigMap holding its script
-// and the FlinkDeployment that runs it, both named after the script.
-func (b *builder) sqlRunnerJob(st *model.EffectiveStatement, ddl []*model.EffectiveStatement, size SizeFunc) ([]*Object, error) {
+// (with the DDL statements of deps it uses) and the FlinkDeployment that
+// runs it, both named after the script.
+func (b *builder) sqlRunnerJob(st *model.EffectiveStatement, deps *ddlIndex, size SizeFunc) ([]*Object, error) {
 	runner := b.env.Spec.SQLRunner
 	if st.Pool == nil {
 		return nil, ErrSkip // the broken reference is a load finding
@@ -107,7 +109,10 @@ func (b *builder) sqlRunnerJob(st *model.EffectiveStatement, ddl []*model.Effect
 	if b.env.Spec.Defaults.FlinkVersion == "" {
 		return nil, fmt.Errorf("no flinkVersion for its runner job: set spec.defaults.flinkVersion in %s", b.env.Origin.File)
 	}
-	script, err := sqlScript(st, ddl)
+	// The script is written into a buffer the builder keeps from one
+	// statement to the next, hashed there and copied out once.
+	buf, err := sqlScript(b.scriptBuf[:0], st, deps)
+	b.scriptBuf = buf
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +120,7 @@ func (b *builder) sqlRunnerJob(st *model.EffectiveStatement, ddl []*model.Effect
 	if err != nil {
 		return nil, err
 	}
-	name := ScriptName(st, script)
+	script, name := string(buf), hashedName(st.Name, sha256.Sum256(buf))
 	labels := statementLabels(st)
 
 	cm := b.meta("ConfigMap", "v1", name, st.Name, labels)
@@ -158,7 +163,7 @@ func (b *builder) sqlRunnerSpec(st *model.EffectiveStatement, runner *model.SQLR
 		"flinkVersion":       defaults.FlinkVersion,
 		"serviceAccount":     b.env.Spec.ServiceAccount,
 		"mode":               string(mode),
-		"flinkConfiguration": stringMap(b.sqlRunnerConfiguration(st, res)),
+		"flinkConfiguration": b.sqlRunnerConfiguration(st, res),
 		"jobManager":         jobManager,
 		"taskManager":        taskManager,
 		"job":                sqlRunnerJobSpec(st, runner, res),
@@ -172,13 +177,11 @@ func (b *builder) sqlRunnerSpec(st *model.EffectiveStatement, runner *model.SQLR
 // sqlRunnerConfiguration is the runner job's Flink configuration: the
 // environment's, the pool's and the statement's keys with sizing's, as an
 // application of the pool gets them, and the explicit parallelism.
-func (b *builder) sqlRunnerConfiguration(st *model.EffectiveStatement, res Resources) model.FlinkConfiguration {
-	asApp := &model.EffectiveApp{Name: st.Name, Environment: st.Environment, Pool: st.Pool,
-		Spec: model.AppSpec{FlinkConfiguration: st.Spec.FlinkConfiguration}}
-	conf := b.flinkConfiguration(asApp, res)
+func (b *builder) sqlRunnerConfiguration(st *model.EffectiveStatement, res Resources) map[string]any {
+	conf := b.flinkConfiguration(st.Pool, st.Spec.FlinkConfiguration, res, 1)
 	if p := st.Spec.Parallelism; p > 0 {
 		if _, set := conf[KeySQLParallelism]; !set {
-			conf[KeySQLParallelism] = fmt.Sprint(p)
+			conf[KeySQLParallelism] = strconv.Itoa(p)
 		}
 	}
 	return conf
@@ -234,30 +237,42 @@ func withScriptVolume(pt map[string]any, configMap string) map[string]any {
 	return pt
 }
 
-// sqlScript is the script a DML statement's runner job runs: its SQL
-// session properties as SET lines, the DDL statements it uses by
-// name, then the statement. Each statement ends with ';', which the
-// runner splits the script at.
-func sqlScript(st *model.EffectiveStatement, ddl []*model.EffectiveStatement) (string, error) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "-- flinksync: statement %s in environment %s, after the DDL statements it uses.\n",
-		st.Name, st.Environment.Metadata.Name)
+// sqlScript appends to buf the script a DML statement's runner job runs:
+// its SQL session properties as SET lines, the DDL statements of deps it
+// uses by name, then the statement. Each statement ends with ';', which
+// the runner splits the script at.
+func sqlScript(buf []byte, st *model.EffectiveStatement, deps *ddlIndex) ([]byte, error) {
+	buf = append(buf, "-- flinksync: statement "...)
+	buf = append(buf, st.Name...)
+	buf = append(buf, " in environment "...)
+	buf = append(buf, st.Environment.Metadata.Name...)
+	buf = append(buf, ", after the DDL statements it uses.\n"...)
 	props := StatementProperties(st)
 	for _, k := range sortedKeys(props) {
 		line, err := setStatement(k, props[k])
 		if err != nil {
-			return "", &fieldError{path: "spec.properties", err: err}
+			return buf, &fieldError{path: "spec.properties", err: err}
 		}
-		b.WriteString(line)
+		buf = append(buf, line...)
 	}
-	for _, s := range append(ddl, st) {
-		fmt.Fprintf(&b, "\n-- %s\n%s", s.Name, terminated(s.Spec.SQL))
+	for _, i := range deps.need(st.Spec.SQL) {
+		buf = append(buf, deps.part[i]...)
 	}
-	if b.Len() > maxScriptBytes {
-		return "", fmt.Errorf("its script (the DDL statements it uses and its own SQL) is %d bytes; a ConfigMap holds at most %d",
-			b.Len(), maxScriptBytes)
+	buf = appendScriptPart(buf, st)
+	if len(buf) > maxScriptBytes {
+		return buf, fmt.Errorf("its script (the DDL statements it uses and its own SQL) is %d bytes; a ConfigMap holds at most %d",
+			len(buf), maxScriptBytes)
 	}
-	return b.String(), nil
+	return buf, nil
+}
+
+// appendScriptPart appends a statement's part of a script to buf: a
+// comment line with its name, then its SQL, terminated.
+func appendScriptPart(buf []byte, st *model.EffectiveStatement) []byte {
+	buf = append(buf, "\n-- "...)
+	buf = append(buf, st.Name...)
+	buf = append(buf, '\n')
+	return append(buf, terminated(st.Spec.SQL)...)
 }
 
 // setStatement is the SQL line that sets a session property, key and
@@ -276,9 +291,11 @@ func setStatement(key, value string) (string, error) {
 // added when the last line that is not a "--" comment does not end with one.
 func terminated(sql string) string {
 	sql = strings.TrimSpace(sql)
-	lines := strings.Split(sql, "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(lines[i])
+	// The lines from the last one up, without splitting sql.
+	for rest := sql; rest != ""; {
+		i := strings.LastIndexByte(rest, '\n')
+		l := strings.TrimSpace(rest[i+1:])
+		rest = rest[:max(i, 0)]
 		if l == "" || strings.HasPrefix(l, "--") {
 			continue
 		}
@@ -295,6 +312,5 @@ func terminated(sql string) string {
 // change of its SQL, its properties or any DDL statement the script holds
 // is a new job (replace on change) and the old one is pruned.
 func ScriptName(st *model.EffectiveStatement, script string) string {
-	sum := sha256.Sum256([]byte(script))
-	return hashedName(st.Name, sum[:])
+	return hashedName(st.Name, sha256.Sum256([]byte(script)))
 }

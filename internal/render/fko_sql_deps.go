@@ -1,6 +1,7 @@
 package render
 
 import (
+	"iter"
 	"strings"
 	"unicode"
 
@@ -22,10 +23,19 @@ type ddlIndex struct {
 	always []int
 	// uses are the names each DDL statement's own SQL mentions.
 	uses [][]string
+	// part is each DDL statement's part of a script (appendScriptPart).
+	part []string
+
+	// Scratch space of need, reused from one call to the next.
+	needed []bool
+	queue  []int
+	found  []int
+	lower  []byte
 }
 
 func newDDLIndex(ddl []*model.EffectiveStatement) *ddlIndex {
-	x := &ddlIndex{ddl: ddl, byName: map[string][]int{}, uses: make([][]string, len(ddl))}
+	x := &ddlIndex{ddl: ddl, byName: map[string][]int{}, uses: make([][]string, len(ddl)),
+		part: make([]string, len(ddl)), needed: make([]bool, len(ddl))}
 	for i, st := range ddl {
 		name, ok := DefinedObject(st.Spec.SQL)
 		if !ok {
@@ -34,42 +44,91 @@ func newDDLIndex(ddl []*model.EffectiveStatement) *ddlIndex {
 			x.byName[name] = append(x.byName[name], i)
 		}
 		x.uses[i] = identifiers(st.Spec.SQL)
+		x.part[i] = string(appendScriptPart(nil, st))
 	}
 	return x
 }
 
 // For returns the DDL statements sql needs, in the order of x.ddl.
 func (x *ddlIndex) For(sql string) []*model.EffectiveStatement {
+	need := x.need(sql)
+	out := make([]*model.EffectiveStatement, len(need))
+	for j, i := range need {
+		out[j] = x.ddl[i]
+	}
+	return out
+}
+
+// need returns the indexes in x.ddl of the DDL statements sql needs, in
+// order: those that cannot be read, those that define a name sql mentions,
+// and in turn those that define a name their SQL mentions. The slice is
+// valid until the next call.
+func (x *ddlIndex) need(sql string) []int {
 	if len(x.ddl) == 0 {
 		return nil
 	}
-	need := make(map[int]bool, len(x.always))
+	clear(x.needed)
 	for _, i := range x.always {
-		need[i] = true
+		x.needed[i] = true // their own names are not followed
 	}
-	queue := identifiers(sql)
-	seen := map[string]bool{}
-	for len(queue) > 0 {
-		name := queue[0]
-		queue = queue[1:]
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		for _, i := range x.byName[name] {
-			if !need[i] {
-				need[i] = true
-				queue = append(queue, x.uses[i]...)
-			}
+	x.queue = x.queue[:0]
+	for w := range sqlWordSeq(sql) {
+		for part := range nameParts(w) {
+			x.mark(x.defining(part))
 		}
 	}
-	out := make([]*model.EffectiveStatement, 0, len(need))
-	for i, st := range x.ddl {
-		if need[i] {
-			out = append(out, st)
+	for len(x.queue) > 0 {
+		i := x.queue[len(x.queue)-1]
+		x.queue = x.queue[:len(x.queue)-1]
+		for _, name := range x.uses[i] {
+			x.mark(x.byName[name])
 		}
 	}
-	return out
+	x.found = x.found[:0]
+	for i, need := range x.needed {
+		if need {
+			x.found = append(x.found, i)
+		}
+	}
+	return x.found
+}
+
+// mark marks the DDL statements idx as needed and queues those that were
+// not, for the names their SQL mentions.
+func (x *ddlIndex) mark(idx []int) {
+	for _, i := range idx {
+		if !x.needed[i] {
+			x.needed[i] = true
+			x.queue = append(x.queue, i)
+		}
+	}
+}
+
+// defining returns the DDL statements that define a name part of a word
+// of SQL, the part spelled as identifiers spells it (without backquotes,
+// lowercase). An uppercase ASCII part is lowercased in scratch space: the
+// lookup then costs no allocation.
+func (x *ddlIndex) defining(part string) []int {
+	part = strings.Trim(part, "`")
+	upper := false
+	for i := 0; i < len(part); i++ {
+		switch c := part[i]; {
+		case c >= 0x80:
+			return x.byName[strings.ToLower(part)]
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		}
+	}
+	if !upper {
+		return x.byName[part]
+	}
+	x.lower = append(x.lower[:0], part...)
+	for i, c := range x.lower {
+		if 'A' <= c && c <= 'Z' {
+			x.lower[i] = c + 'a' - 'A'
+		}
+	}
+	return x.byName[string(x.lower)]
 }
 
 // DefinedObject is the name of the object a DDL statement creates, alters
@@ -119,8 +178,11 @@ func DefinedObject(sql string) (string, bool) {
 	if i >= len(words) {
 		return "", false
 	}
-	parts := splitQualified(words[i])
-	name := strings.ToLower(strings.Trim(parts[len(parts)-1], "`"))
+	var last string
+	for part := range nameParts(words[i]) {
+		last = part
+	}
+	name := strings.ToLower(strings.Trim(last, "`"))
 	return name, name != ""
 }
 
@@ -129,35 +191,46 @@ func DefinedObject(sql string) (string, bool) {
 // backquote).
 func sqlWords(sql string, n int) []string {
 	var out []string
-	for len(out) < n {
-		sql = strings.TrimLeftFunc(sql, func(r rune) bool { return !isWordRune(r) && r != '`' })
-		if sql == "" {
+	for w := range sqlWordSeq(sql) {
+		if len(out) == n {
 			break
 		}
-		end := 0
-		for end < len(sql) {
-			if sql[end] == '`' {
-				close := strings.IndexByte(sql[end+1:], '`')
-				if close < 0 {
-					end = len(sql)
-					break
-				}
-				end += close + 2
-				continue
-			}
-			r := rune(sql[end])
-			if r >= 0x80 || !isWordRune(r) {
-				break
-			}
-			end++
-		}
-		if end == 0 {
-			break
-		}
-		out = append(out, sql[:end])
-		sql = sql[end:]
+		out = append(out, w)
 	}
 	return out
+}
+
+// sqlWordSeq yields the words of sql as sqlWords splits them, all of them.
+func sqlWordSeq(sql string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for {
+			sql = strings.TrimLeftFunc(sql, func(r rune) bool { return !isWordRune(r) && r != '`' })
+			if sql == "" {
+				return
+			}
+			end := 0
+			for end < len(sql) {
+				if sql[end] == '`' {
+					close := strings.IndexByte(sql[end+1:], '`')
+					if close < 0 {
+						end = len(sql)
+						break
+					}
+					end += close + 2
+					continue
+				}
+				r := rune(sql[end])
+				if r >= 0x80 || !isWordRune(r) {
+					break
+				}
+				end++
+			}
+			if end == 0 || !yield(sql[:end]) {
+				return
+			}
+			sql = sql[end:]
+		}
+	}
 }
 
 func isWordRune(r rune) bool {
@@ -176,28 +249,32 @@ func identifiers(sql string) []string {
 			out = append(out, s)
 		}
 	}
-	for _, w := range sqlWords(sql, len(sql)) {
-		for _, part := range splitQualified(w) {
+	for w := range sqlWordSeq(sql) {
+		for part := range nameParts(w) {
 			add(part)
 		}
 	}
 	return out
 }
 
-// splitQualified splits a dotted name at the dots outside backquotes.
-func splitQualified(w string) []string {
-	var parts []string
-	start, quoted := 0, false
-	for i := 0; i < len(w); i++ {
-		switch w[i] {
-		case '`':
-			quoted = !quoted
-		case '.':
-			if !quoted {
-				parts = append(parts, w[start:i])
-				start = i + 1
+// nameParts yields the parts of a dotted name, split at the dots outside
+// backquotes.
+func nameParts(w string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		start, quoted := 0, false
+		for i := 0; i < len(w); i++ {
+			switch w[i] {
+			case '`':
+				quoted = !quoted
+			case '.':
+				if !quoted {
+					if !yield(w[start:i]) {
+						return
+					}
+					start = i + 1
+				}
 			}
 		}
+		yield(w[start:])
 	}
-	return append(parts, w[start:])
 }

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -30,31 +29,71 @@ type RoleRule struct {
 	Verbs     []string
 }
 
+// builder renders the objects of one environment. What is the same for
+// every object of the environment (or of a pool) is worked out once
+// (envShared) and copied into each object: objects never share a map or a
+// slice, since callers change them.
 type builder struct {
 	env  *model.Environment
 	opts Options
+	sh   *envShared
+	// scriptBuf is where sqlScript writes, reused from statement to statement.
+	scriptBuf []byte
+}
+
+// envShared is what every object of an environment is built from.
+type envShared struct {
+	// envName is the environment's name, held in an interface once: a
+	// string stored into a map[string]any is otherwise boxed per object.
+	envName any
+	// layers are, per pool, the Flink configuration keys an app or SQL
+	// runner job of that pool starts from (confLayer).
+	layers map[*model.ComputePool][]confEntry
+	// tlsDefaults and tlsMount are what tls adds to a Flink configuration.
+	tlsDefaults []confEntry
+	tlsMount    string
+}
+
+// confEntry is one Flink configuration key, its value boxed once.
+type confEntry struct {
+	key   string
+	value any
+}
+
+// shared is b's envShared, worked out on first use.
+func (b *builder) shared() *envShared {
+	if b.sh == nil {
+		sh := &envShared{envName: b.env.Metadata.Name, layers: map[*model.ComputePool][]confEntry{}}
+		sh.tlsDefaults, sh.tlsMount = tlsSettings(b.env)
+		b.sh = sh
+	}
+	return b.sh
 }
 
 func (b *builder) meta(kind, apiVersion, name, app string, appLabels map[string]string) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]any{}}
-	u.SetAPIVersion(apiVersion)
-	u.SetKind(kind)
-	u.SetName(name)
-	u.SetNamespace(b.env.Spec.Namespace)
-	labels := map[string]string{}
+	// Built directly rather than with the Set* methods, which copy each
+	// map they are given; the result is the same.
+	labels := make(map[string]any, len(appLabels)+3)
 	for k, v := range appLabels {
 		labels[k] = v
 	}
 	labels[LabelManagedBy] = ManagedByValue
-	labels[LabelEnvironment] = b.env.Metadata.Name
+	labels[LabelEnvironment] = b.shared().envName
 	if app != "" {
 		labels[LabelName] = app
 	}
-	u.SetLabels(labels)
-	if b.opts.Revision != "" {
-		u.SetAnnotations(map[string]string{AnnRevision: b.opts.Revision})
+	meta := make(map[string]any, 4)
+	if name != "" {
+		meta["name"] = name
 	}
-	return u
+	if ns := b.env.Spec.Namespace; ns != "" {
+		meta["namespace"] = ns
+	}
+	meta["labels"] = labels
+	if b.opts.Revision != "" {
+		meta["annotations"] = map[string]any{AnnRevision: b.opts.Revision}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": meta}}
 }
 
 func (b *builder) envObject(u *unstructured.Unstructured, path string) *Object {
@@ -107,11 +146,11 @@ func (b *builder) cmfRestClass() *Object {
 func (b *builder) flinkEnvironment() *Object {
 	s := b.env.Spec
 	u := b.meta(FlinkEnvironmentGVK.Kind, FlinkEnvironmentGVK.GroupVersion().String(), b.env.Metadata.Name, "", nil)
-	conf := s.Defaults.FlinkConfiguration.Clone()
+	conf := stringMap(s.Defaults.FlinkConfiguration, len(b.shared().tlsDefaults)+1)
 	b.tls(conf)
 	defaults := map[string]any{}
 	if len(conf) > 0 {
-		defaults["flinkConfiguration"] = stringMap(conf)
+		defaults["flinkConfiguration"] = conf
 	}
 	u.Object["spec"] = map[string]any{
 		"kubernetesNamespace":      s.Namespace,
@@ -139,7 +178,7 @@ func (b *builder) app(app *model.EffectiveApp, res Resources) *Object {
 		"flinkVersion":       s.FlinkVersion,
 		"serviceAccount":     b.env.Spec.ServiceAccount,
 		"mode":               string(s.Mode),
-		"flinkConfiguration": stringMap(b.flinkConfiguration(app, res)),
+		"flinkConfiguration": b.flinkConfiguration(app.Pool, app.Spec.FlinkConfiguration, res, 0),
 		"jobManager": map[string]any{
 			"resource": resourceOf(res.JobManagerCPU, res.JobManagerMemory),
 		},
@@ -194,26 +233,20 @@ func (b *builder) job(j model.Job, res Resources) map[string]any {
 }
 
 // flinkConfiguration merges, in order: the environment's defaults, the
-// pool's keys, the app's keys, then the keys sizing owns, then TLS. For cfk,
-// the environment's defaults travel in the FlinkEnvironment instead.
-func (b *builder) flinkConfiguration(app *model.EffectiveApp, res Resources) model.FlinkConfiguration {
-	conf := model.FlinkConfiguration{}
-	envConf := b.env.Spec.Defaults.FlinkConfiguration
-	if b.env.Spec.Target == model.TargetFKO {
-		for k, v := range envConf {
-			conf[k] = v
-		}
+// keys of pool (nil for none), the object's own keys, then the keys sizing
+// owns, then TLS. For cfk, the environment's defaults travel in the
+// FlinkEnvironment instead. extra is room for keys the caller adds.
+func (b *builder) flinkConfiguration(pool *model.ComputePool, own model.FlinkConfiguration, res Resources, extra int) map[string]any {
+	layer := b.confLayer(pool)
+	conf := make(map[string]any, len(layer)+len(own)+len(b.shared().tlsDefaults)+3+extra)
+	for _, e := range layer {
+		conf[e.key] = e.value
 	}
-	if app.Pool != nil {
-		for k, v := range app.Pool.Spec.FlinkConfiguration {
-			conf[k] = v
-		}
-	}
-	for k, v := range app.Spec.FlinkConfiguration {
+	for k, v := range own {
 		conf[k] = v
 	}
 	conf[KeySlots] = strconv.Itoa(res.Slots)
-	_, inEnv := envConf[KeyCheckpointInterval]
+	_, inEnv := b.env.Spec.Defaults.FlinkConfiguration[KeyCheckpointInterval]
 	if _, set := conf[KeyCheckpointInterval]; !set && !inEnv && res.CheckpointInterval > 0 {
 		conf[KeyCheckpointInterval] = FlinkDuration(res.CheckpointInterval)
 	}
@@ -221,6 +254,33 @@ func (b *builder) flinkConfiguration(app *model.EffectiveApp, res Resources) mod
 		b.tls(conf)
 	}
 	return conf
+}
+
+// confLayer is what flinkConfiguration starts from for an object of pool:
+// on fko the environment's defaults, then the pool's keys. It is merged once
+// per pool and Render; every object copies it into a map of its own.
+func (b *builder) confLayer(pool *model.ComputePool) []confEntry {
+	layers := b.shared().layers
+	if layer, ok := layers[pool]; ok {
+		return layer
+	}
+	merged := model.FlinkConfiguration{}
+	if b.env.Spec.Target == model.TargetFKO {
+		for k, v := range b.env.Spec.Defaults.FlinkConfiguration {
+			merged[k] = v
+		}
+	}
+	if pool != nil {
+		for k, v := range pool.Spec.FlinkConfiguration {
+			merged[k] = v
+		}
+	}
+	layer := make([]confEntry, 0, len(merged))
+	for _, k := range sortedKeys(merged) {
+		layer = append(layer, confEntry{k, merged[k]})
+	}
+	layers[pool] = layer
+	return layer
 }
 
 // TLSEnabled reports whether flinksync renders TLS settings for env.
@@ -238,41 +298,55 @@ const (
 )
 
 // tls adds Flink's internal and REST TLS keys and mounts the certificate
-// secret with kubernetes.secrets.
-func (b *builder) tls(conf model.FlinkConfiguration) {
-	if !TLSEnabled(b.env) {
-		return
-	}
-	t := b.env.Spec.TLS
+// secret with kubernetes.secrets (tlsSettings).
+func (b *builder) tls(conf map[string]any) {
 	// A key the repository sets itself is kept, even one that turns TLS
 	// off: policy (TLS-001) then reports it at its line instead of
 	// flinksync overriding it silently.
-	set := func(k, v string) {
-		if _, ok := conf[k]; !ok {
-			conf[k] = v
+	sh := b.shared()
+	for _, e := range sh.tlsDefaults {
+		if _, ok := conf[e.key]; !ok {
+			conf[e.key] = e.value
 		}
 	}
-	set("security.ssl.internal.enabled", "true")
-	set("security.ssl.rest.enabled", "true")
-	if t.SecretName == "" {
-		return // policy TLS-002 reports the missing secret
+	if sh.tlsMount == "" {
+		return
 	}
-	ks, ts := t.MountPath+"/"+KeystoreFile, t.MountPath+"/"+TruststoreFile
-	set("security.ssl.internal.keystore", ks)
-	set("security.ssl.internal.truststore", ts)
-	set("security.ssl.rest.keystore", ks)
-	set("security.ssl.rest.truststore", ts)
-	mount := t.SecretName + ":" + t.MountPath
-	if cur := conf["kubernetes.secrets"]; cur != "" && !strings.Contains(cur, mount) {
+	mount := sh.tlsMount
+	if cur, _ := conf["kubernetes.secrets"].(string); cur != "" && !strings.Contains(cur, mount) {
 		mount = cur + "," + mount
 	}
 	conf["kubernetes.secrets"] = mount
-	// The password's pod templates (tlsPodTemplate) sit in the jobManager
-	// and taskManager templates; FKO merges those with spec.podTemplate
-	// array element by array element, so an init container, container or
-	// volume of the repository's spec.podTemplate would be merged into
-	// flinksync's. By name, each keeps its own.
-	set(KeyMergePodTemplatesByName, "true")
+}
+
+// tlsSettings are the keys tls sets in env's Flink configurations unless
+// they are set, and the secret mount it adds to kubernetes.secrets ("" for
+// none). With TLS but no secret, only the enabled keys: policy TLS-002
+// reports the missing secret.
+func tlsSettings(env *model.Environment) (defaults []confEntry, mount string) {
+	if !TLSEnabled(env) {
+		return nil, ""
+	}
+	t := env.Spec.TLS
+	defaults = []confEntry{{"security.ssl.internal.enabled", "true"}, {"security.ssl.rest.enabled", "true"}}
+	if t.SecretName == "" {
+		return defaults, ""
+	}
+	ks, ts := t.MountPath+"/"+KeystoreFile, t.MountPath+"/"+TruststoreFile
+	defaults = append(defaults,
+		confEntry{"security.ssl.internal.keystore", ks},
+		confEntry{"security.ssl.internal.truststore", ts},
+		confEntry{"security.ssl.rest.keystore", ks},
+		confEntry{"security.ssl.rest.truststore", ts},
+		// The password's pod templates (tlsPodTemplate) sit in the
+		// jobManager and taskManager templates; FKO merges those with
+		// spec.podTemplate array element by array element, so an init
+		// container, container or volume of the repository's
+		// spec.podTemplate would be merged into flinksync's. By name, each
+		// keeps its own.
+		confEntry{KeyMergePodTemplatesByName, "true"},
+	)
+	return defaults, t.SecretName + ":" + t.MountPath
 }
 
 // KeyMergePodTemplatesByName makes FKO merge the pod templates' arrays
@@ -483,9 +557,9 @@ func FlinkMemory(bytes int64) string {
 	const ki, mi = 1 << 10, 1 << 20
 	switch {
 	case bytes%mi == 0:
-		return fmt.Sprintf("%dm", bytes/mi)
+		return strconv.FormatInt(bytes/mi, 10) + "m"
 	case bytes%ki == 0:
-		return fmt.Sprintf("%dk", bytes/ki)
+		return strconv.FormatInt(bytes/ki, 10) + "k"
 	default:
 		return strconv.FormatInt(bytes, 10)
 	}
@@ -495,11 +569,11 @@ func FlinkMemory(bytes int64) string {
 func FlinkDuration(d time.Duration) string {
 	switch {
 	case d%time.Minute == 0:
-		return fmt.Sprintf("%d min", d/time.Minute)
+		return strconv.FormatInt(int64(d/time.Minute), 10) + " min"
 	case d%time.Second == 0:
-		return fmt.Sprintf("%d s", d/time.Second)
+		return strconv.FormatInt(int64(d/time.Second), 10) + " s"
 	default:
-		return fmt.Sprintf("%d ms", d/time.Millisecond)
+		return strconv.FormatInt(int64(d/time.Millisecond), 10) + " ms"
 	}
 }
 
@@ -511,8 +585,9 @@ func strs(s []string) []any {
 	return out
 }
 
-func stringMap(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
+// stringMap is m as a map[string]any, with room for extra more keys.
+func stringMap(m map[string]string, extra int) map[string]any {
+	out := make(map[string]any, len(m)+extra)
 	for k, v := range m {
 		out[k] = v
 	}

@@ -9,10 +9,11 @@
 package render
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,7 +101,7 @@ type Object struct {
 
 // ID is "Kind/namespace/name", how findings and diffs name an object.
 func (o *Object) ID() string {
-	return fmt.Sprintf("%s/%s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
+	return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
 }
 
 // Environment is the rendered output of one environment.
@@ -135,7 +136,7 @@ func InputOf(repo *model.Repository, env *model.Environment, size SizeFunc) Inpu
 func Render(in Input, opts Options) (*Environment, error) {
 	env, apps, size := in.Env, in.Apps, in.Size
 	out := &Environment{Name: env.Metadata.Name, Namespace: env.Spec.Namespace}
-	b := builder{env: env, opts: opts}
+	b := &builder{env: env, opts: opts}
 	var errs []string
 	out.Objects = append(out.Objects, b.rbac()...)
 	if env.Spec.Target == model.TargetCFK {
@@ -195,7 +196,11 @@ const LabelSQLKind = "flinksync.dev/sql-kind"
 // that use them are submitted.
 func ObjectRank(u *unstructured.Unstructured) int {
 	r := Rank(u.GetKind())
-	if u.GetLabels()[LabelSQLKind] == string(model.SQLDML) {
+	// The label is read in place: GetLabels copies the whole map, and Sort
+	// ranks every object once per sort.
+	meta, _ := u.Object["metadata"].(map[string]any)
+	labels, _ := meta["labels"].(map[string]any)
+	if kind, _ := labels[LabelSQLKind].(string); kind == string(model.SQLDML) {
 		r++
 	}
 	return r
@@ -210,18 +215,31 @@ func Rank(kind string) int {
 }
 
 // Sort orders objects for apply: by kind rank, then kind, namespace and name.
+// Objects equal in all four keep their order.
 func Sort(objs []*Object) {
-	sort.SliceStable(objs, func(i, j int) bool {
-		a, b := objs[i], objs[j]
-		if ra, rb := ObjectRank(a.Unstructured), ObjectRank(b.Unstructured); ra != rb {
-			return ra < rb
+	// Each object's keys are read once, not on every comparison.
+	type sortKey struct {
+		rank           int
+		kind, ns, name string
+		obj            *Object
+	}
+	keys := make([]sortKey, len(objs))
+	for i, o := range objs {
+		keys[i] = sortKey{ObjectRank(o.Unstructured), o.GetKind(), o.GetNamespace(), o.GetName(), o}
+	}
+	slices.SortStableFunc(keys, func(a, b sortKey) int {
+		if a.rank != b.rank {
+			return cmp.Compare(a.rank, b.rank)
 		}
-		if a.GetKind() != b.GetKind() {
-			return a.GetKind() < b.GetKind()
+		if c := strings.Compare(a.kind, b.kind); c != 0 {
+			return c
 		}
-		if a.GetNamespace() != b.GetNamespace() {
-			return a.GetNamespace() < b.GetNamespace()
+		if c := strings.Compare(a.ns, b.ns); c != 0 {
+			return c
 		}
-		return a.GetName() < b.GetName()
+		return strings.Compare(a.name, b.name)
 	})
+	for i, k := range keys {
+		objs[i] = k.obj
+	}
 }

@@ -29,26 +29,37 @@ func (b *builder) sql(in Input) ([]*Object, []string) {
 // database included). A change of any of them is a new object; the old
 // one is pruned. See docs/sql.md.
 func StatementName(st *model.EffectiveStatement) string {
-	h := sha256.New()
-	write := func(k, v string) {
-		h.Write([]byte(k))
-		h.Write([]byte{0})
-		h.Write([]byte(v))
-		h.Write([]byte{0})
+	return statementName(st, StatementProperties(st))
+}
+
+// statementName is StatementName with the statement's properties at hand.
+func statementName(st *model.EffectiveStatement, props map[string]string) string {
+	// The hashed text is laid out in one buffer and hashed at once.
+	keys := sortedKeys(props)
+	n := len("statement") + len(st.Spec.SQL) + len("pool") + len(st.Spec.Pool) + 4
+	for _, k := range keys {
+		n += len("property ") + len(k) + len(props[k]) + 2
 	}
-	write("statement", st.Spec.SQL)
-	write("pool", st.Spec.Pool)
-	props := StatementProperties(st)
-	for _, k := range sortedKeys(props) {
-		write("property "+k, props[k])
+	buf := make([]byte, 0, n)
+	write := func(k1, k2, v string) {
+		buf = append(append(buf, k1...), k2...)
+		buf = append(append(buf, 0), v...)
+		buf = append(buf, 0)
 	}
-	return hashedName(st.Name, h.Sum(nil))
+	write("statement", "", st.Spec.SQL)
+	write("pool", "", st.Spec.Pool)
+	for _, k := range keys {
+		write("property ", k, props[k])
+	}
+	return hashedName(st.Name, sha256.Sum256(buf))
 }
 
 // hashedName is name, '-' and the first model.StatementHashLength hex
 // digits of sum: the form of every rendered statement name.
-func hashedName(name string, sum []byte) string {
-	return name + "-" + hex.EncodeToString(sum)[:model.StatementHashLength]
+func hashedName(name string, sum [sha256.Size]byte) string {
+	var digits [2 * sha256.Size]byte
+	hex.Encode(digits[:], sum[:])
+	return name + "-" + string(digits[:model.StatementHashLength])
 }
 
 // sortedKeys are the keys of m in order.
