@@ -69,19 +69,19 @@ func (c *checker) poolShapes(env *model.Environment) {
 // (after overlays), TaskManager counts against the pool, and the
 // environment's total against its nodes. A CFK FlinkComputePool is a
 // template: its pods are counted per statement that runs on it.
-func (c *checker) capacity(env *model.Environment, out *render.Environment) {
+func (c *checker) capacity(env *model.Environment, objs []*object) {
 	name, nodes := env.Metadata.Name, env.Spec.Nodes
 	pools := map[string]*render.Object{}
-	for _, o := range out.Objects {
-		if o.GetKind() == render.FlinkComputePoolGVK.Kind {
-			pools[o.GetName()] = o
+	for _, o := range objs {
+		if o.kind == render.FlinkComputePoolGVK.Kind {
+			pools[o.name] = o.Object
 		}
 	}
 	var total float64
-	for _, o := range out.Objects {
-		switch kind := o.GetKind(); kind {
+	for _, v := range objs {
+		switch o, kind := v.Object, v.kind; kind {
 		case "FlinkDeployment", render.FlinkApplicationGVK.Kind:
-			w := c.ownerOf(env, o)
+			w := c.ownerOf(env, v)
 			tmCPU, jmCPU := c.podShapes(env, o, kind, w)
 			replicas, ok := number(o, "spec", "taskManager", "replicas")
 			if !ok {
@@ -94,9 +94,9 @@ func (c *checker) capacity(env *model.Environment, out *render.Environment) {
 			total += tmCPU*replicas + jmCPU*jmReplicas
 			c.maxTaskManagers(name, w, int(replicas), o)
 		case render.FlinkComputePoolGVK.Kind:
-			c.podShapes(env, o, kind, c.ownerOf(env, o))
+			c.podShapes(env, o, kind, c.ownerOf(env, v))
 		case render.FlinkStatementGVK.Kind:
-			total += c.statementCPU(env, o, pools)
+			total += c.statementCPU(env, v, pools)
 		}
 	}
 	capacity := nodes.CPU.AsApproximateFloat64() * float64(nodes.Count)
@@ -156,8 +156,8 @@ func (c *checker) podShapes(env *model.Environment, o *render.Object, kind strin
 // TaskManagers for its parallelism (as sizing counts it). It checks the
 // count against the pool's maxTaskManagers (CPU-003). A DDL statement
 // runs once and is not counted.
-func (c *checker) statementCPU(env *model.Environment, o *render.Object, pools map[string]*render.Object) float64 {
-	w := c.ownerOf(env, o)
+func (c *checker) statementCPU(env *model.Environment, v *object, pools map[string]*render.Object) float64 {
+	o, w := v.Object, c.ownerOf(env, v)
 	if w == nil || w.st == nil || w.pool == nil || w.st.Kind != model.SQLDML {
 		return 0
 	}

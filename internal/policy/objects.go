@@ -63,13 +63,33 @@ var envDefaults = map[string][]string{
 	render.FlinkStatementGVK.Kind:   {"spec", "statementDefaults", "detached", "flinkConfiguration"},
 }
 
+// object is a rendered object with what several checks read of it, read
+// once: its kind and name, and its owner (ownerOf).
+type object struct {
+	*render.Object
+	kind, name string
+	owner      *owner
+	ownerKnown bool
+}
+
+// objectsOf are the objects of an environment, in order.
+func objectsOf(out *render.Environment) []*object {
+	views := make([]object, len(out.Objects))
+	objs := make([]*object, len(out.Objects))
+	for i, o := range out.Objects {
+		views[i] = object{Object: o, kind: o.GetKind(), name: o.GetName()}
+		objs[i] = &views[i]
+	}
+	return objs
+}
+
 // flinkEnvironments are the CFK FlinkEnvironments among an environment's
 // objects (one, or none on fko).
-func flinkEnvironments(out *render.Environment) []*render.Object {
+func flinkEnvironments(objs []*object) []*render.Object {
 	var envs []*render.Object
-	for _, e := range out.Objects {
-		if e.GetKind() == render.FlinkEnvironmentGVK.Kind {
-			envs = append(envs, e)
+	for _, e := range objs {
+		if e.kind == render.FlinkEnvironmentGVK.Kind {
+			envs = append(envs, e.Object)
 		}
 	}
 	return envs

@@ -104,8 +104,6 @@ type owners struct {
 	// hashed memoizes render.StatementName, which hashes the statement:
 	// only the statements an object may have been rendered from need it.
 	hashed map[*model.EffectiveStatement]string
-	// of memoizes ownerOf.
-	of map[*render.Object]*owner
 }
 
 // ownersOf builds (once per environment) the index of env's owners.
@@ -115,7 +113,7 @@ func (c *checker) ownersOf(env *model.Environment) *owners {
 		return ix
 	}
 	ix := &owners{apps: map[string]*model.EffectiveApp{}, byName: map[string][]*model.EffectiveStatement{},
-		pools: map[string]*model.ComputePool{}, hashed: map[*model.EffectiveStatement]string{}, of: map[*render.Object]*owner{}}
+		pools: map[string]*model.ComputePool{}, hashed: map[*model.EffectiveStatement]string{}}
 	for _, a := range c.in.Repo.EffectiveApps(name) {
 		ix.apps[a.Name] = a
 	}
@@ -132,16 +130,23 @@ func (c *checker) ownersOf(env *model.Environment) *owners {
 	return ix
 }
 
-// statement is the statement whose render.StatementName is name, or nil.
-// That name is the statement's own, a dash and model.StatementHashLength
-// hex digits: only the statements of that own name can have it.
-func (ix *owners) statement(name string) *model.EffectiveStatement {
+// statement is the statement whose render.StatementName is name, or nil,
+// for an object of app. That name is the statement's own, a dash and
+// model.StatementHashLength hex digits: only the statements of that own
+// name can have it.
+func (ix *owners) statement(name, app string) *model.EffectiveStatement {
 	cut := len(name) - model.StatementHashLength - 1
 	if cut < 0 || name[cut] != '-' {
 		return nil
 	}
+	candidates := ix.byName[name[:cut]]
+	if len(candidates) == 1 && app == name[:cut] && app != "" && ix.apps[app] == nil {
+		// The one statement of the object's app, which ownerOf falls back
+		// to when the hash differs: no need to hash it.
+		return candidates[0]
+	}
 	var found *model.EffectiveStatement
-	for _, st := range ix.byName[name[:cut]] {
+	for _, st := range candidates {
 		h, ok := ix.hashed[st]
 		if !ok {
 			h = render.StatementName(st)
@@ -156,27 +161,24 @@ func (ix *owners) statement(name string) *model.EffectiveStatement {
 
 // ownerOf finds what a rendered object was rendered from, or nil (an
 // object an overlay added, or one of the environment's own).
-func (c *checker) ownerOf(env *model.Environment, o *render.Object) *owner {
-	ix := c.ownersOf(env)
-	w, ok := ix.of[o]
-	if !ok {
-		w = ix.ownerOf(o)
-		ix.of[o] = w
+func (c *checker) ownerOf(env *model.Environment, o *object) *owner {
+	if !o.ownerKnown {
+		o.owner, o.ownerKnown = c.ownersOf(env).ownerOf(o), true
 	}
-	return w
+	return o.owner
 }
 
-func (ix *owners) ownerOf(o *render.Object) *owner {
-	if o.GetKind() == render.FlinkComputePoolGVK.Kind && !o.FromOverlay {
-		if p := ix.pools[o.GetName()]; p != nil {
+func (ix *owners) ownerOf(o *object) *owner {
+	if o.kind == render.FlinkComputePoolGVK.Kind && !o.FromOverlay {
+		if p := ix.pools[o.name]; p != nil {
 			return &owner{pool: p}
 		}
 		return nil
 	}
 	var st *model.EffectiveStatement
 	// Without GetLabels, which copies the map for every object.
-	if kind, _, _ := unstructured.NestedFieldNoCopy(o.Object, "metadata", "labels", render.LabelSQLKind); kind != nil && !o.FromOverlay {
-		st = ix.statement(o.GetName())
+	if kind, _, _ := unstructured.NestedFieldNoCopy(o.Object.Object, "metadata", "labels", render.LabelSQLKind); kind != nil && !o.FromOverlay {
+		st = ix.statement(o.name, o.App)
 	}
 	if st == nil && o.App != "" {
 		if a := ix.apps[o.App]; a != nil {

@@ -257,9 +257,10 @@ func (c *checker) environment(env *model.Environment) {
 	if out == nil {
 		return
 	}
-	c.rbacObjects(env, out)
-	c.flinkObjects(env, out)
-	c.capacity(env, out)
+	objs := objectsOf(out)
+	c.rbacObjects(env, objs)
+	c.flinkObjects(env, out, objs)
+	c.capacity(env, objs)
 }
 
 func (c *checker) applyWaivers() {

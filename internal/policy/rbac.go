@@ -33,10 +33,10 @@ var allowedRBAC, allowedVerbs = func() (map[string]map[string]bool, map[string]b
 }()
 
 // rbacObjects checks every rendered object for scope, namespace and RBAC.
-func (c *checker) rbacObjects(env *model.Environment, out *render.Environment) {
+func (c *checker) rbacObjects(env *model.Environment, objs []*object) {
 	name, ns := env.Metadata.Name, env.Spec.Namespace
-	for _, o := range out.Objects {
-		kind := o.GetKind()
+	for _, v := range objs {
+		o, kind := v.Object, v.kind
 		if clusterScoped[kind] {
 			c.addAt("RBAC-001", name, o, "%s %q is cluster-scoped; flinksync renders only namespaced objects into %s: remove it from %s and have the platform team manage it",
 				kind, o.GetName(), ns, o.File)

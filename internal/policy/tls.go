@@ -54,12 +54,12 @@ func (c *checker) tlsEnvironment(env *model.Environment) {
 // flinkObjects checks the Flink objects of an environment (and the CFK
 // objects of its SQL: pools, statements, catalogs): service account, mode,
 // TLS and inline secrets.
-func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) {
+func (c *checker) flinkObjects(env *model.Environment, out *render.Environment, objs []*object) {
 	name := env.Metadata.Name
 	required := c.eff.RequiresTLS(env)
-	flinkEnvs := flinkEnvironments(out)
-	for _, o := range out.Objects {
-		kind := o.GetKind()
+	flinkEnvs := flinkEnvironments(objs)
+	for _, v := range objs {
+		o, kind := v.Object, v.kind
 		switch kind {
 		case render.CMFRestClassGVK.Kind:
 			c.cmfRestObject(env, o)
@@ -70,7 +70,7 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment) 
 		if cluster == nil && !isFlink(kind) && kind != render.FlinkStatementGVK.Kind {
 			continue
 		}
-		w := c.ownerOf(env, o)
+		w := c.ownerOf(env, v)
 		app := o.App
 		if w != nil && w.name() != "" {
 			app = w.name()
