@@ -129,6 +129,9 @@ var overlayChunk = 200
 type fastPatch struct {
 	target *types.SelectorRegex
 	ops    jsonpatch.Patch
+	// mapOps are ops when all of them change maps only (mapOps), else nil:
+	// applied to the object itself, without encoding it to JSON.
+	mapOps []mapOp
 }
 
 // fastPlan is an overlay flinksync can apply to app objects by itself.
@@ -250,20 +253,26 @@ func parseFastPatch(p any) (fastPatch, bool) {
 	if err != nil {
 		return fastPatch{}, false
 	}
-	return fastPatch{target: re, ops: decoded}, true
+	fp := fastPatch{target: re, ops: decoded}
+	if m, ok := mapOps(decoded); ok {
+		fp.mapOps = m
+	}
+	return fp, true
 }
 
 // apply applies the plan to a copy of o.
 func (p *fastPlan) apply(o *Object) (*Object, error) {
-	o, err := applyFast(p.patches, o)
+	patched, err := applyFast(p.patches, o)
 	if err != nil {
 		return nil, err
 	}
 	if len(p.labels)+len(p.annotations) == 0 {
-		return o, nil
+		return patched, nil
 	}
-	c := *o
-	c.Unstructured = o.DeepCopy()
+	c := *patched
+	if patched == o { // no patch applied: o is not a copy yet
+		c.Unstructured = o.DeepCopy()
+	}
 	if len(p.labels) > 0 {
 		l := c.GetLabels()
 		if l == nil {
@@ -287,15 +296,54 @@ func (p *fastPlan) apply(o *Object) (*Object, error) {
 	return &c, nil
 }
 
-// applyFast applies the matching patches to a copy of o.
+// applyFast applies the matching patches to a copy of o; it returns o
+// itself when none matches.
 func applyFast(patches []fastPatch, o *Object) (*Object, error) {
 	gvk := o.GroupVersionKind()
+	gvkID := resid.Gvk{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind}
+	var matched []fastPatch
+	for _, p := range patches {
+		if p.target.MatchGvk(gvkID) && p.target.MatchName(o.GetName()) && p.target.MatchNamespace(o.GetNamespace()) {
+			matched = append(matched, p)
+		}
+	}
+	if len(matched) == 0 {
+		return o, nil
+	}
+	if obj, ok := applyMapPatches(matched, o.Object); ok {
+		c := *o
+		c.Unstructured = &unstructured.Unstructured{Object: obj}
+		return &c, nil
+	}
+	return applyJSONPatches(matched, o)
+}
+
+// applyMapPatches applies patches to a copy of obj without JSON (mapOps),
+// reporting false when that cannot give the library's result.
+func applyMapPatches(patches []fastPatch, obj map[string]any) (map[string]any, bool) {
+	for _, p := range patches {
+		if p.mapOps == nil {
+			return nil, false
+		}
+	}
+	c, ok := jsonCopy(obj)
+	out, _ := c.(map[string]any)
+	if !ok || out == nil {
+		return nil, false
+	}
+	for _, p := range patches {
+		if !applyMapOps(out, p.mapOps) {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// applyJSONPatches applies patches to a copy of o as kustomize does:
+// through JSON, with the patch library.
+func applyJSONPatches(patches []fastPatch, o *Object) (*Object, error) {
 	var doc []byte
 	for _, p := range patches {
-		if !p.target.MatchGvk(resid.Gvk{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind}) ||
-			!p.target.MatchName(o.GetName()) || !p.target.MatchNamespace(o.GetNamespace()) {
-			continue
-		}
 		if doc == nil {
 			var err error
 			if doc, err = json.Marshal(o.Object); err != nil {
@@ -306,9 +354,6 @@ func applyFast(patches []fastPatch, o *Object) (*Object, error) {
 		if doc, err = p.ops.Apply(doc); err != nil {
 			return nil, fmt.Errorf("%s: %v", o.ID(), err)
 		}
-	}
-	if doc == nil {
-		return o, nil
 	}
 	var m map[string]any
 	if err := utiljson.Unmarshal(doc, &m); err != nil {
