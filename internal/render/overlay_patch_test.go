@@ -5,11 +5,11 @@ import (
 	"math"
 	"reflect"
 	"testing"
-	"testing/fstest"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 // The per-object overlay path applies map-only JSON patches to the object
@@ -139,11 +139,7 @@ var mapPatchCases = []struct {
 // renderEnvTB renders environment env of files without an overlay.
 func renderEnvTB(tb testing.TB, files map[string]string, env string) *Environment {
 	tb.Helper()
-	fsys := fstest.MapFS{}
-	for k, v := range files {
-		fsys[k] = &fstest.MapFile{Data: []byte(v)}
-	}
-	repo, err := model.LoadFS(fsys)
+	repo, err := model.LoadFS(testrepo.FS(files))
 	if err != nil {
 		tb.Fatal(err)
 	}
