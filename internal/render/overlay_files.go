@@ -123,6 +123,11 @@ func readOverlay(src fs.FS, env string) (*overlayTree, error) {
 // findKustomization returns the kustomization file of dir, "" when there is
 // none, and an error when there are several (kustomize refuses those too).
 func findKustomization(src fs.FS, dir string) (string, error) {
+	// Most environments have no overlay: one look at the folder, rather
+	// than one per kustomization file name.
+	if _, err := fs.Stat(src, dir); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
 	var found []string
 	for _, n := range kustomizationNames {
 		_, err := fs.Stat(src, path.Join(dir, n))
