@@ -189,10 +189,7 @@ func mergeOverrides[T any](l *loader, o Origin, base T, overrides map[string]Ove
 // the document's lines, with the override's own (recorded under path,
 // "spec.overrides.<env>") in place of those of the fields it sets.
 func overlayOrigin(o Origin, override map[string]int, path string) Origin {
-	lines := make(map[string]int, len(o.lines)+len(override))
-	for k, v := range o.lines {
-		lines[k] = v
-	}
+	lines := make(map[string]int, len(override))
 	for k, v := range override {
 		if k == path {
 			continue
@@ -201,9 +198,8 @@ func overlayOrigin(o Origin, override map[string]int, path string) Origin {
 			lines["spec"+rest] = v
 		}
 	}
-	return Origin{File: o.File, Line: o.Line, lines: lines}
+	return Origin{File: o.File, Line: o.Line, lines: lines, under: o.lines}
 }
-
 // applyAppDefaults fills the defaults of an effective spec; each is listed
 // in docs/repo-format.md.
 func applyAppDefaults(s *AppSpec) {

@@ -371,7 +371,6 @@ func (l *loader) document(file string, n *yaml.Node) {
 		d.app = name
 		d.decode(body, reflect.ValueOf(a).Elem(), "")
 		a.Origin = origin()
-		a.Origin.node = field(body, "spec")
 		l.repo.Apps = append(l.repo.Apps, a)
 		l.note(file, fileDoc{app: a})
 	case KindFlinkStatement:
@@ -379,14 +378,12 @@ func (l *loader) document(file string, n *yaml.Node) {
 		d.app = name
 		d.decode(body, reflect.ValueOf(st).Elem(), "")
 		st.Origin = origin()
-		st.Origin.node = field(body, "spec")
 		l.repo.Statements = append(l.repo.Statements, st)
 		l.note(file, fileDoc{statement: st})
 	case KindKafkaCatalog:
 		c := &KafkaCatalog{}
 		d.decode(body, reflect.ValueOf(c).Elem(), "")
 		c.Origin = origin()
-		c.Origin.node = field(body, "spec")
 		l.repo.Catalogs = append(l.repo.Catalogs, c)
 		l.note(file, fileDoc{wide: true})
 	case KindPolicy:

@@ -96,8 +96,8 @@ taskManagers: 3
 		}
 		origin := overlayOrigin(Origin{lines: bd.lines}, gd.lines, "spec.overrides.prod")
 		for k, line := range wd.lines {
-			if origin.lines[k] != line {
-				t.Errorf("override %s: line of %s is %d, want %d", ov, k, origin.lines[k], line)
+			if got, _ := origin.line(k); got != line {
+				t.Errorf("override %s: line of %s is %d, want %d", ov, k, origin.LineOf(k), line)
 			}
 		}
 	}

@@ -28,8 +28,9 @@ type Origin struct {
 	// Line is the line of the document's first key.
 	Line  int
 	lines map[string]int
-	// node is the document's spec, kept for merging overrides.
-	node *yamlNode
+	// under holds the lines of the document an override was merged over:
+	// a field the override does not set is at its line there.
+	under map[string]int
 	// failed holds the paths whose values could not be decoded, so later
 	// checks do not report them twice.
 	failed map[string]bool
@@ -37,8 +38,17 @@ type Origin struct {
 
 // has reports whether the field at path was written and decoded.
 func (o Origin) has(path string) bool {
-	_, ok := o.lines[path]
+	_, ok := o.line(path)
 	return ok && !o.failed[path]
+}
+
+// line is the line of the field at path, if it was written.
+func (o Origin) line(path string) (int, bool) {
+	if l, ok := o.lines[path]; ok {
+		return l, true
+	}
+	l, ok := o.under[path]
+	return l, ok
 }
 
 // LineOf returns the line of the field at path ("spec.pool",
@@ -46,7 +56,7 @@ func (o Origin) has(path string) bool {
 // enclosing field that is present, or of the document.
 func (o Origin) LineOf(path string) int {
 	for p := path; p != ""; p = parentPath(p) {
-		if l, ok := o.lines[p]; ok {
+		if l, ok := o.line(p); ok {
 			return l
 		}
 	}
