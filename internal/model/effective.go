@@ -200,6 +200,7 @@ func overlayOrigin(o Origin, override map[string]int, path string) Origin {
 	}
 	return Origin{File: o.File, Line: o.Line, lines: lines, under: o.lines}
 }
+
 // applyAppDefaults fills the defaults of an effective spec; each is listed
 // in docs/repo-format.md.
 func applyAppDefaults(s *AppSpec) {
