@@ -33,6 +33,7 @@ func (l *loader) checkApp(a *FlinkApplication) {
 		eff := &EffectiveApp{Name: name, App: a, Environment: e, Spec: m.spec, Origin: m.origin}
 		eff.Spec.Overrides = nil
 		s := &eff.Spec
+		checkIgnore(s.Ignore, eff.Origin, "spec.ignore", env, report)
 		if s.Pool == "" {
 			report(eff.Origin, "spec", RuleRequired, env, "missing required field \"pool\" (the compute pool the app runs with)")
 		} else if p := l.repo.pools[s.Pool]; p == nil {

@@ -617,6 +617,16 @@ func (l *loader) checkEnvironment(e *Environment) {
 	if s.Sync.Drift == "" {
 		s.Sync.Drift = DriftCorrect
 	}
+	report := l.reporter(o, "")
+	checkIgnore(s.Sync.Ignore, o, "spec.sync.ignore", name, report)
+	for i, p := range s.Sync.Presets {
+		if !contains(IgnorePresets, p) {
+			bad(fmt.Sprintf("spec.sync.presets[%d]", i), RuleEnum, "%q is not a preset; the presets are %s", p, strings.Join(IgnorePresets, ", "))
+		}
+	}
+	if s.Sync.Presets == nil {
+		s.Sync.Presets = IgnorePresets
+	}
 }
 
 // Defaults the loader applies; docs/repo-format.md lists each.

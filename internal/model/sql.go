@@ -132,6 +132,7 @@ func (l *loader) checkStatement(st *FlinkStatement) {
 		}
 		eff := &EffectiveStatement{Name: name, Statement: st, Environment: e, Spec: m.spec, Origin: m.origin}
 		eff.Spec.Overrides = nil
+		checkIgnore(eff.Spec.Ignore, eff.Origin, "spec.ignore", env, report)
 		if l.checkStatementIn(eff, report) {
 			applyWorkloadDefaults(&eff.Spec.Workload)
 			l.repo.effectiveStatements[env] = append(l.repo.effectiveStatements[env], eff)

@@ -28,9 +28,11 @@ type StatementSpec struct {
 	// Stopped stops the statement (with a savepoint) without deleting it.
 	Stopped bool `yaml:"stopped"`
 	// Properties are SQL session properties (sql.* keys and the like).
-	Properties         FlinkConfiguration  `yaml:"properties"`
-	FlinkConfiguration FlinkConfiguration  `yaml:"flinkConfiguration"`
-	Overrides          map[string]Override `yaml:"overrides"`
+	Properties         FlinkConfiguration `yaml:"properties"`
+	FlinkConfiguration FlinkConfiguration `yaml:"flinkConfiguration"`
+	// Ignore lists differences of the statement's own objects that are not drift.
+	Ignore    []IgnoreRule        `yaml:"ignore"`
+	Overrides map[string]Override `yaml:"overrides"`
 }
 
 // SQLKind is what a statement does: define tables (DDL) or move data (DML).

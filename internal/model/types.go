@@ -175,6 +175,29 @@ type Sync struct {
 	Drift DriftMode `yaml:"drift" enum:"correct,warn"`
 	// Force takes over fields another field manager owns (default false).
 	Force bool `yaml:"force"`
+	// Ignore lists differences that are not drift in this environment.
+	Ignore []IgnoreRule `yaml:"ignore"`
+	// Presets names built-in ignore rules for the Flink operators' own
+	// fields; absent means all of them (see docs/drift.md), [] means none.
+	Presets []string `yaml:"presets"`
+}
+
+// IgnoreRule says which differences between Git and the cluster are not
+// drift: fields at Paths, or fields that one of Managers set, of the
+// objects the rule selects (by Kind and Name; empty selects all). drift,
+// diff, plan --live and drift: correct all honour it.
+type IgnoreRule struct {
+	// Kind and Name select the objects; empty means any. In an app's or a
+	// statement's spec.ignore, only that app's or statement's objects.
+	Kind string `yaml:"kind"`
+	Name string `yaml:"name"`
+	// Paths are JSON pointers (RFC 6901) into the object, e.g.
+	// /spec/flinkConfiguration/pipeline.jobvertex-parallelism-overrides;
+	// everything under a path is ignored.
+	Paths []string `yaml:"paths"`
+	// Managers are field managers (metadata.managedFields[].manager) whose
+	// fields are not drift.
+	Managers []string `yaml:"managers"`
 }
 
 // PruneEnabled reports whether pruning is on (the default).
@@ -252,17 +275,19 @@ type FlinkApplication struct {
 // AppSpec is the body of a FlinkApplication. Overrides hold, per
 // environment, a partial AppSpec merged over this one.
 type AppSpec struct {
-	Environments       []string            `yaml:"environments"`
-	Pool               string              `yaml:"pool"`
-	Image              string              `yaml:"image"`
-	ImagePullPolicy    string              `yaml:"imagePullPolicy" enum:"Always,IfNotPresent,Never"`
-	FlinkVersion       string              `yaml:"flinkVersion"`
-	Mode               Mode                `yaml:"mode" enum:"native,standalone"`
-	Job                Job                 `yaml:"job" model:"required"`
-	Workload           Workload            `yaml:"workload"`
-	TaskManagers       int                 `yaml:"taskManagers"`
-	FlinkConfiguration FlinkConfiguration  `yaml:"flinkConfiguration"`
-	Overrides          map[string]Override `yaml:"overrides"`
+	Environments       []string           `yaml:"environments"`
+	Pool               string             `yaml:"pool"`
+	Image              string             `yaml:"image"`
+	ImagePullPolicy    string             `yaml:"imagePullPolicy" enum:"Always,IfNotPresent,Never"`
+	FlinkVersion       string             `yaml:"flinkVersion"`
+	Mode               Mode               `yaml:"mode" enum:"native,standalone"`
+	Job                Job                `yaml:"job" model:"required"`
+	Workload           Workload           `yaml:"workload"`
+	TaskManagers       int                `yaml:"taskManagers"`
+	FlinkConfiguration FlinkConfiguration `yaml:"flinkConfiguration"`
+	// Ignore lists differences of the app's own objects that are not drift.
+	Ignore    []IgnoreRule        `yaml:"ignore"`
+	Overrides map[string]Override `yaml:"overrides"`
 }
 
 // Override is the per-environment part of an application: any AppSpec field

@@ -93,7 +93,7 @@ func (b *builder) cfkStatement(st *model.EffectiveStatement, size SizeFunc) (*Ob
 		spec["stopped"] = true
 	}
 	u.Object["spec"] = spec
-	return &Object{Unstructured: u, App: st.Name, File: st.Origin.File, Line: st.Origin.Line}, nil
+	return &Object{Unstructured: u, App: st.Name, File: st.Origin.File, Line: st.Origin.Line, Ignore: st.Spec.Ignore}, nil
 }
 
 // statementSets reports whether the statement, its pool or its

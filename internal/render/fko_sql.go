@@ -130,7 +130,7 @@ func (b *builder) sqlRunnerJob(st *model.EffectiveStatement, deps *ddlIndex, siz
 	fd.Object["spec"] = b.sqlRunnerSpec(st, runner, res, name)
 
 	object := func(u *unstructured.Unstructured) *Object {
-		return &Object{Unstructured: u, App: st.Name, File: st.Origin.File, Line: st.Origin.Line}
+		return &Object{Unstructured: u, App: st.Name, File: st.Origin.File, Line: st.Origin.Line, Ignore: st.Spec.Ignore}
 	}
 	return []*Object{object(cm), object(fd)}, nil
 }

@@ -207,7 +207,7 @@ func (b *builder) app(app *model.EffectiveApp, res Resources) *Object {
 		spec["cmfRestClassRef"] = map[string]any{"name": ref.Name, "namespace": ref.Namespace}
 	}
 	u.Object["spec"] = spec
-	return &Object{Unstructured: u, App: app.Name, File: app.Origin.File, Line: app.Origin.Line}
+	return &Object{Unstructured: u, App: app.Name, File: app.Origin.File, Line: app.Origin.Line, Ignore: app.Spec.Ignore}
 }
 
 func (b *builder) job(j model.Job, res Resources) map[string]any {

@@ -124,7 +124,7 @@ func (r *overlayRun) kustomize(k *types.Kustomization, part []*Object) ([]*Objec
 				return nil, nil, overlayErr(file, line, "%s carries flinksync's internal annotation %s; overlays may not set flinksync's labels or annotations", o.ID(), annRenderID)
 			}
 			from = i
-			o.App, o.File, o.Line, o.FromOverlay = r.all[i].App, r.all[i].File, r.all[i].Line, false
+			o.App, o.File, o.Line, o.FromOverlay, o.Ignore = r.all[i].App, r.all[i].File, r.all[i].Line, false, r.all[i].Ignore
 			delete(ann, annRenderID)
 			if len(ann) == 0 {
 				ann = nil

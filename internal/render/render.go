@@ -97,6 +97,9 @@ type Object struct {
 	Line int
 	// FromOverlay is true for objects the overlay added.
 	FromOverlay bool
+	// Ignore are the app's or statement's own ignore rules (spec.ignore),
+	// for the object's drift; the environment's apply to every object.
+	Ignore []model.IgnoreRule
 }
 
 // ID is "Kind/namespace/name", how findings and diffs name an object.
