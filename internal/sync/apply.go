@@ -272,6 +272,7 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 		}
 		st.objects = append(st.objects, p)
 	}
+	st.refuseOwned()
 	return st, nil
 }
 

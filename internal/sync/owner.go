@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/flinksync/flinksync/internal/render"
 )
@@ -97,4 +98,49 @@ func managers(live *unstructured.Unstructured) string {
 	}
 	sort.Strings(names)
 	return " (written by " + strings.Join(names, ", ") + ")"
+}
+
+// ownedBy names the owners of live (its metadata.ownerReferences) that are
+// not in ours, the UIDs of the live objects this pass owns; "" when there
+// are none. An object another controller owns is that controller's to
+// write and delete: FKO's Blue/Green controller owns the FlinkDeployments
+// it creates for a FlinkBlueGreenDeployment, CMF those it creates for a CFK
+// FlinkApplication. Labels do not decide it: a controller may copy its
+// parent's labels, flinksync's among them, onto what it makes.
+func ownedBy(live *unstructured.Unstructured, ours map[types.UID]bool) string {
+	var names []string
+	for _, ref := range live.GetOwnerReferences() {
+		if ours[ref.UID] {
+			continue
+		}
+		n := ref.Kind + " " + ref.Name
+		if ref.Controller != nil && *ref.Controller {
+			n += " (its controller)"
+		}
+		names = append(names, n)
+	}
+	return strings.Join(names, ", ")
+}
+
+// refuseOwned refuses to change an object whose live copy another
+// controller owns (see ownedBy): no apply, no drift correction and no
+// replace, whatever its labels say. An owned object that already matches
+// Git is left as it is. The owners flinksync itself applies in this pass
+// do not count.
+func (st *passState) refuseOwned() {
+	ours := map[types.UID]bool{}
+	for _, p := range st.objects {
+		if p.live != nil && !p.refused {
+			ours[p.live.GetUID()] = true
+		}
+	}
+	for _, p := range st.objects {
+		if p.live == nil || p.refused || p.action == Unchanged {
+			continue
+		}
+		if by := ownedBy(p.live, ours); by != "" {
+			p.refuse(fmt.Sprintf("%s %s/%s is owned by %s: flinksync never writes, corrects or prunes an object another controller owns; declare its owner in Git instead, or rename the object in Git",
+				p.live.GetKind(), p.live.GetNamespace(), p.live.GetName(), by))
+		}
+	}
 }

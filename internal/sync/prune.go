@@ -123,9 +123,9 @@ type candidate struct {
 // can edit, so no entry is trusted: prune deletes only an object that is
 // in the environment's namespace, of a namespaced kind, not a Namespace or
 // CRD, and flinksync's object of this environment by the live object's
-// labels (see owner); the delete then carries the UID just read as a
-// precondition. Entries that fail the first checks are dropped from the
-// inventory.
+// labels (see owner), with no ownerReferences (see ownedBy); the delete
+// then carries the UID just read as a precondition. Entries that fail the
+// first checks are dropped from the inventory.
 func (s *Syncer) inspect(ctx context.Context, st *passState, e Entry) candidate {
 	tampered := " (was the inventory edited by hand?): never pruned, and dropped from the inventory"
 	if neverPruned[e.Kind] {
@@ -152,6 +152,11 @@ func (s *Syncer) inspect(ctx context.Context, st *passState, e Entry) candidate 
 	if why := st.owner.why(live); why != "" {
 		// Not flinksync's (any more): leave it and stop tracking it.
 		return candidate{why: "not pruned: " + why + "; left alone"}
+	}
+	if by := ownedBy(live, nil); by != "" {
+		// Another controller's, whatever its labels: it deletes the object
+		// (or garbage collection does, with its owner). Stop tracking it.
+		return candidate{why: "not pruned: it is owned by " + by + ", which deletes it (or Kubernetes' garbage collection does, with its owner); left alone"}
 	}
 	return candidate{ri: ri, live: live}
 }
