@@ -115,7 +115,9 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 		}
 		add(Alert{Kind: AlertDrift, Summary: fmt.Sprintf("%d object(s) in environment %s drifted from Git", len(objs), r.Environment), Details: details})
 	}
+	health := map[string]sync.Health{}
 	for _, h := range r.Health {
+		health[h.App] = h.Health
 		if h.Health == sync.Degraded {
 			add(Alert{Kind: AlertAppDegraded, App: h.App, Summary: fmt.Sprintf("%s in %s is degraded: %s", h.App, r.Environment, h.Message)})
 		}
@@ -125,6 +127,7 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 	if a.active == nil {
 		a.active = map[string]Alert{}
 	}
+	a.carryOver(r, current, health)
 	var send []Alert
 	for k, al := range current {
 		if a.TTL > 0 {
@@ -157,6 +160,30 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 		a.send(ctx, al)
 	}
 	return send
+}
+
+// carryOver keeps firing, into current, the drift and application alerts
+// of r's environment that this pass cannot clear. An application alert
+// resolves only once the application is Healthy again or gone from Git:
+// a Degraded job that FKO is redeploying (Progressing) or whose status is
+// gone (Unknown) is not fixed yet, and resolving it there would page twice
+// for one failure. A pass that learnt nothing of the cluster (blocked, or
+// failed before it read the objects' status) clears neither drift nor
+// health. Called with a.mu held.
+func (a *Alerter) carryOver(r *sync.Result, current map[string]Alert, health map[string]sync.Health) {
+	blind := len(r.Blocked) > 0 || (len(r.Health) == 0 && len(r.Errors) > 0)
+	for k, al := range a.active {
+		if al.Environment != r.Environment || (al.Kind != AlertAppDegraded && al.Kind != AlertDrift) {
+			continue
+		}
+		if _, again := current[k]; again {
+			continue
+		}
+		h, listed := health[al.App]
+		if blind || (al.Kind == AlertAppDegraded && listed && h != sync.Healthy) {
+			current[k] = al
+		}
+	}
 }
 
 // Active lists the problems currently firing.

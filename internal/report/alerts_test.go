@@ -85,3 +85,51 @@ func TestAlerterSendsOncePerProblemAndResolves(t *testing.T) {
 		t.Fatalf("a blocked pass alerts: %+v", got)
 	}
 }
+
+// An application alert fires once when the application turns Degraded,
+// stays firing (one page) while FKO redeploys it or its status is gone,
+// and resolves once it is Healthy again; a pass that could not read the
+// cluster (blocked, or failed early) resolves neither it nor drift. An
+// application removed from Git resolves its alert.
+func TestAppDegradedFiresOnceAndResolvesWhenHealthy(t *testing.T) {
+	a := &Alerter{}
+	pass := func(r *sync.Result) []Alert {
+		r.Environment = "prod"
+		return a.Observe(context.Background(), r)
+	}
+	health := func(h sync.Health, msg string) []sync.AppHealth {
+		return []sync.AppHealth{{App: "orders", Health: h, Message: msg}, {App: "ledger", Health: sync.Healthy}}
+	}
+	kinds := func(sent []Alert) string {
+		var out []string
+		for _, al := range sent {
+			out = append(out, al.Kind+"/"+al.App+" "+al.Status)
+		}
+		return strings.Join(out, ", ")
+	}
+	steps := []struct {
+		name string
+		r    *sync.Result
+		want string // the alerts sent by this pass
+	}{
+		{"healthy", &sync.Result{Health: health(sync.Healthy, "STABLE")}, ""},
+		{"the job fails", &sync.Result{Health: health(sync.Degraded, "job FAILED: OutOfMemoryError"),
+			Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "orders", Field: "spec.x"}}}, "AppDegraded/orders firing, DriftDetected/ firing"},
+		{"still failed", &sync.Result{Health: health(sync.Degraded, "job FAILED: OutOfMemoryError"),
+			Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "orders", Field: "spec.x"}}}, ""},
+		{"a fix pushed: the operator redeploys", &sync.Result{Health: health(sync.Progressing, "not yet acted on generation 5"),
+			Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "orders", Field: "spec.x"}}}, ""},
+		{"no status for a moment", &sync.Result{Health: health(sync.Unknown, "no status yet"),
+			Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "orders", Field: "spec.x"}}}, ""},
+		{"the environment blocked: nothing known", &sync.Result{Blocked: []string{"x.yaml:1 TLS-001: off"}}, "PolicyBlocked/ firing"},
+		{"the API server down: nothing known", &sync.Result{Errors: []string{"listing flinkdeployments: connection refused"}}, "PolicyBlocked/ resolved, SyncFailed/ firing"},
+		{"healthy again, drift put back", &sync.Result{Health: health(sync.Healthy, "STABLE")}, "AppDegraded/orders resolved, DriftDetected/ resolved, SyncFailed/ resolved"},
+		{"fails again", &sync.Result{Health: health(sync.Degraded, "job FAILED")}, "AppDegraded/orders firing"},
+		{"removed from Git", &sync.Result{Health: []sync.AppHealth{{App: "ledger", Health: sync.Healthy}}}, "AppDegraded/orders resolved"},
+	}
+	for _, s := range steps {
+		if got := kinds(pass(s.r)); got != s.want {
+			t.Errorf("%s: sent %q, want %q", s.name, got, s.want)
+		}
+	}
+}
