@@ -86,7 +86,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		for _, p := range st.objects {
 			res.Changes = append(res.Changes, change(p))
 		}
-		s.health(st, res)
+		s.health(ctx, st, res)
 		return res
 	}
 
@@ -146,7 +146,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 			res.Errors = append(res.Errors, err.Error())
 		}
 	}
-	s.health(st, res)
+	s.health(ctx, st, res)
 	s.certificate(ctx, env, res)
 	return res
 }
