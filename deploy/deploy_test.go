@@ -542,6 +542,8 @@ func checkRBAC(t *testing.T, r *rendered, releaseNS string, managed []string, wa
 			{"platform.confluent.io", "cmfrestclasses", "delete"}, {"", "serviceaccounts", "patch"},
 			{"rbac.authorization.k8s.io", "roles", "create"}, {"rbac.authorization.k8s.io", "rolebindings", "patch"},
 			{"", "events", "create"}, {"events.k8s.io", "events", "create"},
+			// Health reads TaskManager pods and their scheduling events.
+			{"", "pods", "list"}, {"", "pods", "watch"}, {"", "events", "get"}, {"", "events", "list"}, {"", "events", "watch"},
 		} {
 			if !allows(role.Rules, need[0], need[1], need[2], "") {
 				t.Errorf("Role %s/%s: cannot %s %s.%s", ns, role.Name, need[2], need[1], need[0])

@@ -93,6 +93,9 @@ func TestInstall(t *testing.T) {
 				access{true, "patch", "", "configmaps", ns, "flinksync-inventory"},
 				access{true, "create", "", "events", ns, ""},
 				access{true, "create", "events.k8s.io", "events", ns, ""},
+				access{true, "list", "", "pods", ns, ""},
+				access{true, "list", "", "events", ns, ""},
+				access{true, "watch", "", "events", ns, ""},
 				access{true, "get", "", "secrets", ns, "flink-tls"},
 				access{false, "get", "", "secrets", ns, "another-secret"},
 				access{false, "list", "", "secrets", ns, ""},
@@ -108,6 +111,9 @@ func TestInstall(t *testing.T) {
 		checks = append(checks,
 			access{false, "patch", "flink.apache.org", "flinkdeployments", unmanaged, "x"},
 			access{false, "get", "", "configmaps", unmanaged, ""},
+			access{false, "list", "", "pods", unmanaged, ""},
+			access{false, "list", "", "events", unmanaged, ""},
+			access{false, "list", "", "events", "", ""},
 			access{false, "get", "", "namespaces", "", unmanaged},
 			access{false, "list", "", "namespaces", "", ""},
 			access{false, "delete", "", "namespaces", "", "flink-dev"},
@@ -128,7 +134,7 @@ func TestInstall(t *testing.T) {
 
 		checkPodSecurity(t, cfg, inst)
 		sa := inst.impersonating(cfg)
-		t.Run("sync the example repository", func(t *testing.T) { syncExample(t, sa, managed, unmanaged) })
+		t.Run("sync the example repository", func(t *testing.T) { syncExample(t, cfg, sa, managed, unmanaged) })
 		t.Run("no escalation", func(t *testing.T) { checkNoEscalation(t, cfg, sa, unmanaged) })
 		t.Run("leader election", func(t *testing.T) { checkLeaderElection(t, sa, "flinksync-system", "flinksync-leader") })
 		t.Run("helm install --dry-run=server", func(t *testing.T) { checkHelmInstall(t, cfg) })
@@ -352,7 +358,7 @@ func checkAccess(t *testing.T, cfg *rest.Config, inst *installation, checks []ac
 // syncExample runs flinksync's own sync of examples/repo-layout as the
 // ServiceAccount: every environment in a managed namespace is created, then
 // left unchanged, then pruned; the one elsewhere is refused.
-func syncExample(t *testing.T, sa *rest.Config, managed []string, unmanaged string) {
+func syncExample(t *testing.T, admin, sa *rest.Config, managed []string, unmanaged string) {
 	ctx := context.Background()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -396,6 +402,7 @@ func syncExample(t *testing.T, sa *rest.Config, managed []string, unmanaged stri
 		if r = pass(name, out); !r.OK() || r.Count(fsync.Unchanged) != len(r.Changes) {
 			t.Errorf("%s, second pass: %s %v", name, r.Summary(), r.Errors)
 		}
+		checkHealthReadsPods(t, admin, ns, out, func() *fsync.Result { return pass(name, out) })
 		// Prune: drop one FlinkDeployment from Git.
 		i := slices.IndexFunc(out.Objects, func(o *render.Object) bool { return o.GetKind() == "FlinkDeployment" })
 		if i < 0 {
@@ -412,6 +419,48 @@ func syncExample(t *testing.T, sa *rest.Config, managed []string, unmanaged stri
 			t.Errorf("no environment of examples/repo-layout in %s: the test no longer covers it", ns)
 		}
 	}
+}
+
+// checkHealthReadsPods: with the chart's rules, health reads a
+// FlinkDeployment's Pending TaskManager pod and the scheduler's
+// FailedScheduling event about it in namespace ns (pass syncs as the
+// ServiceAccount), and quotes the event.
+func checkHealthReadsPods(t *testing.T, admin *rest.Config, ns string, out *render.Environment, pass func() *fsync.Result) {
+	t.Helper()
+	i := slices.IndexFunc(out.Objects, func(o *render.Object) bool { return o.GetKind() == "FlinkDeployment" })
+	if i < 0 {
+		return
+	}
+	app := out.Objects[i].GetName()
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: app + "-taskmanager-1-1", Namespace: ns,
+		Labels: map[string]string{"app": app, "component": "taskmanager"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "flink-main-container", Image: "flink"}}}}
+	if pod, err = cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cs.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	}()
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: pod.Name + ".1", Namespace: ns}, Reason: "FailedScheduling", Type: "Warning",
+		Message:        "0/3 nodes are available: 3 Insufficient cpu.",
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, Namespace: ns, UID: pod.UID},
+		LastTimestamp:  metav1.Now()}
+	if _, err := cs.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cs.CoreV1().Events(ns).Delete(ctx, ev.Name, metav1.DeleteOptions{}) }()
+	r := pass()
+	for _, h := range r.Health {
+		if h.App == app && strings.Contains(h.Message, "FailedScheduling: 0/3 nodes are available: 3 Insufficient cpu.") {
+			return
+		}
+	}
+	t.Errorf("%s: health as the ServiceAccount does not quote the FailedScheduling event of %s: %+v", ns, pod.Name, r.Health)
 }
 
 // checkNoEscalation: the ServiceAccount cannot grant itself more, read
