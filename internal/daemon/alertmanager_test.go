@@ -75,6 +75,41 @@ func TestAlertmanagerReceivesDriftFiringThenResolved(t *testing.T) {
 	}
 }
 
+// An application that fails reaches a real Alertmanager as one
+// FlinksyncAppDegraded alert with its app label and FKO's error, stays
+// active while FKO redeploys it, and is resolved once it is healthy.
+func TestAlertmanagerReceivesAppDegradedFiringThenResolved(t *testing.T) {
+	am := startAlertmanager(t)
+	f := newFixture(t, options{drift: 300 * time.Millisecond,
+		alerts: []report.AlertTarget{{URL: am.url + "/api/v2/alerts", Format: report.FormatAlertmanager}}})
+	eventually(t, 30*time.Second, "the first revision applied", f.applied(f.head()))
+
+	f.setStatus("dev", "orders-enrich", statusFailed)
+	match := map[string]string{"alertname": "Flinksync" + report.AlertAppDegraded, "environment": "dev", "app": "orders-enrich"}
+	var firing []amAlert
+	eventually(t, 15*time.Second, "Alertmanager lists the AppDegraded alert as active", func() bool {
+		firing = am.alerts(t, match)
+		return len(firing) == 1 && firing[0].Status.State == "active"
+	})
+	if a := firing[0]; a.Labels["severity"] != "critical" || !strings.Contains(a.Annotations["summary"], "Recovery is suppressed") {
+		t.Errorf("labels %v, annotations %v: want severity critical and FKO's error", a.Labels, a.Annotations)
+	}
+	am.waitNotification(t, "firing", match)
+
+	// Redeploying, past Alertmanager's resolve_timeout: still active.
+	f.setStatus("dev", "orders-enrich", statusRedeploying)
+	time.Sleep(4 * time.Second)
+	if got := am.alerts(t, match); len(got) != 1 || got[0].Status.State != "active" {
+		t.Fatalf("a redeploying app is not fixed yet, but Alertmanager lists %+v", got)
+	}
+
+	f.setStatus("dev", "orders-enrich", statusStable)
+	am.waitNotification(t, "resolved", match)
+	if got := am.alerts(t, match); len(got) != 0 {
+		t.Errorf("Alertmanager still lists the resolved alert: %+v", got)
+	}
+}
+
 // editReplicas changes a FlinkDeployment's TaskManager replicas in the
 // cluster, behind Git's back, as kubectl edit would.
 func (f *fixture) editReplicas(env, app string, n int) {
