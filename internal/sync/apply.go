@@ -41,6 +41,9 @@ type planned struct {
 	refused bool
 	// written is true once the apply of this pass succeeded.
 	written bool
+	// added are the fields other managers added that Git does not
+	// declare (managed.go): drift, which correct mode removes.
+	added []addedField
 }
 
 // passState is what the read phase of a pass found.
@@ -249,7 +252,9 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 			if !own.owns(p.live) {
 				p.message = fmt.Sprintf("adopted: the live object is annotated %s=%s", AnnAdopt, own.env)
 			}
-			p.diffs = compare(obj, p.live)
+			p.honourIgnoreRules(env, o, own.owns(p.live)) // ignore.go: p.obj keeps what the rules ignore
+			obj = p.obj
+			p.diffs = append(compare(obj, p.live), addedDiffs(p.added)...)
 			switch {
 			case len(p.diffs) == 0:
 				p.action = Unchanged
@@ -343,7 +348,11 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) (failed 
 					if dryRun {
 						opts.DryRun = []string{metav1.DryRunAll}
 					}
-					applied, err := s.dyn.Resource(p.mapping.Resource).Namespace(st.ns).Apply(ctx, p.obj.GetName(), p.obj, opts)
+					var applied *unstructured.Unstructured
+					err := s.removeAdded(ctx, st, p, dryRun)
+					if err == nil {
+						applied, err = s.dyn.Resource(p.mapping.Resource).Namespace(st.ns).Apply(ctx, p.obj.GetName(), p.obj, opts)
+					}
 					if err != nil {
 						mu.Lock()
 						failed = true

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -182,23 +181,10 @@ func num(v any) (float64, bool) {
 // entry in managedFields) that desired no longer has.
 func ownedNotDesired(desired, live *unstructured.Unstructured) []string {
 	var out []string
-	for _, mf := range live.GetManagedFields() {
-		if mf.Manager != FieldManager || mf.Operation != "Apply" || mf.FieldsV1 == nil || mf.Subresource != "" {
-			continue
-		}
-		set := &fieldpath.Set{}
-		if err := set.FromJSON(bytes.NewReader(mf.FieldsV1.Raw)); err != nil {
-			continue
-		}
+	for _, ms := range managedSets(live, func(m string, apply bool) bool { return m == FieldManager && apply }) {
 		seen := map[string]bool{}
-		set.Leaves().Iterate(func(p fieldpath.Path) {
-			var names []string
-			for _, e := range p {
-				if e.FieldName == nil {
-					break
-				}
-				names = append(names, *e.FieldName)
-			}
+		ms.set.Leaves().Iterate(func(p fieldpath.Path) {
+			names := leadingNames(p)
 			if len(names) == 0 {
 				return
 			}
@@ -348,22 +334,25 @@ func MaskedYAML(obj map[string]any) string {
 // UnifiedDiff is the unified diff between the live object (as far as
 // flinksync manages it) and the desired one, secrets masked. live may be
 // nil for an object that does not exist yet, desired nil for one to prune.
-func UnifiedDiff(id string, desired, live map[string]any) string {
+// shown are more fields of live to show (JSON pointer tokens): those
+// other managers added, which Git does not declare.
+func UnifiedDiff(id string, desired, live map[string]any, shown ...[]string) string {
 	var a, b []byte
 	if desired != nil {
 		desired = WithoutRevision(desired)
 	}
 	if live != nil {
-		shown := live
+		view := live
 		if desired != nil {
-			shown = project(desired, live)
+			view = project(desired, live)
 			for _, k := range []string{"apiVersion", "kind"} {
-				shown[k] = live[k]
+				view[k] = live[k]
 			}
+			showFields(view, live, shown)
 		} else {
-			shown = project(map[string]any{"apiVersion": nil, "kind": nil, "metadata": map[string]any{"name": nil, "namespace": nil, "labels": nil}, "spec": nil}, live)
+			view = project(map[string]any{"apiVersion": nil, "kind": nil, "metadata": map[string]any{"name": nil, "namespace": nil, "labels": nil}, "spec": nil}, live)
 		}
-		a, _ = yaml.Marshal(masked(shown))
+		a, _ = yaml.Marshal(masked(view))
 	}
 	if desired != nil {
 		b, _ = yaml.Marshal(masked(desired))
