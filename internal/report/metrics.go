@@ -23,6 +23,7 @@ type Metrics struct {
 	reconcile   *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	drifted     *prometheus.GaugeVec
+	dryRuns     *prometheus.CounterVec
 	managed     *prometheus.GaugeVec
 	findings    *prometheus.GaugeVec
 	gitRequests *prometheus.CounterVec
@@ -53,6 +54,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}}, []string{"environment"}),
 		drifted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_drifted_objects",
 			Help: "Objects whose live state differs from Git on a field flinksync owns, as found by the last pass."}, []string{"environment"}),
+		dryRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_dry_run_requests_total",
+			Help: "Server-side dry runs sync passes sent to learn whether objects the local comparison found maybe different really differ."}, []string{"environment"}),
 		managed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_managed_objects",
 			Help: "Objects flinksync manages in an environment, by kind."}, []string{"environment", "kind"}),
 		findings: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_policy_findings",
@@ -87,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		abandoned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flinksync_abandoned_renders",
 			Help: "Renders cut off by --pass-timeout that have not returned yet (they cannot be interrupted; each holds CPU and memory until it ends)."}),
 	}
-	reg.MustRegister(m.reconcile, m.duration, m.drifted, m.managed, m.findings, m.gitRequests, m.gitErrors,
+	reg.MustRegister(m.reconcile, m.duration, m.drifted, m.dryRuns, m.managed, m.findings, m.gitRequests, m.gitErrors,
 		m.sourceUp, m.revision, m.health, m.taskManager, m.alertsSent, m.alertFailures, m.alertsDropped, m.alertQueue,
 		m.lastPass, m.passTimeouts, m.abandoned)
 	return m
@@ -155,6 +158,7 @@ func (m *Metrics) Pass(r *sync.Result) {
 	}
 	m.reconcile.WithLabelValues(r.Environment, result).Inc()
 	m.duration.WithLabelValues(r.Environment).Observe(r.Duration.Seconds())
+	m.dryRuns.WithLabelValues(r.Environment).Add(float64(r.DryRuns))
 	if len(r.Blocked) > 0 {
 		return // nothing was read from the cluster
 	}

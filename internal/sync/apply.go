@@ -44,6 +44,9 @@ type planned struct {
 	// added are the fields other managers added that Git does not
 	// declare (managed.go): drift, which correct mode removes.
 	added []addedField
+	// dry is the object as the API server would store it (confirm's dry
+	// run), when it was asked.
+	dry map[string]any
 }
 
 // passState is what the read phase of a pass found.
@@ -55,6 +58,8 @@ type passState struct {
 	desired map[string]bool
 	// owner decides which live objects the pass may write and prune.
 	owner owner
+	// dryRuns counts the server-side dry runs confirm sent.
+	dryRuns int
 }
 
 // Sync runs one pass over an environment: read, compare, apply what
@@ -77,6 +82,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		res.Errors = append(res.Errors, err.Error())
 		return res
 	}
+	res.DryRuns = st.dryRuns
 	for _, p := range st.objects {
 		if p.drift && !p.refused {
 			for _, d := range p.diffs {
@@ -240,7 +246,6 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 		}
 		p := &planned{obj: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(obj, hashOf(obj.Object))}
 		st.desired[p.entry.Key()] = true
-		prev, known := inv[p.entry.Key()]
 		switch {
 		case p.entry.isInventory():
 			p.refuse(fmt.Sprintf("ConfigMap %s/%s is flinksync's inventory of this environment; Git may not declare it: rename the object in Git", ns, InventoryName))
@@ -253,32 +258,47 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 				p.message = fmt.Sprintf("adopted: the live object is annotated %s=%s", AnnAdopt, own.env)
 			}
 			p.honourIgnoreRules(env, o, own.owns(p.live)) // ignore.go: p.obj keeps what the rules ignore
-			obj = p.obj
-			p.diffs = append(compare(obj, p.live), addedDiffs(p.added)...)
-			switch {
-			case len(p.diffs) == 0:
-				p.action = Unchanged
-			case known && prev.Hash == p.entry.Hash:
-				// Git did not change since the last apply: the cluster did.
-				p.drift = true
-				p.action = Configured
-				if env.Spec.Sync.Drift == model.DriftWarn {
-					p.action = Drifted
-				}
-			default:
-				p.action = Configured
-			}
-			if p.action == Configured {
-				if fields := ImmutableChanges(obj, p.live); len(fields) > 0 {
-					p.action = Replaced
-					p.message = strings.TrimPrefix(p.message+"; "+replaceReason(obj.GetKind(), fields), "; ")
-				}
-			}
+			p.diffs = compare(p.obj, p.live)              // the server settles these in confirm
 		}
 		st.objects = append(st.objects, p)
 	}
+	if st.dryRuns, err = s.confirm(ctx, st); err != nil {
+		return nil, err
+	}
+	for _, p := range st.objects {
+		if p.action == "" {
+			st.decide(p)
+		}
+	}
 	st.refuseOwned()
 	return st, nil
+}
+
+// decide sets the action of an object compared with its live one, from its
+// field diffs: unchanged, configured (a change in Git, or drift corrected),
+// drifted (drift left alone) or replaced (an immutable field changes).
+func (st *passState) decide(p *planned) {
+	prev, known := st.inv[p.entry.Key()]
+	p.diffs = append(p.diffs, addedDiffs(p.added)...) // after confirm: an apply leaves them
+	switch {
+	case len(p.diffs) == 0:
+		p.action = Unchanged
+	case known && prev.Hash == p.entry.Hash:
+		// Git did not change since the last apply: the cluster did.
+		p.drift = true
+		p.action = Configured
+		if st.env.Spec.Sync.Drift == model.DriftWarn {
+			p.action = Drifted
+		}
+	default:
+		p.action = Configured
+	}
+	if p.action == Configured {
+		if fields := ImmutableChanges(p.obj, p.live); len(fields) > 0 {
+			p.action = Replaced
+			p.message = strings.TrimPrefix(p.message+"; "+replaceReason(p.obj.GetKind(), fields), "; ")
+		}
+	}
 }
 
 // writes reports whether the pass means to write p.

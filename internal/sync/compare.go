@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,13 +67,16 @@ func WithoutRevision(obj map[string]any) map[string]any {
 	return c
 }
 
-// compare lists the fields where live does not hold what desired says:
-// every field of desired must be in live with the same value (live may
-// have more: defaults, status, other managers' fields), and every field
-// flinksync owns in live must still be in desired (else applying removes
-// it). The revision annotation is not compared. The values in the list are
-// masked (internal/redact): they go to drift reports, apply's output, the
-// status API and alerts.
+// compare is the local pre-check: it lists the fields where live may not
+// hold what desired says: every field of desired must be in live with the
+// same value as the server sees it (covers: numbers by value, quantities
+// at quantity paths by value; live may have more: defaults, status, other
+// managers' fields), and every field flinksync owns in live must still be
+// in desired (else applying removes it). The revision annotation is not
+// compared. An empty list means the object is unchanged; otherwise the
+// server decides (Syncer.confirm). The values in the list are masked
+// (internal/redact): they go to drift reports, apply's output, the status
+// API and alerts.
 func compare(desired, live *unstructured.Unstructured) []FieldDiff {
 	var out []FieldDiff
 	kind := desired.GetKind()
@@ -96,14 +98,15 @@ func compare(desired, live *unstructured.Unstructured) []FieldDiff {
 		}
 	}
 	for _, p := range ownedNotDesired(desired, live) {
-		out = append(out, FieldDiff{Field: p, Desired: "<removed from Git>",
+		out = append(out, FieldDiff{Field: p, Desired: removedFromGit,
 			Live: render1(redact.Field(kind, splitPath(p), lookup(live.Object, p)))})
 	}
 	return out
 }
 
 // subset records where live does not contain desired at path (map keys
-// from the root of an object of the given kind).
+// from the root of an object of the given kind), as the server sees it
+// (covers).
 func subset(kind string, path []string, desired, live any, out *[]FieldDiff) {
 	if dv, ok := desired.(map[string]any); ok {
 		if lv, ok := live.(map[string]any); ok {
@@ -113,69 +116,16 @@ func subset(kind string, path []string, desired, live any, out *[]FieldDiff) {
 			return
 		}
 	}
-	if !contains(desired, live) {
+	if !covers(kind, path, desired, live) {
 		*out = append(*out, FieldDiff{Field: pathString(path),
 			Desired: render1(redact.Field(kind, path, desired)), Live: render1(redact.Field(kind, path, live))})
 	}
 }
 
 // contains reports whether live holds every field of desired with the same
-// value; lists must have the same length, element by element.
-func contains(desired, live any) bool {
-	switch dv := desired.(type) {
-	case map[string]any:
-		lv, ok := live.(map[string]any)
-		if !ok {
-			return false
-		}
-		for k, v := range dv {
-			if !contains(v, lv[k]) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		lv, ok := live.([]any)
-		if !ok || len(lv) != len(dv) {
-			return false
-		}
-		for i := range dv {
-			if !contains(dv[i], lv[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return scalarEqual(desired, live)
-}
-
-// scalarEqual compares JSON scalars; numbers compare by value, whatever
-// their Go type.
-func scalarEqual(a, b any) bool {
-	fa, aok := num(a)
-	fb, bok := num(b)
-	if aok && bok {
-		return fa == fb || math.Abs(fa-fb) < 1e-9
-	}
-	return a == b
-}
-
-func num(v any) (float64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case float64:
-		return x, true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	}
-	return 0, false
-}
+// value (covers, at no particular path); lists must have the same length,
+// element by element.
+func contains(desired, live any) bool { return covers("", nil, desired, live) }
 
 // ownedNotDesired lists the map fields flinksync owns in live (its apply
 // entry in managedFields) that desired no longer has.

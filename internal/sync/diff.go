@@ -45,7 +45,7 @@ func (s *Syncer) Diff(ctx context.Context, env *model.Environment, out *render.E
 		if p.live != nil {
 			live = p.live.Object
 		}
-		d.Unified = UnifiedDiff(d.ID(), p.obj.Object, live, addedTokens(p.added)...)
+		d.Unified = UnifiedDiff(d.ID(), serverView(p.obj.Object, p.dry), live, addedTokens(p.added)...)
 		diffs = append(diffs, d)
 	}
 	if env.Spec.Sync.PruneEnabled() {

@@ -60,6 +60,8 @@ type Syncer struct {
 	// writes counts the requests that would change the cluster, when the
 	// config came through CountWrites.
 	writes *atomic.Int64
+	// verdicts remembers which objects the server found unchanged.
+	verdicts verdicts
 }
 
 // New makes a Syncer for cfg. A zero QPS in cfg is raised to DefaultQPS.
@@ -208,7 +210,11 @@ type Result struct {
 	// Findings are policy findings only a live cluster can give (TLS-007:
 	// the certificate secret expires soon).
 	Findings []*diag.Finding `json:"findings,omitempty"`
-	Duration time.Duration   `json:"duration"`
+	// DryRuns is how many server-side dry runs the pass sent to learn
+	// whether objects the local comparison found maybe different really
+	// differ (flinksync_dry_run_requests_total); 0 on a steady cluster.
+	DryRuns  int           `json:"dryRuns"`
+	Duration time.Duration `json:"duration"`
 }
 
 // Count returns how many objects had action a.
@@ -242,6 +248,9 @@ func (r *Result) Summary() string {
 		r.Count(Conflict), len(r.Errors)+r.Count(Failed))
 	if n := r.Count(Skipped); n > 0 {
 		s += fmt.Sprintf(", %d not applied after a failure", n)
+	}
+	if r.DryRuns > 0 {
+		s += fmt.Sprintf(", %d server-side dry run(s) to compare", r.DryRuns)
 	}
 	return s
 }

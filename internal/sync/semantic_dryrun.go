@@ -1,0 +1,248 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	gosync "sync"
+	"sync/atomic"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flinksync/flinksync/internal/redact"
+)
+
+// Equality as the API server sees it: the objects the local pre-check
+// (compare) finds maybe different are applied once more as a server-side
+// dry run, and the object the server would store is compared with the live
+// one. What the server normalises (1000m stored as 1, a clusterIP it
+// allocates, an empty list it drops), defaults and mutating webhooks
+// rewrite is then the same on both sides, so it is neither drift nor a
+// write; a real change still differs, and its field diffs come from the
+// server's object, so they never show a spelling the server rewrites.
+
+// removedFromGit is the desired value of a field applying would remove.
+const removedFromGit = "<removed from Git>"
+
+// verdict is the server's last "no change" for one object: while Git's
+// object (hash) and the live one (resourceVersion) stay the same, a dry
+// run would say the same again.
+type verdict struct{ hash, resourceVersion string }
+
+// verdicts remembers the server's "no change" answers across the passes of
+// one Syncer, so a steady cluster costs no dry run per pass.
+type verdicts struct {
+	mu gosync.Mutex
+	m  map[string]verdict
+}
+
+func (v *verdicts) same(key string, want verdict) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.m[key] == want
+}
+
+func (v *verdicts) set(key string, val verdict, unchanged bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !unchanged {
+		delete(v.m, key)
+		return
+	}
+	if v.m == nil {
+		v.m = map[string]verdict{}
+	}
+	v.m[key] = val
+}
+
+// confirm asks the API server about every object the local comparison
+// found maybe different, up to s.Workers at once, and replaces its local
+// field diffs with the server's (none: the object is unchanged). It sends
+// no request for an object whose immutable fields change (it is replaced,
+// and a dry run would be refused) nor for one the server already found
+// unchanged at the same Git hash and resourceVersion. An object the server
+// cannot be asked about keeps its local diffs, and its message says why
+// (a conflict is for the real apply to report). It returns the number of
+// dry runs sent, and an error only when ctx ended.
+func (s *Syncer) confirm(ctx context.Context, st *passState) (int, error) {
+	var ask []*planned
+	for _, p := range st.objects {
+		if p.live == nil || p.refused || len(p.diffs) == 0 {
+			continue
+		}
+		if s.verdicts.same(p.entry.Key(), verdict{p.entry.Hash, p.live.GetResourceVersion()}) {
+			p.diffs = nil
+			continue
+		}
+		if len(ImmutableChanges(p.obj, p.live)) == 0 {
+			ask = append(ask, p)
+		}
+	}
+	var sent atomic.Int64
+	var forbidden atomic.Bool // one refusal is enough: these credentials may only read
+	forEach(ctx, s.Workers, ask, func(p *planned) {
+		if forbidden.Load() {
+			p.note("compared locally: the server-side dry run is forbidden to these credentials")
+			return
+		}
+		sent.Add(1)
+		diffs, dry, err := s.serverDiffs(ctx, st.ns, p)
+		switch {
+		case err == nil:
+			p.diffs, p.dry = diffs, dry.Object
+			s.verdicts.set(p.entry.Key(), verdict{p.entry.Hash, p.live.GetResourceVersion()}, len(diffs) == 0)
+		case apierrors.IsForbidden(err):
+			forbidden.Store(true)
+			p.note("compared locally: " + err.Error())
+		case ctx.Err() == nil:
+			p.note("compared locally: " + err.Error())
+		}
+	})
+	if err := ctx.Err(); err != nil {
+		return int(sent.Load()), fmt.Errorf("asking the API server which objects differ: %w", err)
+	}
+	return int(sent.Load()), nil
+}
+
+// forEach calls fn on every item, up to workers at once, until ctx ends.
+func forEach(ctx context.Context, workers int, items []*planned, fn func(*planned)) {
+	work := make(chan *planned)
+	var wg gosync.WaitGroup
+	for i := 0; i < min(max(1, workers), len(items)); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				fn(p)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(work)
+	for _, p := range items {
+		select {
+		case work <- p:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// note adds why to p's message.
+func (p *planned) note(why string) {
+	if p.message != "" {
+		why = p.message + "; " + why
+	}
+	p.message = why
+}
+
+// serverDiffs sends p's object as a server-side dry-run apply (field
+// manager flinksync, forced: the question is what Git's values make of the
+// object, and a conflict is the real apply's to report) and compares the
+// result with the live object (serverCompare). The error is the API
+// server's, wrapped with what was asked.
+func (s *Syncer) serverDiffs(ctx context.Context, ns string, p *planned) ([]FieldDiff, *unstructured.Unstructured, error) {
+	dry, err := s.dyn.Resource(p.mapping.Resource).Namespace(ns).Apply(ctx, p.obj.GetName(), p.obj,
+		metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("server-side dry run of %s/%s/%s: %w", p.obj.GetKind(), ns, p.obj.GetName(), err)
+	}
+	return serverCompare(dry, p.live), dry, nil
+}
+
+// volatileMetadata are the metadata fields the server sets on every write
+// or keeps for itself: a difference there is no difference in the object.
+var volatileMetadata = map[string]bool{
+	"resourceVersion": true, "generation": true, "managedFields": true, "uid": true, "creationTimestamp": true,
+	"selfLink": true, "deletionTimestamp": true, "deletionGracePeriodSeconds": true,
+}
+
+// serverCompare lists the fields where dry, the object the server would
+// store if Git's object were applied, differs from live: everything but
+// status, the volatile metadata and the revision annotation, compared
+// semantically (semanticEqual), maps field by field and lists as a whole.
+// A field live has and dry has not is one applying removes. Values are
+// masked as compare masks them.
+func serverCompare(dry, live *unstructured.Unstructured) []FieldDiff {
+	kind := dry.GetKind()
+	var out []FieldDiff
+	d, l := comparedPart(dry.Object), comparedPart(live.Object)
+	diffFields(kind, nil, d, l, &out)
+	return out
+}
+
+// comparedPart is obj without status, volatile metadata and the revision
+// annotation (a shallow copy where it differs).
+func comparedPart(obj map[string]any) map[string]any {
+	c := make(map[string]any, len(obj))
+	for k, v := range WithoutRevision(obj) {
+		if k != "status" {
+			c[k] = v
+		}
+	}
+	if md, ok := c["metadata"].(map[string]any); ok {
+		mdc := make(map[string]any, len(md))
+		for k, v := range md {
+			if !volatileMetadata[k] {
+				mdc[k] = v
+			}
+		}
+		c["metadata"] = mdc
+	}
+	return c
+}
+
+// diffFields records where a (dry run) and b (live) differ under path:
+// maps key by key, anything else as a whole.
+func diffFields(kind string, path []string, a, b any, out *[]FieldDiff) {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		keys := sortedKeys(am)
+		for k := range bm {
+			if _, ok := am[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			diffFields(kind, append(path[:len(path):len(path)], k), am[k], bm[k], out)
+		}
+		return
+	}
+	if semanticEqual(kind, path, a, b) {
+		return
+	}
+	desired := removedFromGit
+	if a != nil {
+		desired = render1(redact.Field(kind, path, a))
+	}
+	*out = append(*out, FieldDiff{Field: pathString(path), Desired: desired, Live: render1(redact.Field(kind, path, b))})
+}
+
+// serverView is desired as the server would store it, for a unified diff:
+// every field desired sets, with dry's value where dry has one (1 where
+// Git says 1000m). Without a dry run (dry nil) it is desired.
+func serverView(desired, dry map[string]any) map[string]any {
+	if dry == nil {
+		return desired
+	}
+	out := make(map[string]any, len(desired))
+	for k, dv := range desired {
+		sv, ok := dry[k]
+		if !ok {
+			out[k] = dv
+			continue
+		}
+		dm, dok := dv.(map[string]any)
+		sm, sok := sv.(map[string]any)
+		if dok && sok {
+			out[k] = serverView(dm, sm)
+		} else {
+			out[k] = sv
+		}
+	}
+	return out
+}
