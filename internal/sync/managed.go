@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -68,17 +69,44 @@ func managedSets(live *unstructured.Unstructured, keep func(manager string, appl
 		if keep != nil && !keep(manager, apply) {
 			return
 		}
-		raw, err := json.Marshal(fields)
-		if err != nil {
-			return
-		}
 		set := &fieldpath.Set{}
-		if err := set.FromJSON(strings.NewReader(string(raw))); err != nil {
+		if err := readFields(fields, set); err != nil {
 			return
 		}
 		out = append(out, managerSet{manager: manager, apply: apply, set: set})
 	})
 	return out
+}
+
+// readFields adds to s the fields of a fieldsV1 map as the unstructured
+// object holds it, as fieldpath.Set.FromJSON reads its JSON (without
+// writing the JSON again): a key is a member when its value is empty or
+// holds ".", and holds the fields under it. Keys of an unknown kind are
+// left out, as FromJSON leaves them out.
+func readFields(fields map[string]any, s *fieldpath.Set) error {
+	for k, v := range fields {
+		if k == "." {
+			continue
+		}
+		e, err := fieldpath.DeserializePathElement(k)
+		if errors.Is(err, fieldpath.ErrUnknownPathElementType) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("managedFields key %q: %w", k, err)
+		}
+		under, _ := v.(map[string]any)
+		_, member := under["."]
+		if member || len(under) == 0 {
+			s.Members.Insert(e)
+		}
+		if len(under) > 1 || (len(under) == 1 && !member) {
+			if err := readFields(under, s.Children.Descend(e)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // liveFields is what managedFields says about one live object, parsed on

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 )
 
 // jsonObj parses a JSON object.
@@ -216,5 +217,39 @@ func TestDriftable(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: driftable %v, want %v", p, got, want)
 		}
+	}
+}
+
+// TestReadFieldsReadsAsFromJSON: reading fieldsV1 from the unstructured
+// object gives the set the library's own JSON reader gives.
+func TestReadFieldsReadsAsFromJSON(t *testing.T) {
+	for _, raw := range []string{
+		ourFields,
+		`{"f:metadata":{"f:labels":{".":{},"f:a":{}},"f:finalizers":{".":{},"v:\"x\"":{}}},"f:spec":{"f:podTemplate":{}}}`,
+		`{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"main\"}":{".":{},"f:env":{"k:{\"name\":\"A\"}":{".":{},"f:value":{}}}},"i:3":{}}}}}}`,
+		`{"f:spec":{"z:unknown":{},"f:a":{".":{}}}}`,
+		`{}`,
+	} {
+		var fields map[string]any
+		if err := json.Unmarshal([]byte(raw), &fields); err != nil {
+			t.Fatal(err)
+		}
+		want, got := &fieldpath.Set{}, &fieldpath.Set{}
+		if err := want.FromJSON(strings.NewReader(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if err := readFields(fields, got); err != nil || !got.Equals(want) || !got.Leaves().Equals(want.Leaves()) {
+			t.Errorf("%s:\n got  %v (%v)\n want %v", raw, got, err, want)
+		}
+	}
+	if err := readFields(map[string]any{"k:{nope": map[string]any{}}, &fieldpath.Set{}); err == nil {
+		t.Error("a key that does not parse is an error")
+	}
+}
+
+func BenchmarkManagedSets(b *testing.B) {
+	live := withManagers(&testing.T{}, jsonObj(&testing.T{}, gitFD), "flinksync", "Apply", ourFields, "kubectl-edit", "Update", `{"f:spec":{"f:job":{"f:parallelism":{}}}}`)
+	for b.Loop() {
+		managedSets(live, nil)
 	}
 }
