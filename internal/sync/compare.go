@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
@@ -167,53 +166,14 @@ func lookup(obj map[string]any, path string) any {
 	return cur
 }
 
-// Paths are dotted, with keys that hold dots or brackets in brackets:
+// pathString is the field path of map keys (fieldPath, ignore_pointer.go):
 // spec.flinkConfiguration["taskmanager.numberOfTaskSlots"].
-func joinPath(path, key string) string {
-	if strings.ContainsAny(key, ".[]") {
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
+func pathString(names []string) string { return fieldPath(names) }
 
-func pathString(names []string) string {
-	p := ""
-	for _, n := range names {
-		p = joinPath(p, n)
-	}
-	return p
-}
-
+// splitPath is the map keys of a field path pathString wrote.
 func splitPath(p string) []string {
-	var out []string
-	for p != "" {
-		switch {
-		case p[0] == '.':
-			p = p[1:]
-		case p[0] == '[':
-			end := strings.Index(p, "\"]")
-			if end < 0 {
-				return append(out, p)
-			}
-			s, err := strconv.Unquote(p[1 : end+1])
-			if err != nil {
-				s = p[2:end]
-			}
-			out = append(out, s)
-			p = p[end+2:]
-		default:
-			i := strings.IndexAny(p, ".[")
-			if i < 0 {
-				return append(out, p)
-			}
-			out = append(out, p[:i])
-			p = p[i:]
-		}
-	}
-	return out
+	names, _ := parseFieldPath(p)
+	return names
 }
 
 func sortedKeys(m map[string]any) []string {

@@ -158,3 +158,42 @@ func TestIgnoreRulesHideFromDriftDiffAndCorrect(t *testing.T) {
 		t.Errorf("presets: [] reports the autoscaler's fields: got %q, want %q", fields, want)
 	}
 }
+
+// TestRemovalWaitsWhenTheObjectChanged: the patch that removes what another
+// manager added tests the resourceVersion the pass read. When the object
+// changed after the read, nothing is removed and the object fails for this
+// pass, saying why; the next pass removes it.
+func TestRemovalWaitsWhenTheObjectChanged(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	mustOK(t, f.pass(ctx, Options{}))
+	f.patchAs("kubectl-patch", "staging", "orders-enrich", `{"spec":{"flinkConfiguration":{"x.added":"1"}}}`)
+	res, err := pipeline.Run(os.DirFS(f.dir), pipeline.Options{Revision: "rev1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.syncer.read(ctx, res.Repo.Environment("staging"), res.Rendered["staging"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.patchAs("someone", "staging", "orders-enrich", `{"spec":{"flinkConfiguration":{"y.later":"2"}}}`)
+	if !f.syncer.apply(ctx, st, false) {
+		t.Fatal("the pass must fail the object that changed after it was read")
+	}
+	for _, p := range st.objects {
+		if p.obj.GetName() == "orders-enrich" && (p.action != Failed || !strings.Contains(p.message, "x.added") || !strings.Contains(p.message, "changed since")) {
+			t.Errorf("the failure must name the field and why: %s %q", p.action, p.message)
+		}
+	}
+	u := f.fd("staging", "orders-enrich")
+	if _, ok := flinkConf(u, "x.added"); !ok {
+		t.Error("nothing is removed from an object that changed after the read")
+	}
+	mustOK(t, f.pass(ctx, Options{}))
+	u = f.fd("staging", "orders-enrich")
+	for _, key := range []string{"x.added", "y.later"} {
+		if v, ok := flinkConf(u, key); ok {
+			t.Errorf("the next pass removes %s, still %q", key, v)
+		}
+	}
+}
