@@ -47,6 +47,8 @@ type planned struct {
 	// dry is the object as the API server would store it (confirm's dry
 	// run), when it was asked.
 	dry map[string]any
+	// seen is what a verdict of "unchanged" on p holds for.
+	seen verdict
 }
 
 // passState is what the read phase of a pass found.
@@ -258,7 +260,7 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 				p.message = fmt.Sprintf("adopted: the live object is annotated %s=%s", AnnAdopt, own.env)
 			}
 			p.honourIgnoreRules(env, o, own.owns(p.live)) // ignore.go: p.obj keeps what the rules ignore
-			p.diffs = compare(p.obj, p.live)              // the server settles these in confirm
+			p.diffs = s.localDiffs(p, obj)                // the server settles these in confirm
 		}
 		st.objects = append(st.objects, p)
 	}

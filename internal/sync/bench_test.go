@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/render"
@@ -50,7 +54,7 @@ func BenchmarkApply1000(b *testing.B) {
 	kubectl, kerr := exec.LookPath("kubectl")
 	kubeconfig := testenv.WriteKubeconfig(b, cfg)
 	var cold, noop, kcold, knoop time.Duration
-	var noopWrites int64
+	var noopWrites, noopDryRuns int64
 	var peak uint64
 	for i := 0; i < b.N; i++ {
 		seq := benchRuns.Add(1) // testing runs a benchmark more than once: fresh namespaces each time
@@ -58,8 +62,8 @@ func BenchmarkApply1000(b *testing.B) {
 		testenv.CreateNamespace(b, cfg, ns)
 		res, out := renderBench(b, ns, n)
 		env := res.Repo.Environment("bench")
-		var writes atomic.Int64
-		s, err := New(CountWrites(cfg, &writes))
+		var req requestCount
+		s, err := New(req.wrap(cfg))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -71,12 +75,13 @@ func BenchmarkApply1000(b *testing.B) {
 		if !r.OK() || r.Count(Created) != len(out.Objects) {
 			b.Fatalf("cold apply: %s %v", r.Summary(), r.Errors)
 		}
-		writes.Store(0)
+		req.reset()
 		t0 = time.Now()
 		r = s.Sync(context.Background(), env, out, Options{})
 		noop += time.Since(t0)
 		b.StopTimer()
-		noopWrites += writes.Load()
+		noopWrites += req.writes.Load()
+		noopDryRuns += req.dryRuns.Load()
 		if r.Count(Unchanged) != len(out.Objects) {
 			b.Fatalf("no-op apply: %s", r.Summary())
 		}
@@ -119,6 +124,7 @@ func BenchmarkApply1000(b *testing.B) {
 	b.ReportMetric(per(cold), "cold-s")
 	b.ReportMetric(per(noop), "noop-s")
 	b.ReportMetric(float64(noopWrites)/float64(b.N), "noop-writes")
+	b.ReportMetric(float64(noopDryRuns)/float64(b.N), "noop-dry-runs")
 	b.ReportMetric(float64(peak)/(1<<20), "heap-sys-MB")
 	if kerr == nil {
 		b.ReportMetric(per(kcold), "kubectl-cold-s")
@@ -127,4 +133,95 @@ func BenchmarkApply1000(b *testing.B) {
 	} else {
 		b.Logf("kubectl not found (%v): no comparison", kerr)
 	}
+}
+
+// requestCount counts the requests a client sends, by what they do: reads
+// (GET: get, list, watch), writes (any other verb) and server-side dry
+// runs (any request with the dryRun query, which changes nothing).
+type requestCount struct{ reads, writes, dryRuns atomic.Int64 }
+
+// wrap returns a copy of cfg whose requests are counted in c.
+func (c *requestCount) wrap(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			switch {
+			case req.URL.Query().Has("dryRun"):
+				c.dryRuns.Add(1)
+			case req.Method == http.MethodGet:
+				c.reads.Add(1)
+			default:
+				c.writes.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	return cfg
+}
+
+func (c *requestCount) reset() { c.reads.Store(0); c.writes.Store(0); c.dryRuns.Store(0) }
+
+// benchOverlay adds to the bench environment's overlay what a platform
+// team adds beside the apps: a ResourceQuota written as 1000m/1024Mi
+// (the server stores 1 and 1Gi: the local comparison settles it) and a
+// Service with an empty clusterIP the server fills in (only a dry run
+// settles it, once).
+func benchOverlay(files map[string]string, ns string) {
+	k := "overlays/bench/kustomization.yaml"
+	files[k] += "resources: [quota.yaml, service.yaml]\n"
+	files["overlays/bench/quota.yaml"] = strings.ReplaceAll(quotaYAML, "NS", ns)
+	files["overlays/bench/service.yaml"] = strings.ReplaceAll(serviceYAML, "NS", ns)
+}
+
+// BenchmarkNoOpPass1000 measures, against the local control plane, a pass
+// over 1,000 applications (their FlinkDeployments, the environment's RBAC,
+// an overlay's labels and tolerations, quota and Service) that are already
+// applied and unchanged: the daemon's pass on a steady cluster. Targets
+// (issue 14): under 0.5 s, zero writes; the dry runs a pass sends are
+// reported: the first pass after the apply asks the server about the
+// objects the local comparison cannot settle (first-dry-runs), and the
+// passes after it remember the answers (dry-runs/op).
+func BenchmarkNoOpPass1000(b *testing.B) {
+	const n = 1000
+	cfg := testenv.Config(b)
+	ns := fmt.Sprintf("bench-noop-%d-%d", os.Getpid(), benchRuns.Add(1))
+	testenv.CreateNamespace(b, cfg, ns)
+	files := testrepo.Files(testrepo.Options{Apps: n, Overlays: 1, EnvName: func(int) string { return "bench" },
+		Namespace: func(string) string { return ns }})
+	benchOverlay(files, ns)
+	res, err := pipeline.Run(testrepo.FS(files), pipeline.Options{Revision: "bench"})
+	if err != nil || len(res.Blocked) > 0 {
+		b.Fatalf("render: %v %v", err, res.Blocked)
+	}
+	env, out := res.Repo.Environment("bench"), res.Rendered["bench"]
+	var req requestCount
+	s, err := New(req.wrap(cfg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if r := s.Sync(ctx, env, out, Options{}); !r.OK() || r.Count(Created) != len(out.Objects) {
+		b.Fatalf("cold apply: %s %v", r.Summary(), r.Errors)
+	}
+	req.reset()
+	r := s.Sync(ctx, env, out, Options{})
+	if r.Count(Unchanged) != len(out.Objects) || req.writes.Load() != 0 {
+		b.Fatalf("first no-op pass: %s, %d writes", r.Summary(), req.writes.Load())
+	}
+	first := req.dryRuns.Load()
+	runtime.GC()
+	req.reset()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := s.Sync(ctx, env, out, Options{})
+		if r.Count(Unchanged) != len(out.Objects) {
+			b.Fatalf("no-op pass: %s", r.Summary())
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(req.writes.Load())/float64(b.N), "writes/op")
+	b.ReportMetric(float64(req.dryRuns.Load())/float64(b.N), "dry-runs/op")
+	b.ReportMetric(float64(req.reads.Load())/float64(b.N), "reads/op")
+	b.ReportMetric(float64(first), "first-dry-runs")
+	b.ReportMetric(float64(len(out.Objects)), "objects")
 }

@@ -26,13 +26,15 @@ import (
 // removedFromGit is the desired value of a field applying would remove.
 const removedFromGit = "<removed from Git>"
 
-// verdict is the server's last "no change" for one object: while Git's
-// object (hash) and the live one (resourceVersion) stay the same, a dry
-// run would say the same again.
+// verdict is a "no change" found for one object: while the object flinksync
+// applies (hash: Git's, after the ignore rules) and the live one
+// (resourceVersion) stay the same, comparing them again, locally or with a
+// dry run, would say the same.
 type verdict struct{ hash, resourceVersion string }
 
-// verdicts remembers the server's "no change" answers across the passes of
-// one Syncer, so a steady cluster costs no dry run per pass.
+// verdicts remembers the "no change" verdicts across the passes of one
+// Syncer, so a steady cluster costs neither a comparison nor a dry run per
+// pass.
 type verdicts struct {
 	mu gosync.Mutex
 	m  map[string]verdict
@@ -57,12 +59,31 @@ func (v *verdicts) set(key string, val verdict, unchanged bool) {
 	v.m[key] = val
 }
 
+// localDiffs is compare(p.obj, p.live), the local pre-check, unless an
+// earlier pass found the same objects unchanged: then nothing. rendered is
+// the object as Git has it, before the ignore rules; when they changed it,
+// the verdict holds for p.obj's own hash.
+func (s *Syncer) localDiffs(p *planned, rendered *unstructured.Unstructured) []FieldDiff {
+	p.seen = verdict{p.entry.Hash, p.live.GetResourceVersion()}
+	if p.obj != rendered {
+		p.seen.hash = hashOf(p.obj.Object)
+	}
+	if s.verdicts.same(p.entry.Key(), p.seen) {
+		return nil
+	}
+	diffs := compare(p.obj, p.live)
+	if len(diffs) == 0 {
+		s.verdicts.set(p.entry.Key(), p.seen, true)
+	}
+	return diffs
+}
+
 // confirm asks the API server about every object the local comparison
 // found maybe different, up to s.Workers at once, and replaces its local
-// field diffs with the server's (none: the object is unchanged). It sends
-// no request for an object whose immutable fields change (it is replaced,
-// and a dry run would be refused) nor for one the server already found
-// unchanged at the same Git hash and resourceVersion. An object the server
+// field diffs with the server's (none: the object is unchanged, which is
+// remembered as localDiffs remembers it). It sends no request for an
+// object whose immutable fields change (it is replaced, and a dry run
+// would be refused). An object the server
 // cannot be asked about keeps its local diffs, and its message says why
 // (a conflict is for the real apply to report). It returns the number of
 // dry runs sent, and an error only when ctx ended.
@@ -70,10 +91,6 @@ func (s *Syncer) confirm(ctx context.Context, st *passState) (int, error) {
 	var ask []*planned
 	for _, p := range st.objects {
 		if p.live == nil || p.refused || len(p.diffs) == 0 {
-			continue
-		}
-		if s.verdicts.same(p.entry.Key(), verdict{p.entry.Hash, p.live.GetResourceVersion()}) {
-			p.diffs = nil
 			continue
 		}
 		if len(ImmutableChanges(p.obj, p.live)) == 0 {
@@ -92,7 +109,7 @@ func (s *Syncer) confirm(ctx context.Context, st *passState) (int, error) {
 		switch {
 		case err == nil:
 			p.diffs, p.dry = diffs, dry.Object
-			s.verdicts.set(p.entry.Key(), verdict{p.entry.Hash, p.live.GetResourceVersion()}, len(diffs) == 0)
+			s.verdicts.set(p.entry.Key(), p.seen, len(diffs) == 0)
 		case apierrors.IsForbidden(err):
 			forbidden.Store(true)
 			p.note("compared locally: " + err.Error())
