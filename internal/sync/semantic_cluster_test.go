@@ -7,10 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/flinksync/flinksync/internal/testenv"
 )
 
 var quotaGVR = schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}
@@ -175,6 +179,55 @@ func TestRealQuotaChangeIsStillDrift(t *testing.T) {
 	r = f.pass(ctx, Options{})
 	if r["staging"].Count(Unchanged) != len(r["staging"].Changes) || f.writes.Load() != 0 {
 		t.Errorf("and the pass after writes nothing: %s, %d writes", r["staging"].Summary(), f.writes.Load())
+	}
+}
+
+// TestReadOnlyCredentialsCompareLocally: credentials that may only read
+// (plan --live's) cannot send a dry run (the API server authorizes it as
+// a patch). The pass then compares locally, says so on the object, sends
+// the refused dry run once, not once per object, and reports no error.
+func TestReadOnlyCredentialsCompareLocally(t *testing.T) {
+	f := newFixture(t)
+	f.withOverlayObjects("dev")
+	ctx := context.Background()
+	mustOK(t, f.pass(ctx, Options{}))
+	patch := []byte(`{"spec":{"hard":{"requests.cpu":"2"}}}`)
+	if _, err := f.dyn.Resource(quotaGVR).Namespace(f.ns("dev")).Patch(ctx, "flink-quota", types.MergePatchType, patch,
+		metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	name := "reader" + f.suffix
+	kc := kubernetes.NewForConfigOrDie(f.cfg)
+	read := []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}}}
+	if _, err := kc.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: read},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := New(testenv.UserConfig(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.syncer = reader
+	r := f.pass(ctx, Options{Mode: ModeObserve})["dev"]
+	if len(r.Errors) != 0 || r.DryRuns != 1 {
+		t.Fatalf("a refused dry run is no error and is sent once: %d dry runs, errors %v", r.DryRuns, r.Errors)
+	}
+	found := false
+	for _, d := range r.Drift {
+		found = found || (d.Name == "flink-quota" && d.Field == `spec.hard["requests.cpu"]` && d.Live == "2")
+	}
+	if !found {
+		t.Errorf("the live edit is still drift: %+v", r.Drift)
+	}
+	for _, c := range notUnchanged(r) {
+		if !strings.Contains(c.Message, "compared locally") {
+			t.Errorf("%s: the message must say the comparison was local: %q", c.ID(), c.Message)
+		}
 	}
 }
 

@@ -83,10 +83,10 @@ func (s *Syncer) localDiffs(p *planned, rendered *unstructured.Unstructured) []F
 // field diffs with the server's (none: the object is unchanged, which is
 // remembered as localDiffs remembers it). It sends no request for an
 // object whose immutable fields change (it is replaced, and a dry run
-// would be refused). An object the server
-// cannot be asked about keeps its local diffs, and its message says why
-// (a conflict is for the real apply to report). It returns the number of
-// dry runs sent, and an error only when ctx ended.
+// would be refused). An object the server cannot be asked about keeps its
+// local diffs, and its message says why; credentials that may only read
+// are refused once, and no other dry run is sent. It returns the number
+// of dry runs sent, and an error only when ctx ended.
 func (s *Syncer) confirm(ctx context.Context, st *passState) (int, error) {
 	var ask []*planned
 	for _, p := range st.objects {
@@ -99,7 +99,7 @@ func (s *Syncer) confirm(ctx context.Context, st *passState) (int, error) {
 	}
 	var sent atomic.Int64
 	var forbidden atomic.Bool // one refusal is enough: these credentials may only read
-	forEach(ctx, s.Workers, ask, func(p *planned) {
+	ask1 := func(p *planned) {
 		if forbidden.Load() {
 			p.note("compared locally: the server-side dry run is forbidden to these credentials")
 			return
@@ -116,7 +116,13 @@ func (s *Syncer) confirm(ctx context.Context, st *passState) (int, error) {
 		case ctx.Err() == nil:
 			p.note("compared locally: " + err.Error())
 		}
-	})
+	}
+	if len(ask) > 0 {
+		// The first one alone: if these credentials may not send dry
+		// runs, no other is sent.
+		ask1(ask[0])
+		forEach(ctx, s.Workers, ask[1:], ask1)
+	}
 	if err := ctx.Err(); err != nil {
 		return int(sent.Load()), fmt.Errorf("asking the API server which objects differ: %w", err)
 	}
