@@ -227,7 +227,7 @@ func writeResults(w io.Writer, format string, results []*sync.Result, notes []st
 			}
 		}
 		for _, d := range r.Drift {
-			fmt.Fprintf(w, "  drift      %s/%s/%s %s: live %s, Git %s\n", d.Kind, d.Namespace, d.Name, d.Field, d.Live, d.Desired)
+			fmt.Fprintf(w, "  drift      %s %s: live %s, Git %s\n", d.ID(), d.Field, d.Live, d.Desired)
 		}
 		var unknown []string
 		for _, h := range r.Health {
@@ -348,7 +348,7 @@ Exit codes: 0 no drift, 1 drift, 2 error.`,
 				}
 			} else {
 				for _, d := range drift {
-					fmt.Fprintf(w, "%s %s/%s/%s %s: Git %s, live %s\n", d.Environment, d.Kind, d.Namespace, d.Name, d.Field, d.Desired, d.Live)
+					fmt.Fprintf(w, "%s %s %s: Git %s, live %s\n", d.Environment, d.ID(), d.Field, d.Desired, d.Live)
 				}
 				fmt.Fprintf(w, "%d drifted field(s)\n", len(drift))
 			}

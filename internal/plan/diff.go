@@ -65,11 +65,12 @@ func compareObjects(base, head []*render.Object, pruned func(*render.Object) boo
 }
 
 func objectKey(o *render.Object) string {
-	return o.GroupVersionKind().Group + "/" + o.ID()
+	return sync.IDOf(o.Unstructured).Key()
 }
 
 func change(o *render.Object, a Action) ObjectChange {
-	return ObjectChange{ID: o.ID(), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), App: o.App, Action: a}
+	id := sync.IDOf(o.Unstructured)
+	return ObjectChange{ID: id.ID(), ObjectID: id, App: o.App, Action: a}
 }
 
 // sameObject compares two rendered objects as sync does: everything but

@@ -47,15 +47,15 @@ func hostilePlan() *Result {
 		Environments: []*EnvironmentPlan{{
 			Name: "dev", Namespace: "dev", Status: Changed,
 			Objects: []ObjectChange{
-				{ID: "ConfigMap/dev/" + evil, Kind: "ConfigMap", Namespace: "dev", Name: evil, Action: Update, Diff: unified("ConfigMap/dev/x", nil, map[string]any{"kind": "ConfigMap"})},
-				{ID: "Secret/dev/db", Kind: "Secret", Namespace: "dev", Name: "db", Action: Create, Diff: unified("Secret/dev/db", nil, secretObj)},
+				{ID: "ConfigMap/dev/" + evil, ObjectID: sync.ObjectID{Kind: "ConfigMap", Namespace: "dev", Name: evil}, Action: Update, Diff: unified("ConfigMap/dev/x", nil, map[string]any{"kind": "ConfigMap"})},
+				{ID: "Secret/dev/db", ObjectID: sync.ObjectID{Kind: "Secret", Namespace: "dev", Name: "db"}, Action: Create, Diff: unified("Secret/dev/db", nil, secretObj)},
 			},
 			Findings:    []Finding{{Finding: f, New: true}},
 			Resolved:    []*diag.Finding{{Rule: "X", Message: "--db-pass " + secret}},
 			HeadBlocked: []string{"blocked: password=" + secret},
 			BaseBlocked: []string{"Authorization: Bearer " + secret},
 			Notes:       []string{"namespace " + evil},
-			Live: &LiveDiff{Objects: []sync.ObjectDiff{{Kind: "Secret", Namespace: "dev", Name: "db", Action: sync.Configured,
+			Live: &LiveDiff{Objects: []sync.ObjectDiff{{ObjectID: sync.ObjectID{Kind: "Secret", Namespace: "dev", Name: "db"}, Action: sync.Configured,
 				Unified: sync.UnifiedDiff("Secret/dev/db", secretObj, map[string]any{"kind": "Secret", "data": map[string]any{"url": "b2xk"}})}}},
 		}},
 	}

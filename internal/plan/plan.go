@@ -192,12 +192,10 @@ type EnvironmentPlan struct {
 // ObjectChange is one rendered object that the merge adds, changes or
 // removes.
 type ObjectChange struct {
-	ID        string `json:"id"` // Kind/namespace/name
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	App       string `json:"app,omitempty"`
-	Action    Action `json:"action"`
+	ID string `json:"id"` // Kind/namespace/name
+	sync.ObjectID
+	App    string `json:"app,omitempty"`
+	Action Action `json:"action"`
 	// Replaces is the old object's name, when a replace gives the object a
 	// new name (a statement's).
 	Replaces string `json:"replaces,omitempty"`

@@ -55,7 +55,9 @@ func statementKey(o *render.Object) (key string, ok bool) {
 	if l[render.LabelSQLKind] == "" || l[render.LabelName] == "" {
 		return "", false
 	}
-	return o.GroupVersionKind().Group + "/" + o.GetKind() + "/" + o.GetNamespace() + "/" + l[render.LabelName], true
+	id := sync.IDOf(o.Unstructured)
+	id.Name = l[render.LabelName]
+	return id.Key(), true
 }
 
 // statementPairs folds, in the changes compareObjects made, each object a

@@ -33,7 +33,7 @@ func TestAlerterRefreshesFiringAlertsForAlertmanager(t *testing.T) {
 		TTL:     20 * time.Minute,
 		Now:     func() time.Time { return now },
 	}
-	drifted := &sync.Result{Environment: "prod", Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "a", Field: "spec.x"}}}
+	drifted := &sync.Result{Environment: "prod", Drift: []sync.Drift{{ObjectID: sync.ObjectID{Kind: "FlinkDeployment", Name: "a"}, Field: "spec.x"}}}
 	for i := 0; i < 3; i++ {
 		a.Observe(context.Background(), drifted)
 		now = now.Add(5 * time.Minute)

@@ -110,8 +110,8 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 		var details []string
 		objs := map[string]bool{}
 		for _, d := range r.Drift {
-			objs[d.Kind+"/"+d.Name] = true
-			details = append(details, fmt.Sprintf("%s/%s/%s %s: Git %s, live %s", d.Kind, d.Namespace, d.Name, d.Field, d.Desired, d.Live))
+			objs[d.ID()] = true
+			details = append(details, fmt.Sprintf("%s %s: Git %s, live %s", d.ID(), d.Field, d.Desired, d.Live))
 		}
 		add(Alert{Kind: AlertDrift, Summary: fmt.Sprintf("%d object(s) in environment %s drifted from Git", len(objs), r.Environment), Details: details})
 	}

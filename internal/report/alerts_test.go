@@ -63,7 +63,7 @@ func TestAlerterSendsOncePerProblemAndResolves(t *testing.T) {
 	}))
 	defer srv.Close()
 	a := &Alerter{Targets: []AlertTarget{{URL: srv.URL, Format: FormatJSON}}}
-	drifted := &sync.Result{Environment: "prod", Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "a", Field: "spec.x"}},
+	drifted := &sync.Result{Environment: "prod", Drift: []sync.Drift{{ObjectID: sync.ObjectID{Kind: "FlinkDeployment", Name: "a"}, Field: "spec.x"}},
 		Health: []sync.AppHealth{{App: "a", Health: sync.Degraded, Message: "FAILED"}}}
 	for i := 0; i < 3; i++ {
 		a.Observe(context.Background(), drifted)
@@ -114,13 +114,13 @@ func TestAppDegradedFiresOnceAndResolvesWhenHealthy(t *testing.T) {
 	}{
 		{"healthy", &sync.Result{Health: health(sync.Healthy, "STABLE")}, ""},
 		{"the job fails", &sync.Result{Health: health(sync.Degraded, "job FAILED: OutOfMemoryError"),
-			Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "orders", Field: "spec.x"}}}, "AppDegraded/orders firing, DriftDetected/ firing"},
+			Drift: []sync.Drift{{ObjectID: sync.ObjectID{Kind: "FlinkDeployment", Name: "orders"}, Field: "spec.x"}}}, "AppDegraded/orders firing, DriftDetected/ firing"},
 		{"still failed", &sync.Result{Health: health(sync.Degraded, "job FAILED: OutOfMemoryError"),
-			Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "orders", Field: "spec.x"}}}, ""},
+			Drift: []sync.Drift{{ObjectID: sync.ObjectID{Kind: "FlinkDeployment", Name: "orders"}, Field: "spec.x"}}}, ""},
 		{"a fix pushed: the operator redeploys", &sync.Result{Health: health(sync.Progressing, "not yet acted on generation 5"),
-			Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "orders", Field: "spec.x"}}}, ""},
+			Drift: []sync.Drift{{ObjectID: sync.ObjectID{Kind: "FlinkDeployment", Name: "orders"}, Field: "spec.x"}}}, ""},
 		{"no status for a moment", &sync.Result{Health: health(sync.Unknown, "no status yet"),
-			Drift: []sync.Drift{{Kind: "FlinkDeployment", Name: "orders", Field: "spec.x"}}}, ""},
+			Drift: []sync.Drift{{ObjectID: sync.ObjectID{Kind: "FlinkDeployment", Name: "orders"}, Field: "spec.x"}}}, ""},
 		{"the environment blocked: nothing known", &sync.Result{Blocked: []string{"x.yaml:1 TLS-001: off"}}, "PolicyBlocked/ firing"},
 		{"the API server down: nothing known", &sync.Result{Errors: []string{"listing flinkdeployments: connection refused"}}, "PolicyBlocked/ resolved, SyncFailed/ firing"},
 		{"healthy again, drift put back", &sync.Result{Health: health(sync.Healthy, "STABLE")}, "AppDegraded/orders resolved, DriftDetected/ resolved, SyncFailed/ resolved"},

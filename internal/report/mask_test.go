@@ -21,10 +21,10 @@ func leakyResult() *sync.Result {
 	return &sync.Result{
 		Environment: "prod", Namespace: "flink-prod", Revision: "abc",
 		Errors: []string{"fetch https://ci:" + leak + "@git.example.com/r.git: 401"},
-		Changes: []sync.Change{{Kind: "FlinkDeployment", Namespace: "flink-prod", Name: "a", Action: sync.Failed,
+		Changes: []sync.Change{{ObjectID: sync.ObjectID{Kind: "FlinkDeployment", Namespace: "flink-prod", Name: "a"}, Action: sync.Failed,
 			Message: `spec.flinkConfiguration.s3.secret-key: Invalid value: "` + leak + `"`,
 			Diffs:   []sync.FieldDiff{{Field: "error", Live: "--db-pass=" + leak}}}},
-		Drift: []sync.Drift{{Environment: "prod", Kind: "FlinkDeployment", Namespace: "flink-prod", Name: "a",
+		Drift: []sync.Drift{{Environment: "prod", ObjectID: sync.ObjectID{Kind: "FlinkDeployment", Namespace: "flink-prod", Name: "a"},
 			Field: "spec.flinkConfiguration[\"env.java.opts.all\"]", Desired: "-Dx.keyStorePassword=" + leak, Live: "Authorization: Bearer " + leak}},
 		Health: []sync.AppHealth{{App: "a", Health: sync.Degraded, Message: "job failed: password=" + leak + " rejected <!channel>"}},
 	}

@@ -164,7 +164,7 @@ func (m *Metrics) Pass(r *sync.Result) {
 	}
 	objs := map[string]bool{}
 	for _, d := range r.Drift {
-		objs[d.Kind+"/"+d.Namespace+"/"+d.Name] = true
+		objs[d.ID()] = true
 	}
 	m.drifted.WithLabelValues(r.Environment).Set(float64(len(objs)))
 	kinds := map[string]int{}

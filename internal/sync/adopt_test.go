@@ -192,7 +192,7 @@ func TestForgedLabelsInGitDoNotTakeOverAForeignObject(t *testing.T) {
 			"data": data,
 		}}}
 	}
-	forgedInv, _ := json.Marshal([]Entry{{Kind: "ConfigMap", Namespace: ns, Name: "team-config"}})
+	forgedInv, _ := json.Marshal([]Entry{{ObjectID: ObjectID{Kind: "ConfigMap", Namespace: ns, Name: "team-config"}}})
 	withForged := out
 	withForged.Objects = append(append([]*render.Object{}, out.Objects...),
 		forged("team-config", map[string]any{"owner": "payments"}),
@@ -286,10 +286,10 @@ func TestHandEditedInventoryNeverPrunesOutsideTheEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range []Entry{
-		{Group: "flink.apache.org", Kind: "FlinkDeployment", Namespace: other, Name: "victim"},
-		{Group: "flink.apache.org", Kind: "FlinkDeployment", Namespace: ns, Name: "lookalike"},
-		{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: crName},
-		{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole", Namespace: ns, Name: crName},
+		{ObjectID: ObjectID{Group: "flink.apache.org", Kind: "FlinkDeployment", Namespace: other, Name: "victim"}},
+		{ObjectID: ObjectID{Group: "flink.apache.org", Kind: "FlinkDeployment", Namespace: ns, Name: "lookalike"}},
+		{ObjectID: ObjectID{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: crName}},
+		{ObjectID: ObjectID{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole", Namespace: ns, Name: crName}},
 	} {
 		inv[e.Key()] = e
 	}

@@ -88,8 +88,8 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 	for _, p := range st.objects {
 		if p.drift && !p.refused {
 			for _, d := range p.diffs {
-				res.Drift = append(res.Drift, Drift{Environment: res.Environment, Kind: p.obj.GetKind(),
-					Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Field: d.Field, Desired: d.Desired, Live: d.Live})
+				res.Drift = append(res.Drift, Drift{Environment: res.Environment, ObjectID: p.entry.ObjectID,
+					Field: d.Field, Desired: d.Desired, Live: d.Live})
 			}
 		}
 	}
@@ -109,7 +109,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 	}
 	for _, p := range st.objects {
 		if _, ok := union[p.entry.Key()]; !ok && !p.refused {
-			union[p.entry.Key()] = Entry{Group: p.entry.Group, Kind: p.entry.Kind, Namespace: p.entry.Namespace, Name: p.entry.Name}
+			union[p.entry.Key()] = Entry{ObjectID: p.entry.ObjectID}
 		}
 	}
 	if opts.Mode == ModeApply && !union.equal(st.inv) {
@@ -192,7 +192,7 @@ func (s *Syncer) certificate(ctx context.Context, env *model.Environment, res *R
 // change is what the pass reports for a planned object.
 func change(p *planned) Change {
 	a := p.action
-	c := Change{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: a, Message: p.message}
+	c := Change{ObjectID: p.entry.ObjectID, Action: a, Message: p.message}
 	if a == Configured || a == Replaced || a == Drifted || (p.drift && a != Unchanged && a != Failed && a != Conflict) {
 		c.Diffs = p.diffs
 	}

@@ -10,9 +10,7 @@ import (
 
 // ObjectDiff is how one object in the cluster differs from Git.
 type ObjectDiff struct {
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
+	ObjectID
 	// Action is what apply would do: created, configured (or drifted in
 	// warn mode), replaced (an immutable field changes: deleted and created
 	// again), or pruned.
@@ -23,9 +21,6 @@ type ObjectDiff struct {
 	// manages it) to the desired one, secret values masked.
 	Unified string `json:"diff"`
 }
-
-// ID is "Kind/namespace/name".
-func (d ObjectDiff) ID() string { return d.Kind + "/" + d.Namespace + "/" + d.Name }
 
 // Diff compares an environment's rendered objects with the cluster and
 // returns a diff for every object apply would change, including those it
@@ -40,7 +35,7 @@ func (s *Syncer) Diff(ctx context.Context, env *model.Environment, out *render.E
 		if p.action == Unchanged {
 			continue
 		}
-		d := ObjectDiff{Kind: p.obj.GetKind(), Namespace: p.obj.GetNamespace(), Name: p.obj.GetName(), Action: p.action, Message: p.message}
+		d := ObjectDiff{ObjectID: IDOf(p.obj), Action: p.action, Message: p.message}
 		var live map[string]any
 		if p.live != nil {
 			live = p.live.Object
@@ -61,7 +56,7 @@ func (s *Syncer) Diff(ctx context.Context, env *model.Environment, out *render.E
 			if c.why != "" || c.live == nil {
 				continue
 			}
-			d := ObjectDiff{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Pruned}
+			d := ObjectDiff{ObjectID: e.ObjectID, Action: Pruned}
 			d.Unified = UnifiedDiff(d.ID(), nil, c.live.Object)
 			diffs = append(diffs, d)
 		}

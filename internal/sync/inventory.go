@@ -38,27 +38,17 @@ var configMapGVR = schema.GroupVersionResource{Version: "v1", Resource: "configm
 
 // Entry is one object of an inventory.
 type Entry struct {
-	Group     string `json:"group"`
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
+	ObjectID
 	// Hash is the hash of the object flinksync last applied (without the
 	// revision annotation); it tells a change in Git from drift.
 	Hash string `json:"hash,omitempty"`
 }
 
-// Key identifies the object, whatever its hash.
-func (e Entry) Key() string { return e.Group + "/" + e.Kind + "/" + e.Namespace + "/" + e.Name }
-
-// ID is "Kind/namespace/name".
-func (e Entry) ID() string { return e.Kind + "/" + e.Namespace + "/" + e.Name }
-
 // Inventory is the set of objects of one environment.
 type Inventory map[string]Entry
 
 func entryFor(o *unstructured.Unstructured, hash string) Entry {
-	gvk := o.GroupVersionKind()
-	return Entry{Group: gvk.Group, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName(), Hash: hash}
+	return Entry{ObjectID: IDOf(o), Hash: hash}
 }
 
 // isInventory reports whether e is the inventory ConfigMap itself.

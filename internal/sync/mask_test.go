@@ -34,9 +34,9 @@ func FuzzMaskedOutputs(f *testing.F) {
 		outputs := []string{MaskedYAML(desired), MaskedYAML(live),
 			UnifiedDiff(id, desired, live), UnifiedDiff(id, nil, live), UnifiedDiff(id, desired, nil)}
 		diffs := compare(&unstructured.Unstructured{Object: desired}, &unstructured.Unstructured{Object: live})
-		res := &Result{Changes: []Change{{Kind: "Secret", Action: Configured, Diffs: diffs}}}
+		res := &Result{Changes: []Change{{ObjectID: ObjectID{Kind: "Secret"}, Action: Configured, Diffs: diffs}}}
 		for _, d := range diffs {
-			res.Drift = append(res.Drift, Drift{Kind: "Secret", Field: d.Field, Desired: d.Desired, Live: d.Live})
+			res.Drift = append(res.Drift, Drift{ObjectID: ObjectID{Kind: "Secret"}, Field: d.Field, Desired: d.Desired, Live: d.Live})
 		}
 		for _, v := range []any{res, Masked(res)} {
 			j, _ := json.Marshal(v)

@@ -31,7 +31,7 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 	}
 	sort.Slice(stale, func(i, j int) bool { return stale[i].Key() < stale[j].Key() })
 	retain := func(e Entry, why string) {
-		res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Retained, Message: why})
+		res.Changes = append(res.Changes, Change{ObjectID: e.ObjectID, Action: Retained, Message: why})
 		final[e.Key()] = e
 	}
 	if len(stale) == 0 {
@@ -82,7 +82,7 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 		e, c := v.e, v.c
 		switch {
 		case c.why != "":
-			res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Retained, Message: c.why})
+			res.Changes = append(res.Changes, Change{ObjectID: e.ObjectID, Action: Retained, Message: c.why})
 			if c.keep {
 				final[e.Key()] = e
 				ok = false
@@ -96,13 +96,13 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 			del.DryRun = []string{metav1.DryRunAll}
 		}
 		if err := c.ri.Delete(ctx, e.Name, del); err != nil && !apierrors.IsNotFound(err) {
-			res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Failed,
+			res.Changes = append(res.Changes, Change{ObjectID: e.ObjectID, Action: Failed,
 				Message: fmt.Sprintf("delete failed: %v", err)})
 			final[e.Key()] = e
 			ok = false
 			continue
 		}
-		res.Changes = append(res.Changes, Change{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Action: Pruned})
+		res.Changes = append(res.Changes, Change{ObjectID: e.ObjectID, Action: Pruned})
 	}
 	return ok
 }

@@ -144,7 +144,7 @@ func TestRealQuotaChangeIsStillDrift(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := Drift{Kind: "ResourceQuota", Name: "flink-quota", Field: `spec.hard["requests.cpu"]`, Desired: "1", Live: "2"}
+	want := Drift{ObjectID: ObjectID{Kind: "ResourceQuota", Name: "flink-quota"}, Field: `spec.hard["requests.cpu"]`, Desired: "1", Live: "2"}
 	observed := f.pass(ctx, Options{Mode: ModeObserve})
 	for _, env := range envs {
 		r := observed[env]

@@ -150,28 +150,21 @@ const (
 
 // Change is one object and what happened to it.
 type Change struct {
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	Action    Action `json:"action"`
+	ObjectID
+	Action Action `json:"action"`
 	// Message explains conflicts, failures and retained objects.
 	Message string `json:"message,omitempty"`
 	// Diffs are the fields that differ (for configured and drifted objects).
 	Diffs []FieldDiff `json:"diffs,omitempty"`
 }
 
-// ID is "Kind/namespace/name".
-func (c Change) ID() string { return c.Kind + "/" + c.Namespace + "/" + c.Name }
-
 // Drift is one field that differs between Git and the cluster.
 type Drift struct {
 	Environment string `json:"environment"`
-	Kind        string `json:"kind"`
-	Namespace   string `json:"namespace"`
-	Name        string `json:"name"`
-	Field       string `json:"field"`
-	Desired     string `json:"desired"`
-	Live        string `json:"live"`
+	ObjectID
+	Field   string `json:"field"`
+	Desired string `json:"desired"`
+	Live    string `json:"live"`
 }
 
 // Health is the state of an application as its operator reports it.
