@@ -354,6 +354,9 @@ func sizeTable(b *bytes.Buffer, rows []*sizing.Result, explain bool) error {
 	lines := strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n")
 	for i, line := range lines {
 		b.WriteString("  " + strings.TrimRight(line, " ") + "\n")
+		if r := rows[max(0, i-1)]; i > 0 && r.ExceedsMaxTaskManagers {
+			fmt.Fprintf(b, "    warning: %d TaskManagers, above pool %s's maxTaskManagers of %d (policy CPU-003)\n", r.TaskManagers, r.Pool, r.MaxTaskManagers)
+		}
 		if explain && i > 0 {
 			for _, step := range rows[i-1].Explanation {
 				b.WriteString("      - " + step + "\n")

@@ -243,6 +243,17 @@ func TestSizeFailsAboveMaxTaskManagers(t *testing.T) {
 	if !strings.Contains(out, "environment eu:") || !strings.Contains(out, "enrich") {
 		t.Errorf("the sizing is printed all the same:\n%s", out)
 	}
+	if !strings.Contains(out, `warning: 5 TaskManagers, above pool sql's maxTaskManagers of 4 (policy CPU-003)`) {
+		t.Errorf("the text output warns under the row:\n%s", out)
+	}
+	out, _, code = execSize(t, "--repo", repo, "--env", "eu", "--app", "enrich", "-o", "json")
+	var results []struct {
+		Exceeds bool `json:"exceedsMaxTaskManagers"`
+		Max     int  `json:"maxTaskManagers"`
+	}
+	if code != exitFound || json.Unmarshal([]byte(out), &results) != nil || len(results) != 1 || !results[0].Exceeds || results[0].Max != 4 {
+		t.Errorf("--output json: exit %d, want %d and exceedsMaxTaskManagers true, maxTaskManagers 4:\n%s", code, exitFound, out)
+	}
 	if _, errOut, code := execSize(t, "--repo", repo, "--env", "prod", "--app", "count"); code != exitOK {
 		t.Errorf("a selection within its pools exits 0, got %d: %s", code, errOut)
 	}

@@ -230,8 +230,10 @@ func (s *sizer) parallelism(r *Result) error {
 	if s.w.keys > 0 && float64(r.Parallelism) > s.w.keys {
 		s.say("note: parallelism %d is above the %i distinct keys: %i subtasks get no keys", r.Parallelism, s.w.keys, float64(r.Parallelism)-s.w.keys)
 	}
+	r.MaxTaskManagers = sh.maxTMs
 	if sh.maxTMs > 0 && r.TaskManagers > sh.maxTMs {
-		s.say("note: %d TaskManagers is above the pool's maxTaskManagers of %d (policy CPU-003)", r.TaskManagers, sh.maxTMs)
+		r.ExceedsMaxTaskManagers = true
+		s.say("warning: %d TaskManagers is above the pool's maxTaskManagers of %d (policy CPU-003)", r.TaskManagers, sh.maxTMs)
 	}
 	return nil
 }

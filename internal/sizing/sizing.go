@@ -111,9 +111,14 @@ type Result struct {
 	// TaskManagers when the app sets an explicit count.
 	EstimatedTaskManagers int `json:"estimatedTaskManagers"`
 	// BelowEstimate is true when an explicit count is below the estimate.
-	BelowEstimate       bool `json:"belowEstimate,omitempty"`
-	SlotsPerTaskManager int  `json:"slotsPerTaskManager"`
-	Parallelism         int  `json:"parallelism"`
+	BelowEstimate bool `json:"belowEstimate,omitempty"`
+	// ExceedsMaxTaskManagers is true when TaskManagers is above the pool's
+	// maxTaskManagers, MaxTaskManagers (0: the pool sets none); policy
+	// CPU-003 fails validate on it and size exits 1.
+	ExceedsMaxTaskManagers bool `json:"exceedsMaxTaskManagers"`
+	MaxTaskManagers        int  `json:"maxTaskManagers,omitempty"`
+	SlotsPerTaskManager    int  `json:"slotsPerTaskManager"`
+	Parallelism            int  `json:"parallelism"`
 
 	TaskManagerCPU    float64 `json:"taskManagerCPU"`
 	TaskManagerMemory int64   `json:"taskManagerMemory"`
