@@ -31,7 +31,7 @@ spec:
   defaults:
     image: flink:1.20
     flinkVersion: v1_20
-    flinkConfiguration: {state.backend.incremental: "true"}
+    flinkConfiguration: {state.backend.type: rocksdb, state.backend.incremental: "true"}
 `, name, name))
 	}
 	for i, shape := range []string{`{cpu: "1", memory: 4Gi, slots: 1}`, `{cpu: "2", memory: 8Gi, slots: 2}`, `{cpu: "4", memory: 16Gi, slots: 4, localDisk: 200Gi}`} {

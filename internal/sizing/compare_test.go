@@ -120,7 +120,7 @@ func comparisonTable(t *testing.T) string {
 	for _, c := range comparisons() {
 		in := Input{Workload: c.w, Shape: c.pool, Nodes: nodes("8", "32Gi", 24)}
 		if c.incr {
-			in.Configuration = []ConfigLayer{{Level: LevelEnvironment, Where: "environments/prod.yaml", Config: model.FlinkConfiguration{KeyIncrementalLegacy: "true"}}}
+			in.Configuration = []ConfigLayer{{Level: LevelEnvironment, Where: "environments/prod.yaml", Config: model.FlinkConfiguration{KeyStateBackend: "rocksdb", KeyIncrementalLegacy: "true"}}}
 		}
 		r, err := Size(in)
 		if err != nil {

@@ -109,6 +109,13 @@ const (
 	// time (flinksync's choice, in the spirit of Flink's advice to keep
 	// checkpoint duration well under the interval).
 	CheckpointUploadShare = 0.5
+	// IncrementalUploadAmplification is how many bytes an incremental
+	// checkpoint uploads per byte written since the last one: RocksDB uploads
+	// the SST files created since then, the flushed writes and the files its
+	// compaction rewrote from them. flinksync takes the headroom the
+	// flink-estimator gives compaction on disk (STATE_DISK_AMPLIFICATION,
+	// 1.5); the upload is never more than the whole state.
+	IncrementalUploadAmplification = StateDiskAmplification
 	// RecoveryDownloadShare is the part of the recovery target the state's
 	// download may take; the rest is left for failure detection (Flink's
 	// heartbeat.timeout is 50 s), pod scheduling and replaying the input
@@ -154,4 +161,10 @@ const (
 	// default is off: every checkpoint uploads the whole state.
 	KeyIncremental       = "execution.checkpointing.incremental"
 	KeyIncrementalLegacy = "state.backend.incremental"
+	// KeyStateBackend and KeyStateBackendLegacy choose the state backend
+	// (Flink 1.17+ and 2.x name, and the older one). Only RocksDB (and
+	// Flink 2's ForSt) checkpoint incrementally; Flink's default, hashmap,
+	// ignores the incremental keys and uploads the whole state every time.
+	KeyStateBackend       = "state.backend.type"
+	KeyStateBackendLegacy = "state.backend"
 )

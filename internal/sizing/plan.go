@@ -142,7 +142,7 @@ func statementAsApp(st *model.EffectiveStatement) *model.EffectiveApp {
 // sizing reads (the others never show in an explanation).
 func layer(level Level, o model.Origin, path string, conf model.FlinkConfiguration) ConfigLayer {
 	l := ConfigLayer{Level: level, Config: conf}
-	for _, k := range [...]string{KeyCheckpointInterval, KeyIncremental, KeyIncrementalLegacy} {
+	for _, k := range [...]string{KeyCheckpointInterval, KeyIncremental, KeyIncrementalLegacy, KeyStateBackend, KeyStateBackendLegacy} {
 		if _, ok := conf[k]; ok {
 			l.Where = o.File + ":" + strconv.Itoa(o.LineOf(path))
 			break

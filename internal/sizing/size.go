@@ -201,7 +201,7 @@ func (s *sizer) decide(r *Result, best estimate, inc incrementalSetting) {
 	switch {
 	case x == 0:
 		s.say("TaskManagers: %d, set by %s", best.n, best.c)
-		s.hint(best.c, inc.on)
+		s.hint(best.c, inc)
 		return
 	case x < best.n:
 		r.BelowEstimate = true
@@ -275,11 +275,13 @@ func (s *sizer) totals(r *Result) error {
 }
 
 // hint says what would lower a count that state, checkpoints or recovery set.
-func (s *sizer) hint(c Constraint, incremental bool) {
+func (s *sizer) hint(c Constraint, inc incrementalSetting) {
 	switch {
 	case c == ConstraintState:
 		s.say("hint: a pool with more memory (or local disk) per TaskManager needs fewer TaskManagers for this state")
-	case c == ConstraintCheckpoint && !incremental:
+	case c == ConstraintCheckpoint && inc.ignored:
+		s.say("hint: %s: rocksdb makes the incremental checkpoints configured take effect: each would upload only the state written since the last checkpoint", KeyStateBackend)
+	case c == ConstraintCheckpoint && !inc.on:
 		s.say("hint: incremental checkpoints (%s: true) upload only the state written since the last checkpoint", KeyIncremental)
 	case c == ConstraintCheckpoint:
 		s.say("hint: a longer checkpoint interval (%s) or more CPU per TaskManager uploads faster", KeyCheckpointInterval)
@@ -330,10 +332,13 @@ func (s *sizer) stateCounts(add func(Constraint, string, float64, string) (int, 
 	ckpt := w.state
 	switch {
 	case inc.on:
-		ingested := w.rps * w.bytes * interval.Seconds()
-		ckpt = min(w.state, ingested)
-		s.add("checkpoint: incremental (%s: true in the %s configuration, %s), so each uploads at most what was written since the last one, ≤ the %B ingested per interval: %b",
-			inc.key, inc.layer.Level, inc.layer.Where, ingested, ckpt)
+		written := w.rps * w.bytes * interval.Seconds()
+		ckpt = min(w.state, written*IncrementalUploadAmplification)
+		s.add("checkpoint: incremental (%s: true in the %s configuration, %s, on %s), so each uploads what was written since the last one: the %B ingested per interval ×%n for the SST files compaction rewrites, at most the state: %b",
+			inc.key, inc.layer.Level, inc.layer.Where, inc.backendSays(), written, IncrementalUploadAmplification, ckpt)
+	case inc.layer != nil && inc.ignored:
+		s.add("checkpoint: full (%s: true in the %s configuration, %s, is ignored by %s, which cannot checkpoint incrementally), so each uploads all %b",
+			inc.key, inc.layer.Level, inc.layer.Where, inc.backendSays(), ckpt)
 	case inc.layer != nil:
 		s.add("checkpoint: full (%s: false in the %s configuration, %s), so each uploads all %b", inc.key, inc.layer.Level, inc.layer.Where, ckpt)
 	default:
@@ -385,32 +390,70 @@ func (s *sizer) interval(r *Result, class string, classInterval time.Duration) (
 }
 
 // incrementalSetting is whether checkpoints are incremental, and the key and
-// configuration level that say so (none: Flink's default, off).
+// configuration level that say so (none: Flink's default, off); and the
+// state backend, which must be RocksDB (or ForSt) for the setting to count.
 type incrementalSetting struct {
 	on    bool
 	key   string
 	layer *ConfigLayer
+	// ignored is true when the configuration turns incremental checkpoints
+	// on but the backend cannot take them.
+	ignored bool
+	// backend is the state backend's value and the key and level that set
+	// it; backendLayer is nil when no level does (Flink's default, hashmap).
+	backend, backendKey string
+	backendLayer        *ConfigLayer
+}
+
+// backendSays names the state backend and where it is set, for the
+// explanation.
+func (inc incrementalSetting) backendSays() string {
+	if inc.backendLayer == nil {
+		return "Flink's default state backend, hashmap (" + KeyStateBackend + " is not set)"
+	}
+	return "the state backend " + model.Quote(inc.backend) + " (" + inc.backendKey + " in the " + string(inc.backendLayer.Level) + " configuration, " + inc.backendLayer.Where + ")"
 }
 
 // incremental reads the incremental setting from the first configuration
-// level that has one.
+// level that has one, and the state backend from the first level that sets
+// it: incremental checkpoints count only on RocksDB or ForSt.
 func (s *sizer) incremental() (incrementalSetting, error) {
+	var inc incrementalSetting
+	inc.backendLayer, inc.backendKey, inc.backend = s.first(KeyStateBackend, KeyStateBackendLegacy)
+	l, key, v := s.first(KeyIncremental, KeyIncrementalLegacy)
+	if l == nil {
+		return inc, nil
+	}
+	inc.layer, inc.key = l, key
+	switch strings.ToLower(v) {
+	case "true":
+		inc.on = incrementalBackend(inc.backend)
+		inc.ignored = !inc.on
+	case "false":
+	default:
+		return incrementalSetting{}, &InputError{Object: l.Level, Field: key, Where: l.Where, Message: model.Quote(v) + " is not true or false"}
+	}
+	return inc, nil
+}
+
+// first returns the first configuration level that sets one of keys (in
+// the order given within a level), the key and its trimmed value.
+func (s *sizer) first(keys ...string) (*ConfigLayer, string, string) {
 	for i := range s.conf {
 		l := &s.conf[i]
-		for _, key := range [...]string{KeyIncremental, KeyIncrementalLegacy} {
-			v, ok := l.Config[key]
-			if !ok || strings.TrimSpace(v) == "" {
-				continue
-			}
-			switch strings.ToLower(strings.TrimSpace(v)) {
-			case "true":
-				return incrementalSetting{true, key, l}, nil
-			case "false":
-				return incrementalSetting{false, key, l}, nil
-			default:
-				return incrementalSetting{}, &InputError{Object: l.Level, Field: key, Where: l.Where, Message: model.Quote(v) + " is not true or false"}
+		for _, key := range keys {
+			if v := strings.TrimSpace(l.Config[key]); v != "" {
+				return l, key, v
 			}
 		}
 	}
-	return incrementalSetting{}, nil
+	return nil, "", ""
+}
+
+// incrementalBackend reports whether a state backend setting names one that
+// checkpoints incrementally: rocksdb or forst, by name or by factory class
+// (org.apache.flink.contrib.streaming.state.EmbeddedRocksDBStateBackendFactory).
+func incrementalBackend(v string) bool {
+	v = strings.ToLower(v)
+	return strings.Contains(v, "rocksdb") || strings.Contains(v, "forst")
 }

@@ -152,7 +152,7 @@ func TestStateConstraints(t *testing.T) {
 		w := w
 		w.StateSize = model.MustQuantity("20Gi") // 2Gi per 4Gi TaskManager → 10
 		in := baseInput(w)
-		in.Configuration = []ConfigLayer{{Level: LevelEnvironment, Where: "env.yaml:9", Config: model.FlinkConfiguration{KeyIncrementalLegacy: "true"}}}
+		in.Configuration = []ConfigLayer{{Level: LevelEnvironment, Where: "env.yaml:9", Config: model.FlinkConfiguration{KeyIncrementalLegacy: "true", KeyStateBackend: "rocksdb"}}}
 		in.Workload.RecoveryTarget = dur(time.Hour)
 		r := mustSize(t, in)
 		if r.TaskManagers != 10 || r.BindingConstraint != ConstraintState {
@@ -187,6 +187,7 @@ func TestStateConstraints(t *testing.T) {
 		in.Configuration = []ConfigLayer{
 			{Level: LevelApp, Config: model.FlinkConfiguration{}},
 			{Level: LevelPool, Where: "pools/small.yaml:12", Config: model.FlinkConfiguration{KeyIncremental: "TRUE", KeyIncrementalLegacy: "false"}},
+			{Level: LevelEnvironment, Where: "environments/prod.yaml:20", Config: model.FlinkConfiguration{KeyStateBackendLegacy: "RocksDB"}},
 		}
 		r := mustSize(t, in)
 		if r.TaskManagers != 1 || !r.IncrementalCheckpoints {
@@ -201,7 +202,7 @@ func TestStateConstraints(t *testing.T) {
 		w.StateSize = model.MustQuantity("1G")
 		w.RecoveryTarget = dur(10 * time.Second) // 1 GB in 5 s at 39 MB/s → 6
 		in := baseInput(w)
-		in.Configuration = []ConfigLayer{{Level: LevelApp, Config: model.FlinkConfiguration{KeyIncremental: "true"}}}
+		in.Configuration = []ConfigLayer{{Level: LevelApp, Config: model.FlinkConfiguration{KeyIncremental: "true", KeyStateBackend: "rocksdb"}}}
 		r := mustSize(t, in)
 		if r.TaskManagers != 6 || r.BindingConstraint != ConstraintRecovery {
 			t.Fatalf("%d TaskManagers set by %s, want 6 by recovery", r.TaskManagers, r.BindingConstraint)
