@@ -146,6 +146,18 @@ func envDetails(m *md, e *EnvironmentPlan) {
 		}
 		m.add(b.String() + "\n")
 	}
+	if len(e.State) > 0 {
+		b.Reset()
+		b.WriteString("**State of the jobs**\n\n")
+		for _, s := range e.State {
+			what := "app"
+			if s.Statement {
+				what = "statement"
+			}
+			fmt.Fprintf(&b, "- %s `%s`: %s%s\n", what, code(s.Job), stateMark(s.Effect), esc(s.Message))
+		}
+		m.add(b.String() + "\n")
+	}
 	if len(e.Apps) > 0 && e.Status != Removed { // a removed environment's apps keep running
 		b.Reset()
 		b.WriteString("**Sizing**\n\n| " + sizingColumn(e.Apps) + " | TaskManagers | parallelism | CPU | memory |\n|---|---|---|---|---|\n")
@@ -455,4 +467,12 @@ func longestRun(s string, c byte) int {
 		}
 	}
 	return best
+}
+
+// stateMark flags the changes that lose or delete a job's state.
+func stateMark(e StateEffect) string {
+	if e == StateLost || e == StateDeleted {
+		return "⚠️ "
+	}
+	return ""
 }

@@ -57,6 +57,9 @@ func WriteText(w io.Writer, r *Result) error {
 		for _, r := range e.Replacements {
 			b.WriteString("  " + r.String() + "\n")
 		}
+		for _, s := range e.State {
+			b.WriteString("  state of " + s.String() + "\n")
+		}
 		for _, o := range e.Objects {
 			fmt.Fprintf(&b, "  %-6s %s%s\n", o.Action, o.ID, objectNote(o))
 		}

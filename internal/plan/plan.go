@@ -173,7 +173,9 @@ type EnvironmentPlan struct {
 	// Replacements are the SQL statements whose objects are replaced, by
 	// name.
 	Replacements []Replacement `json:"replacements"`
-	Totals       TotalsChange  `json:"totals"`
+	// State is what the merge does to each changed or removed job's state.
+	State  []StateImpact `json:"state"`
+	Totals TotalsChange  `json:"totals"`
 	// Findings are head's findings in this environment, new ones marked;
 	// Resolved are base's that head no longer has.
 	Findings []Finding       `json:"findings"`
@@ -431,7 +433,7 @@ func live(ctx context.Context, d Differ, name string, b *pipeline.Result) *LiveD
 // compareEnvironment compares one environment's objects and sizing.
 func compareEnvironment(name string, b, h *pipeline.Result) *EnvironmentPlan {
 	be, he := b.Repo.Environment(name), h.Repo.Environment(name)
-	e := &EnvironmentPlan{Name: name, Objects: []ObjectChange{}, Apps: []AppChange{}, Replacements: []Replacement{}, Findings: []Finding{}, Resolved: []*diag.Finding{},
+	e := &EnvironmentPlan{Name: name, Objects: []ObjectChange{}, Apps: []AppChange{}, Replacements: []Replacement{}, State: []StateImpact{}, Findings: []Finding{}, Resolved: []*diag.Finding{},
 		BaseBlocked: b.Blocked[name], HeadBlocked: h.Blocked[name]}
 	spec := he
 	if spec == nil {
@@ -481,6 +483,9 @@ func compareEnvironment(name string, b, h *pipeline.Result) *EnvironmentPlan {
 	e.Objects, e.Notes = objs, append(e.Notes, notes...)
 	if reps != nil {
 		e.Replacements = reps
+	}
+	if st := stateImpacts(name, e.Objects, e.Replacements, baseObjs, headObjs, b, h); st != nil {
+		e.State = st
 	}
 	if e.Status == "" {
 		e.Status = Unchanged

@@ -184,6 +184,16 @@ func TestPlanEachChange(t *testing.T) {
 			wantSizing: []string{"prod orders-enrich changed 13 → 21"},
 		},
 		{
+			// A stateful job turned stateless: the plan says its state is
+			// lost (issue 15). (scale-up above is the state-keeping rescale.)
+			name: "state-lost",
+			change: func() {
+				g.edit("apps/orders-enrich.yaml", "upgradeMode: savepoint", "upgradeMode: stateless")
+			},
+			want: []string{"dev change FlinkDeployment/flink-dev/orders-enrich", "prod change FlinkDeployment/flink-prod/orders-enrich",
+				"staging change FlinkDeployment/flink-staging/orders-enrich"},
+		},
+		{
 			name:   "remove-app",
 			change: func() { g.remove("apps/metrics-rollup.yaml") },
 			want: []string{
@@ -289,10 +299,10 @@ func TestPlanEachChange(t *testing.T) {
 		t.Errorf("head has 2 error findings (not new), AtLeast says %d", n)
 	}
 	// The whole way from the example to the last commit, at once.
-	all := g.plan("main~5", "main", Options{})
+	all := g.plan("main~6", "main", Options{})
 	if got := strings.Join(changes(all), "\n"); !strings.Contains(got, "dev add FlinkDeployment/flink-dev/ledger-audit") ||
 		!strings.Contains(got, "prod remove FlinkDeployment/flink-prod/metrics-rollup") {
-		t.Errorf("main~5..main must hold the earlier changes:\n%s", got)
+		t.Errorf("main~6..main must hold the earlier changes:\n%s", got)
 	}
 }
 
