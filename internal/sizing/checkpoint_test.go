@@ -123,3 +123,29 @@ func TestHintNamesTheBackend(t *testing.T) {
 		t.Errorf("no hint to set the backend:\n%s", why)
 	}
 }
+
+// A recovery target that leaves less than Flink's failure detection beside
+// the download is warned about: no TaskManager count meets it.
+func TestRecoveryTargetShorterThanDetection(t *testing.T) {
+	for _, tc := range []struct {
+		state  string
+		target time.Duration
+		warn   string
+	}{
+		{"500Gi", time.Minute, "warning: the recovery target 1 min leaves 30 s for noticing the failure, scheduling and replay, less than Flink's heartbeat.timeout of 50 s alone"},
+		{"500Gi", 2 * time.Minute, ""},
+		{"", 40 * time.Second, "warning: the recovery target 40 s leaves 40 s for noticing the failure"},
+		{"", time.Minute, ""},
+	} {
+		in := bigStateInput("1Gi")
+		in.Workload.StateSize = model.Quantity{}
+		if tc.state != "" {
+			in.Workload.StateSize = model.MustQuantity(tc.state)
+		}
+		in.Workload.RecoveryTarget = dur(tc.target)
+		why := strings.Join(mustSize(t, in).Explanation, "\n")
+		if got := strings.Contains(why, "warning: the recovery target"); got != (tc.warn != "") || !strings.Contains(why, tc.warn) {
+			t.Errorf("%q state, %s target: want warning %q:\n%s", tc.state, tc.target, tc.warn, why)
+		}
+	}
+}

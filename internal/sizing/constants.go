@@ -121,6 +121,11 @@ const (
 	// heartbeat.timeout is 50 s), pod scheduling and replaying the input
 	// since the last checkpoint (flinksync's choice).
 	RecoveryDownloadShare = 0.5
+	// FailureDetectionTime is how long Flink may take to notice a lost
+	// TaskManager: heartbeat.timeout's default, 50 s (Flink 1.x and 2.x). A
+	// recovery target that leaves less than this beside the state's download
+	// cannot be met by any number of TaskManagers, and sizing warns.
+	FailureDetectionTime = 50 * time.Second
 )
 
 // Bounds and defaults.

@@ -189,9 +189,22 @@ func (s *sizer) estimate(cpuLatency, cpuSkew float64, interval time.Duration, in
 	}
 	if s.w.state == 0 {
 		s.say("state: none declared, so no state, checkpoint or recovery constraint")
+		s.detection(s.w.recovery)
 		return best, nil
 	}
-	return best, s.stateCounts(add, interval, inc)
+	err = s.stateCounts(add, interval, inc)
+	s.detection(time.Duration(float64(s.w.recovery) * (1 - RecoveryDownloadShare)))
+	return best, err
+}
+
+// detection warns when the time the recovery target leaves beside the
+// state's download is shorter than Flink takes to notice a failure: more
+// TaskManagers cannot meet such a target.
+func (s *sizer) detection(left time.Duration) {
+	if left < FailureDetectionTime {
+		s.say("warning: the recovery target %t leaves %t for noticing the failure, scheduling and replay, less than Flink's heartbeat.timeout of %t alone: no TaskManager count restores within it",
+			s.w.recovery, left, FailureDetectionTime)
+	}
 }
 
 // decide sets the count: the estimate, or the app's explicit one.
