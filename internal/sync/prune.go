@@ -21,7 +21,10 @@ var neverPruned = map[string]bool{"Namespace": true, "CustomResourceDefinition":
 
 // prune deletes what the inventory holds and Git no longer declares. It
 // adds to final the objects it keeps tracking (retained ones that are still
-// flinksync's), and reports whether the pass may shrink the inventory.
+// flinksync's), and reports whether the pass may shrink the inventory. A
+// running stateful FlinkDeployment is deleted only once a savepoint of it
+// is COMPLETED (see savepoint); until then it is retained, over as many
+// passes as the operator takes.
 func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventory, applyFailed bool, opts Options, res *Result) bool {
 	var stale []Entry
 	for k, e := range union {
@@ -91,6 +94,20 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 		case c.live == nil:
 			continue // already gone
 		}
+		sp, why := s.savepoint(ctx, st, e, c.live, opts)
+		if sp != nil {
+			res.Savepoints = append(res.Savepoints, *sp)
+		}
+		if why != "" {
+			action := Retained
+			if sp != nil && sp.Failed() {
+				action = Failed
+			}
+			// Still tracked, so the pass may write the inventory.
+			res.Changes = append(res.Changes, Change{ObjectID: e.ObjectID, Action: action, Message: why})
+			final[e.Key()] = e
+			continue
+		}
 		del := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(c.live.GetUID())}}
 		if opts.Mode == ModeDryRun {
 			del.DryRun = []string{metav1.DryRunAll}
@@ -102,7 +119,11 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 			ok = false
 			continue
 		}
-		res.Changes = append(res.Changes, Change{ObjectID: e.ObjectID, Action: Pruned})
+		pruned := Change{ObjectID: e.ObjectID, Action: Pruned}
+		if sp != nil {
+			pruned.Message = restoreHint(sp)
+		}
+		res.Changes = append(res.Changes, pruned)
 	}
 	return ok
 }

@@ -200,6 +200,9 @@ type Result struct {
 	Drift       []Drift     `json:"drift"`
 	Health      []AppHealth `json:"health"`
 	Errors      []string    `json:"errors,omitempty"`
+	// Savepoints are those prune took, or waits for, before deleting a
+	// running stateful job (see Savepoint).
+	Savepoints []Savepoint `json:"savepoints,omitempty"`
 	// Findings are policy findings only a live cluster can give (TLS-007:
 	// the certificate secret expires soon).
 	Findings []*diag.Finding `json:"findings,omitempty"`

@@ -91,6 +91,17 @@ func UseRealCRDs(t testing.TB, cfg *rest.Config, rel string) []string {
 			t.Cleanup(func() {
 				if err := crds.Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 					t.Errorf("deleting %s: %v", name, err)
+					return
+				}
+				// A CRD goes once its objects are gone: wait, so the next
+				// test that serves it creates it anew, not over one that
+				// is terminating.
+				err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+					_, err := crds.Get(ctx, name, metav1.GetOptions{})
+					return apierrors.IsNotFound(err), nil
+				})
+				if err != nil {
+					t.Errorf("%s still exists a minute after it was deleted: %v", name, err)
 				}
 			})
 			installed = append(installed, created)
