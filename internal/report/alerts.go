@@ -21,6 +21,9 @@ const (
 	AlertSyncFailed  = "SyncFailed"
 	AlertBlocked     = "PolicyBlocked"
 	AlertAppDegraded = "AppDegraded"
+	// AlertSavepointFailed: prune took a savepoint of a running stateful
+	// job before deleting it, and the operator failed it; the job is kept.
+	AlertSavepointFailed = "SavepointFailed"
 )
 
 // Alert formats.
@@ -93,10 +96,18 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 	case len(r.Blocked) > 0:
 		add(Alert{Kind: AlertBlocked, Summary: fmt.Sprintf("environment %s is blocked: nothing is applied until the repository is fixed", r.Environment), Details: r.Blocked})
 	case !r.OK():
+		// A job kept because its savepoint failed is alerted below, as
+		// SavepointFailed; the pass failed for that alone is not SyncFailed.
+		savepoint := map[string]bool{}
+		for _, sp := range r.Savepoints {
+			if sp.Failed() {
+				savepoint[sp.ID()] = true
+			}
+		}
 		var details []string
 		details = append(details, r.Errors...)
 		for _, c := range r.Changes {
-			if c.Action == sync.Failed || c.Action == sync.Conflict {
+			if (c.Action == sync.Failed && !savepoint[c.ID()]) || c.Action == sync.Conflict {
 				msg := c.Message
 				for _, d := range c.Diffs {
 					msg = strings.TrimSpace(msg + " " + d.Live)
@@ -104,7 +115,16 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 				details = append(details, fmt.Sprintf("%s %s: %s", c.Action, c.ID(), msg))
 			}
 		}
-		add(Alert{Kind: AlertSyncFailed, Summary: fmt.Sprintf("sync of environment %s failed", r.Environment), Details: details})
+		if len(details) > 0 || r.Count(sync.Skipped) > 0 || len(savepoint) == 0 {
+			add(Alert{Kind: AlertSyncFailed, Summary: fmt.Sprintf("sync of environment %s failed", r.Environment), Details: details})
+		}
+	}
+	for _, sp := range r.Savepoints {
+		if sp.Failed() {
+			add(Alert{Kind: AlertSavepointFailed, App: sp.Name,
+				Summary: fmt.Sprintf("savepoint %s of %s in %s is %s: the job is kept running and not pruned", sp.Snapshot, sp.ID(), r.Environment, sp.State),
+				Details: []string{sp.Error, "delete FlinkStateSnapshot " + sp.Snapshot + " to take a new savepoint"}})
+		}
 	}
 	if len(r.Drift) > 0 {
 		var details []string
@@ -173,7 +193,7 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 func (a *Alerter) carryOver(r *sync.Result, current map[string]Alert, health map[string]sync.Health) {
 	blind := len(r.Blocked) > 0 || (len(r.Health) == 0 && len(r.Errors) > 0)
 	for k, al := range a.active {
-		if al.Environment != r.Environment || (al.Kind != AlertAppDegraded && al.Kind != AlertDrift) {
+		if al.Environment != r.Environment || (al.Kind != AlertAppDegraded && al.Kind != AlertDrift && al.Kind != AlertSavepointFailed) {
 			continue
 		}
 		if _, again := current[k]; again {

@@ -54,6 +54,10 @@ func (e *Events) Pass(r *sync.Result) {
 		case sync.Created, sync.Configured, sync.Replaced:
 			applied = append(applied, c.ID())
 		case sync.Pruned:
+			if c.Message != "" { // the savepoint it was deleted after
+				pruned = append(pruned, c.ID()+" "+c.Message)
+				continue
+			}
 			pruned = append(pruned, c.ID())
 		}
 	}
