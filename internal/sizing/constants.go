@@ -25,8 +25,9 @@ const (
 
 	// ComplexitySimple, ComplexityMedium and ComplexityComplex multiply the
 	// rate (field guide: simple 1, medium about 1/2, complex about 1/4; the
-	// flink-estimator's 24,000 / 11,000 / 5,500 rec/s have the same ratios,
-	// 1 : 0.46 : 0.23; Alibaba's 40–55 k simple vs 5–10 k complex agree).
+	// flink-estimator's code has 24,000 / 11,000 / 2,500 rec/s, 1 : 0.46 :
+	// 0.10, harder on complex statements; Alibaba's 40–55 k simple vs 5–10 k
+	// complex is 1 : 0.15 to 0.25).
 	ComplexitySimple  = 1.0
 	ComplexityMedium  = 0.5
 	ComplexityComplex = 0.25
@@ -92,7 +93,8 @@ const (
 	StateMemoryFraction = 0.5
 	// StateDiskAmplification is how much local disk RocksDB needs per byte
 	// of state, for compaction, the write-ahead log and overlapping SST files
-	// during merges (the flink-estimator's STATE_DISK_AMPLIFICATION, 1.5).
+	// during merges (the field guide's state-on-disk rule: keys × record
+	// size × 1.5; the flink-estimator's code has no disk term).
 	StateDiskAmplification = 1.5
 	// LocalDiskPerCore is the local disk a TaskManager gets per core of CPU
 	// when its pool does not set taskManager.localDisk (AWS: 1 KPU = 1 vCPU,
@@ -112,9 +114,9 @@ const (
 	// IncrementalUploadAmplification is how many bytes an incremental
 	// checkpoint uploads per byte written since the last one: RocksDB uploads
 	// the SST files created since then, the flushed writes and the files its
-	// compaction rewrote from them. flinksync takes the headroom the
-	// flink-estimator gives compaction on disk (STATE_DISK_AMPLIFICATION,
-	// 1.5); the upload is never more than the whole state.
+	// compaction rewrote from them. flinksync takes the same compaction
+	// headroom as StateDiskAmplification (the field guide's 1.5); the upload
+	// is never more than the whole state.
 	IncrementalUploadAmplification = StateDiskAmplification
 	// RecoveryDownloadShare is the part of the recovery target the state's
 	// download may take; the rest is left for failure detection (Flink's
