@@ -40,7 +40,8 @@ model).
 
 An application or statement that needs more TaskManagers than its pool's
 maxTaskManagers is listed on stderr with its file and line (policy CPU-003):
-the sizing is printed, and size exits 1.
+the sizing is printed with a warning under its row (exceedsMaxTaskManagers
+in --output json), and size exits 1.
 
 Exit codes: 0 sized, 1 sized but above a pool's maxTaskManagers, 2 could
 not run (bad flags, load errors, an application or statement that cannot
