@@ -111,7 +111,8 @@ func (s *Syncer) savepoint(ctx context.Context, st *passState, e Entry, live *un
 	case err != nil:
 		return sp, fmt.Sprintf("not pruned: reading savepoint %s failed: %v", name, err)
 	}
-	if of := snap.GetLabels()[LabelSavepointOf]; of != live.GetName() || st.owner.why(withPart(snap, st.ns)) != "" {
+	ref, _, _ := unstructured.NestedString(snap.Object, "spec", "jobReference", "name")
+	if of := snap.GetLabels()[LabelSavepointOf]; of != live.GetName() || ref != live.GetName() || st.owner.why(withPart(snap, st.ns)) != "" {
 		return sp, fmt.Sprintf("not pruned: FlinkStateSnapshot %s exists and is not the savepoint flinksync took of it; delete or rename it", name)
 	}
 	sp.State, _, _ = unstructured.NestedString(snap.Object, "status", "state")

@@ -150,3 +150,64 @@ func TestDryRunPruneTakesNoSavepoint(t *testing.T) {
 		t.Fatal("a dry run must create and delete nothing")
 	}
 }
+
+func TestNeedsSavepoint(t *testing.T) {
+	fd := func(mode, state, running string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+			"spec": map[string]any{"job": map[string]any{"upgradeMode": mode, "state": state}}}}
+		if running != "" {
+			u.Object["status"] = map[string]any{"jobStatus": map[string]any{"state": running}}
+		}
+		return u
+	}
+	for _, c := range []struct {
+		name string
+		u    *unstructured.Unstructured
+		want bool
+	}{
+		{"savepoint, running", fd("savepoint", "running", "RUNNING"), true},
+		{"last-state, state unset", fd("last-state", "", "RUNNING"), true},
+		{"stateless", fd("stateless", "running", "RUNNING"), false},
+		{"suspended", fd("savepoint", "suspended", "RUNNING"), false},
+		{"not running yet", fd("savepoint", "running", "CREATED"), false},
+		{"no status", fd("savepoint", "running", ""), false},
+		{"another kind", &unstructured.Unstructured{Object: map[string]any{"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkSessionJob",
+			"spec": map[string]any{"job": map[string]any{"upgradeMode": "savepoint"}}, "status": map[string]any{"jobStatus": map[string]any{"state": "RUNNING"}}}}, false},
+	} {
+		if _, got := needsSavepoint(c.u); got != c.want {
+			t.Errorf("%s: needsSavepoint %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestSnapshotNameIsPerObjectAndValid(t *testing.T) {
+	u := &unstructured.Unstructured{}
+	u.SetName("orders")
+	u.SetUID("1a2b3c4d-5e6f-4a0b-8c9d-0e1f2a3b4c5d")
+	if got := snapshotName(u); got != "orders-prune-1a2b3c4d" {
+		t.Errorf("snapshotName %q", got)
+	}
+	u.SetName(strings.Repeat("a", 250))
+	if got := snapshotName(u); len(got) > 253 || !strings.HasSuffix(got, "-prune-1a2b3c4d") {
+		t.Errorf("a long name must stay a valid object name: %d chars", len(got))
+	}
+}
+
+func TestPruneTrustsNoForeignSnapshotOfTheSameName(t *testing.T) {
+	f, ctx := savepointFixture(t, "metrics-rollup")
+	name := snapshotName(f.fd("dev", "metrics-rollup"))
+	forged := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkStateSnapshot",
+		"metadata": map[string]any{"name": name, "labels": map[string]any{LabelSavepointOf: "metrics-rollup"}},
+		"spec":     map[string]any{"jobReference": map[string]any{"kind": "FlinkDeployment", "name": "other"}, "savepoint": map[string]any{}}}}
+	if _, err := f.dyn.Resource(testenv.FlinkStateSnapshotGVR).Namespace(f.ns("dev")).Create(ctx, forged, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.SetStatus(t, f.cfg, testenv.FlinkStateSnapshotGVR, f.ns("dev"), name, map[string]any{"state": "COMPLETED", "path": "s3://elsewhere/sp"})
+	r := f.pass(ctx, Options{})["dev"]
+	if c := changeOf(t, r, "FlinkDeployment", f.ns("dev"), "metrics-rollup"); c.Action != Retained || !strings.Contains(c.Message, "not the savepoint flinksync took") {
+		t.Fatalf("%+v", c)
+	}
+	if !f.exists("metrics-rollup") {
+		t.Fatal("a snapshot flinksync did not make must not license the delete")
+	}
+}
