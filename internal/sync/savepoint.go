@@ -99,15 +99,15 @@ func (s *Syncer) savepoint(ctx context.Context, st *passState, e Entry, live *un
 	switch {
 	case apierrors.IsNotFound(err):
 		create := metav1.CreateOptions{FieldManager: FieldManager}
-		verb := "took"
+		said := fmt.Sprintf("waiting for savepoint %s (state none yet): created it, as the job runs with upgradeMode %s", name, mode)
 		if opts.Mode != ModeApply {
 			create.DryRun = []string{metav1.DryRunAll}
-			verb = "would take"
+			said = fmt.Sprintf("would take savepoint %s first (upgradeMode %s), and delete the job once it is COMPLETED", name, mode)
 		}
 		if _, err := ri.Create(ctx, newSnapshot(st, live, name), create); err != nil {
 			return sp, fmt.Sprintf("not pruned: creating savepoint %s failed: %v", name, err)
 		}
-		return sp, fmt.Sprintf("%s savepoint %s first (upgradeMode %s): deleted once it is COMPLETED", verb, name, mode)
+		return sp, said
 	case err != nil:
 		return sp, fmt.Sprintf("not pruned: reading savepoint %s failed: %v", name, err)
 	}

@@ -44,7 +44,7 @@ func TestPruneOfRunningStatefulJobWaitsForCompletedSavepoint(t *testing.T) {
 	f, ctx := savepointFixture(t, "metrics-rollup")
 	r := f.pass(ctx, Options{})["dev"]
 	c := changeOf(t, r, "FlinkDeployment", f.ns("dev"), "metrics-rollup")
-	if c.Action != Retained || !strings.Contains(c.Message, "savepoint metrics-rollup-prune-") {
+	if c.Action != Retained || !strings.Contains(c.Message, "waiting for savepoint metrics-rollup-prune-") {
 		t.Fatalf("a running stateful job must be retained until its savepoint completes: %+v", c)
 	}
 	if !f.exists("metrics-rollup") {
