@@ -204,3 +204,26 @@ func TestCompareObjectsPairsStatements(t *testing.T) {
 		t.Errorf("changedWhat: %q", w)
 	}
 }
+
+// A credential written into a statement's SQL (a WITH option or a hint) is
+// a policy error, and the plan that reports it shows the option masked in
+// every format: the reviewer sees that it changed, never the value.
+func TestPlanMasksCredentialsInSQL(t *testing.T) {
+	g := newExampleRepo(t)
+	const secret = "hunter2-in-sql"
+	g.edit("statements/checkout-pageviews.yaml", "FROM `pageviews`",
+		"FROM `pageviews` /*+ OPTIONS('properties.sasl.jaas.config' = 'PlainLoginModule required username=\"u\" password=\""+secret+"\";', 'basic-auth.user-info' = 'u:"+secret+"') */")
+	g.commit("a credential in SQL")
+	r := g.plan("main~1", "main", Options{})
+	if e := environment(t, r, "prod-eu"); len(e.Replacements) != 1 {
+		t.Fatalf("the statement must be replaced: %+v", changes(r))
+	}
+	for format, out := range outputs(t, r) {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s output shows the credential written in SQL", format)
+		}
+		if !strings.Contains(out, "masked hmac:") {
+			t.Errorf("%s output shows no masked value where the credential was", format)
+		}
+	}
+}
