@@ -354,43 +354,28 @@ func (l *loader) document(file string, n *yaml.Node) {
 	origin := func() Origin { return Origin{File: file, Line: n.Line, lines: d.lines, failed: d.failed} }
 	switch kind.Value {
 	case KindEnvironment:
-		e := &Environment{}
 		d.env = name
-		d.decode(body, reflect.ValueOf(e).Elem(), "")
-		e.Origin = origin()
+		e := decodeDocument[Environment](d, body, origin)
 		l.repo.Environments = append(l.repo.Environments, e)
 		l.note(file, fileDoc{env: e})
 	case KindComputePool:
-		p := &ComputePool{}
-		d.decode(body, reflect.ValueOf(p).Elem(), "")
-		p.Origin = origin()
-		l.repo.Pools = append(l.repo.Pools, p)
+		l.repo.Pools = append(l.repo.Pools, decodeDocument[ComputePool](d, body, origin))
 		l.note(file, fileDoc{wide: true})
 	case KindFlinkApplication:
-		a := &FlinkApplication{}
 		d.app = name
-		d.decode(body, reflect.ValueOf(a).Elem(), "")
-		a.Origin = origin()
+		a := decodeDocument[FlinkApplication](d, body, origin)
 		l.repo.Apps = append(l.repo.Apps, a)
 		l.note(file, fileDoc{app: a})
 	case KindFlinkStatement:
-		st := &FlinkStatement{}
 		d.app = name
-		d.decode(body, reflect.ValueOf(st).Elem(), "")
-		st.Origin = origin()
+		st := decodeDocument[FlinkStatement](d, body, origin)
 		l.repo.Statements = append(l.repo.Statements, st)
 		l.note(file, fileDoc{statement: st})
 	case KindKafkaCatalog:
-		c := &KafkaCatalog{}
-		d.decode(body, reflect.ValueOf(c).Elem(), "")
-		c.Origin = origin()
-		l.repo.Catalogs = append(l.repo.Catalogs, c)
+		l.repo.Catalogs = append(l.repo.Catalogs, decodeDocument[KafkaCatalog](d, body, origin))
 		l.note(file, fileDoc{wide: true})
 	case KindPolicy:
-		p := &Policy{}
-		d.decode(body, reflect.ValueOf(p).Elem(), "")
-		p.Origin = origin()
-		l.repo.Policies = append(l.repo.Policies, p)
+		l.repo.Policies = append(l.repo.Policies, decodeDocument[Policy](d, body, origin))
 		l.note(file, fileDoc{wide: true})
 	default:
 		l.note(file, fileDoc{wide: true})
@@ -401,15 +386,27 @@ func (l *loader) document(file string, n *yaml.Node) {
 	l.dropped += d.dropped
 }
 
-// field returns the value of key in a mapping node, or nil.
-func field(m *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
+// document is a decoded repository document of one kind.
+type document[T any] interface {
+	*T
+	setOrigin(Origin)
 }
+
+// decodeDocument decodes a document's body into a new T and records where
+// it came from.
+func decodeDocument[T any, P document[T]](d *decoder, body *yaml.Node, origin func() Origin) P {
+	doc := P(new(T))
+	d.decode(body, reflect.ValueOf(doc).Elem(), "")
+	doc.setOrigin(origin())
+	return doc
+}
+
+func (e *Environment) setOrigin(o Origin)      { e.Origin = o }
+func (p *ComputePool) setOrigin(o Origin)      { p.Origin = o }
+func (a *FlinkApplication) setOrigin(o Origin) { a.Origin = o }
+func (s *FlinkStatement) setOrigin(o Origin)   { s.Origin = o }
+func (c *KafkaCatalog) setOrigin(o Origin)     { c.Origin = o }
+func (p *Policy) setOrigin(o Origin)           { p.Origin = o }
 
 // peekName finds metadata.name in a document body to label its findings.
 func peekName(body *yaml.Node) string {
