@@ -6,7 +6,10 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/flinksync/flinksync/internal/source"
 )
 
 // sqlRepo is base with a cfk environment "prod" beside fko "dev" (which has
@@ -271,6 +274,54 @@ func TestSQLFileLinkOutRefused(t *testing.T) {
 			t.Fatalf("the SQL behind the link was read: %q", st.Spec.SQL)
 		}
 	}
+}
+
+// A huge SQL file is refused by the capped reader, at the statement's
+// sqlFile line, and nothing of it is read; a FIFO in its place is refused
+// at once instead of blocking the load.
+func TestSQLFileHugeOrNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range repoFS(sqlFS(nil)) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sql := filepath.Join(dir, "sql", "views.sql")
+	load := func() (*Repository, error) {
+		d, err := source.OpenDir(dir, source.Limits{FileBytes: 64 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		return LoadFS(d)
+	}
+	huge := "INSERT INTO views SELECT 1 /* " + strings.Repeat("x", 1<<20) + " */"
+	if err := os.WriteFile(sql, []byte(huge), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		repo, err := load()
+		fs := Findings(err)
+		if len(fs) != 1 || fs[0].Rule != RuleRead || fs[0].File != "statements/views.yaml" || fs[0].Line != 8 {
+			t.Fatalf("%s: want one %s at statements/views.yaml:8, got %v", what, RuleRead, err)
+		}
+		if len(repo.EffectiveStatements("dev")) != 0 {
+			t.Fatalf("%s: a statement without its SQL must not be effective", what)
+		}
+	}
+	check("a 1 MiB SQL file over a 64 KiB cap")
+	if err := os.Remove(sql); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(sql, 0o644); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	check("a FIFO")
 }
 
 func TestClassifySQL(t *testing.T) {

@@ -76,3 +76,36 @@ func TestErrorInOneEnvironmentFileBlocksOnlyIt(t *testing.T) {
 		t.Fatalf("only dev must be blocked, got %v", res.Blocked)
 	}
 }
+
+// TestSQLTyposBlockWhatTheyCouldAffect: a careless edit of a statement or
+// a catalog blocks the environments it could affect, so no statement
+// vanishes from an environment's desired set (and is pruned) because of
+// a typo; an unreadable or broken SQL file blocks its statement's.
+func TestSQLTyposBlockWhatTheyCouldAffect(t *testing.T) {
+	all := []string{"dev", "prod", "prod-eu", "staging"}
+	for _, tc := range []struct {
+		name, file, from, to string
+		want                 []string
+	}{
+		{"misspelled environments of a statement", "statements/checkout-pageviews.yaml", "  environments: [prod-eu]", "  enviroments: [prod-eu]", all},
+		{"misspelled environment name", "statements/checkout-pageviews.yaml", "  environments: [prod-eu]", "  environments: [prod-ue]", all},
+		{"misspelled sqlFile", "statements/orders-attributed.yaml", "sqlFile: sql/orders-attributed.sql", "sqlFile: sql/orders-atributed.sql", []string{"prod-eu"}},
+		{"SET instead of a statement", "sql/orders-attributed.sql", "INSERT INTO", "SET 'a' = 'b'; INSERT INTO", []string{"prod-eu"}},
+		{"misspelled catalog field", "catalogs/kafka.yaml", "schemaRegistry:", "schemaRegistery:", all},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Run(exampleWith(t, tc.file, tc.from, tc.to), Options{Now: fixedNow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, env := range tc.want {
+				if len(res.Blocked[env]) == 0 {
+					t.Errorf("environment %s must be blocked; blocked: %v", env, res.Blocked)
+				}
+			}
+			if len(res.Blocked) != len(tc.want) {
+				t.Errorf("only %v must be blocked, got %v", tc.want, res.Blocked)
+			}
+		})
+	}
+}
