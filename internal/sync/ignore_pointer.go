@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/go-openapi/jsonpointer"
 )
 
 // An ignore rule names fields by JSON pointer (RFC 6901); drift names them
@@ -21,17 +23,11 @@ import (
 // "/" the key "" at the root. A pointer that does not start with '/' (not
 // one: model.ValidPointer refuses it) is one token.
 func splitPointer(p string) []string {
-	if p == "" {
-		return nil
+	ptr, err := jsonpointer.New(p)
+	if err != nil {
+		return []string{p}
 	}
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	for i, t := range parts {
-		if strings.Contains(t, "~") {
-			// "~1" before "~0": "~01" is "~1", the key, not "/".
-			parts[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
-		}
-	}
-	return parts
+	return ptr.DecodedTokens()
 }
 
 // joinPointer is the JSON pointer of tokens.
@@ -39,7 +35,7 @@ func joinPointer(tokens []string) string {
 	var b strings.Builder
 	for _, t := range tokens {
 		b.WriteByte('/')
-		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1"))
+		b.WriteString(jsonpointer.Escape(t))
 	}
 	return b.String()
 }
