@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,12 +129,7 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 			continue // a duplicate the loader reported
 		}
 		if err := outs[i].err; err != nil {
-			file, line, msg := env.Origin.File, 1, err.Error()
-			if oe, ok := errors.AsType[*render.OverlayError](err); ok {
-				file, line, msg = oe.File, max(oe.Line, 1), oe.Err.Error()
-			}
-			findings = append(findings, &diag.Finding{Rule: RuleRender, Severity: diag.Error, File: file, Line: line,
-				Environment: name, Message: msg})
+			findings = append(findings, renderFindings(name, env.Origin.File, err)...)
 			continue
 		}
 		res.Rendered[name] = outs[i].out
@@ -143,6 +139,27 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 	res.Findings = findings
 	res.block()
 	return res, nil
+}
+
+// renderFindings places a render error of environment env: an overlay's at
+// its kustomization line, an app's or statement's at the line of its
+// document, anything else at the environment's file.
+func renderFindings(env, envFile string, err error) []*diag.Finding {
+	finding := func(file string, line int, app, msg string) *diag.Finding {
+		return &diag.Finding{Rule: RuleRender, Severity: diag.Error, File: file, Line: max(line, 1), Environment: env, App: app, Message: msg}
+	}
+	if oe, ok := errors.AsType[*render.OverlayError](err); ok {
+		return []*diag.Finding{finding(oe.File, oe.Line, "", oe.Err.Error())}
+	}
+	if re, ok := errors.AsType[*render.RenderError](err); ok {
+		out := make([]*diag.Finding, 0, len(re.Errors))
+		for _, se := range re.Errors {
+			_, name, _ := strings.Cut(se.What, " ")
+			out = append(out, finding(se.File, se.Line, name, fmt.Sprintf("cannot render %s: %v", se.What, se.Err)))
+		}
+		return out
+	}
+	return []*diag.Finding{finding(envFile, 1, "", err.Error())}
 }
 
 // Resources converts a sizing result into what render needs.

@@ -16,9 +16,9 @@ import (
 // credentials Secret and the FlinkEnvironmentSecretMapping CMF needs.
 // Statements whose pool did not resolve are left out: their load findings
 // block the environment already.
-func (b *builder) cfkSQL(in Input) ([]*Object, []string) {
+func (b *builder) cfkSQL(in Input) ([]*Object, []*SourceError) {
 	var out []*Object
-	var errs []string
+	var errs []*SourceError
 	pools := map[string]*model.EffectiveStatement{} // a statement on each pool, for its image
 	for _, st := range in.Statements {
 		if st.Pool == nil {
@@ -31,7 +31,7 @@ func (b *builder) cfkSQL(in Input) ([]*Object, []string) {
 		switch {
 		case errors.Is(err, ErrSkip):
 		case err != nil:
-			errs = append(errs, fmt.Sprintf("%s: statement %s: %v", st.Origin.File, st.Name, err))
+			errs = append(errs, &SourceError{File: st.Origin.File, Line: st.Origin.Line, What: "statement " + st.Name, Err: err})
 		default:
 			out = append(out, o)
 		}

@@ -537,8 +537,10 @@ func TestCFKStatementSizing(t *testing.T) {
 		return fixed, nil
 	}
 	_, err = Render(InputOf(repo, env, fail), Options{Source: fsys})
-	if err == nil || !strings.Contains(err.Error(), "statements/orders.yaml: statement orders-enriched: too big") {
-		t.Errorf("want an error naming the statement's file, got %v", err)
+	var re *RenderError
+	if !errors.As(err, &re) || len(re.Errors) != 1 || re.Errors[0].File != "statements/orders.yaml" || re.Errors[0].Line < 1 ||
+		re.Errors[0].What != "statement orders-enriched" || !strings.Contains(err.Error(), "statement orders-enriched: too big") {
+		t.Errorf("want an error placed at the statement's file and line, got %v", err)
 	}
 }
 

@@ -51,7 +51,7 @@ const (
 // so every script starts with the environment's DDL statements it uses
 // (ddlIndex), which define the
 // tables in the job's own in-memory catalog.
-func (b *builder) fkoSQL(in Input) ([]*Object, []string) {
+func (b *builder) fkoSQL(in Input) ([]*Object, []*SourceError) {
 	var ddl, dml []*model.EffectiveStatement
 	for _, st := range in.Statements {
 		if st.Kind == model.SQLDDL {
@@ -67,7 +67,7 @@ func (b *builder) fkoSQL(in Input) ([]*Object, []string) {
 	byName(dml)
 	deps := newDDLIndex(ddl)
 	var out []*Object
-	var errs []string
+	var errs []*SourceError
 	for _, st := range dml {
 		objs, err := b.sqlRunnerJob(st, deps, in.Size)
 		if errors.Is(err, ErrSkip) {
@@ -79,7 +79,7 @@ func (b *builder) fkoSQL(in Input) ([]*Object, []string) {
 			if errors.As(err, &fe) {
 				line = st.Origin.LineOf(fe.path)
 			}
-			errs = append(errs, fmt.Sprintf("%s:%d: statement %s: %v", st.Origin.File, line, st.Name, err))
+			errs = append(errs, &SourceError{File: st.Origin.File, Line: line, What: "statement " + st.Name, Err: err})
 			continue
 		}
 		out = append(out, objs...)

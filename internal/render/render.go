@@ -133,6 +133,38 @@ func InputOf(repo *model.Repository, env *model.Environment, size SizeFunc) Inpu
 		Catalogs: repo.EffectiveCatalogs(name), Size: size}
 }
 
+// SourceError is a problem rendering one app or statement, placed at the
+// line of its document that caused it.
+type SourceError struct {
+	File string
+	Line int
+	// What names the app or statement: "app orders", "statement views".
+	What string
+	Err  error
+}
+
+func (e *SourceError) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %v", e.File, e.Line, e.What, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// RenderError is why an environment could not be rendered: one
+// SourceError per app or statement.
+type RenderError struct {
+	Environment string
+	Errors      []*SourceError
+}
+
+func (e *RenderError) Error() string {
+	msgs := make([]string, len(e.Errors))
+	for i, se := range e.Errors {
+		msgs[i] = se.Error()
+	}
+	return fmt.Sprintf("environment %s: cannot render:\n  %s", e.Environment, strings.Join(msgs, "\n  "))
+}
+
 // Render renders one environment: its apps, its SQL statements and
 // catalogs, then its overlay. An error means nothing of the environment
 // should be applied.
@@ -140,7 +172,7 @@ func Render(in Input, opts Options) (*Environment, error) {
 	env, apps, size := in.Env, in.Apps, in.Size
 	out := &Environment{Name: env.Metadata.Name, Namespace: env.Spec.Namespace}
 	b := &builder{env: env, opts: opts}
-	var errs []string
+	var errs []*SourceError
 	out.Objects = append(out.Objects, b.rbac()...)
 	if env.Spec.Target == model.TargetCFK {
 		if env.Spec.CFK.CMFRest != nil {
@@ -154,7 +186,7 @@ func Render(in Input, opts Options) (*Environment, error) {
 			continue
 		}
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: app %s: %v", app.Origin.File, app.Name, err))
+			errs = append(errs, &SourceError{File: app.Origin.File, Line: app.Origin.Line, What: "app " + app.Name, Err: err})
 			continue
 		}
 		out.Objects = append(out.Objects, b.app(app, res))
@@ -163,7 +195,7 @@ func Render(in Input, opts Options) (*Environment, error) {
 	out.Objects = append(out.Objects, sql...)
 	errs = append(errs, sqlErrs...)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("environment %s: cannot render:\n  %s", env.Metadata.Name, strings.Join(errs, "\n  "))
+		return nil, &RenderError{Environment: env.Metadata.Name, Errors: errs}
 	}
 	if opts.Source != nil {
 		ov, err := applyOverlay(opts, env.Metadata.Name, out.Objects)

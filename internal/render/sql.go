@@ -12,7 +12,7 @@ import (
 // sql renders the statements (and, on cfk, the catalogs) of an
 // environment for its target. The errors name the file of the statement
 // that could not be rendered.
-func (b *builder) sql(in Input) ([]*Object, []string) {
+func (b *builder) sql(in Input) ([]*Object, []*SourceError) {
 	if len(in.Statements) == 0 && len(in.Catalogs) == 0 {
 		return nil, nil
 	}
