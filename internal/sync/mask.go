@@ -41,6 +41,15 @@ func Masked(r *Result) *Result {
 			m.Health[i] = h
 		}
 	}
+	if r.Savepoints != nil {
+		m.Savepoints = make([]Savepoint, len(r.Savepoints))
+		for i, sp := range r.Savepoints {
+			// The operator's error, or a path with userinfo, may carry a
+			// credential.
+			sp.Path, sp.Error = redact.Text(sp.Path), redact.Text(sp.Error)
+			m.Savepoints[i] = sp
+		}
+	}
 	m.Findings = MaskedFindings(r.Findings)
 	return &m
 }

@@ -52,3 +52,21 @@ func FuzzMaskedOutputs(f *testing.F) {
 		}
 	})
 }
+
+// Masked masks what the operator writes into a savepoint's error or path
+// (an exception quoting a key, a path with userinfo) and health messages.
+func TestMaskedSavepointsAndHealth(t *testing.T) {
+	const secret = "AKIAsecretValue42"
+	res := &Result{
+		Savepoints: []Savepoint{{Snapshot: "s", State: SnapshotFailed, Path: "s3://user:" + secret + "@bucket/sp",
+			Error: "upload failed: fs.s3a.secret.key=" + secret}},
+		Health: []AppHealth{{App: "a", Health: Degraded, Message: "job failed: --password=" + secret}},
+	}
+	j, _ := json.Marshal(Masked(res))
+	if strings.Contains(string(j), secret) {
+		t.Fatalf("a secret in a savepoint or health message leaked: %s", j)
+	}
+	if res.Savepoints[0].Error == "" || !strings.Contains(res.Savepoints[0].Error, secret) {
+		t.Fatal("Masked must not change its input")
+	}
+}
