@@ -144,7 +144,7 @@ blocked, 2 could not run.`,
 			ok := true
 			for _, env := range p.envs {
 				name := env.Metadata.Name
-				r := p.syncer.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: mode, AllowEmpty: allowEmpty, Blocked: p.res.Blocked[name]})
+				r := p.syncer.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: mode, AllowEmpty: allowEmpty, Blocked: p.res.Blocked[name], Guard: p.res.Guard(name)})
 				r.Revision = p.res.Revision()
 				results = append(results, r)
 				ok = ok && r.OK()

@@ -455,7 +455,7 @@ func (d *Daemon) syncEnv(ctx context.Context, name, why string) outcome {
 	}
 	pctx, cancel := d.untilDeadline(ctx)
 	defer cancel()
-	r := d.syncer.Sync(pctx, env, res.Rendered[name], sync.Options{Blocked: res.Blocked[name]})
+	r := d.syncer.Sync(pctx, env, res.Rendered[name], sync.Options{Blocked: res.Blocked[name], Guard: res.Guard(name)})
 	o := d.cutIf(pctx, stageSync)
 	r.Revision = res.Revision()
 	d.metrics.Pass(r)

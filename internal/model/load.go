@@ -611,6 +611,15 @@ func (l *loader) checkEnvironment(e *Environment) {
 	if s.TLS != nil && s.TLS.MountPath == "" {
 		s.TLS.MountPath = DefaultTLSMountPath
 	}
+	for i, a := range s.StateGuard.Acknowledge {
+		at := fmt.Sprintf("spec.stateGuard.acknowledge[%d]", i)
+		switch {
+		case (a.App == "") == (a.Statement == ""):
+			bad(at, RuleRequired, "name exactly one of app or statement: the job whose state may be lost")
+		case !isLabel(a.Job()):
+			bad(at, RuleName, "%q is not an app or statement name: %s", a.Job(), labelRule)
+		}
+	}
 	if s.Sync.Drift == "" {
 		s.Sync.Drift = DriftCorrect
 	}

@@ -93,7 +93,44 @@ type EnvironmentSpec struct {
 	// SQLRunner runs FlinkStatements in a target: fko environment.
 	SQLRunner *SQLRunner `yaml:"sqlRunner"`
 	Sync      Sync       `yaml:"sync"`
+	// StateGuard decides whether a change that loses a stateful job's
+	// state blocks the environment (policy STATE-001).
+	StateGuard StateGuard `yaml:"stateGuard"`
 }
+
+// StateGuardMode is what a state-losing change is: an error that keeps
+// the environment untouched, a warning, or nothing.
+type StateGuardMode string
+
+// The state guard's modes.
+const (
+	StateGuardEnforce StateGuardMode = "enforce"
+	StateGuardWarn    StateGuardMode = "warn"
+	StateGuardOff     StateGuardMode = "off"
+)
+
+// StateGuard is an environment's guard against changes that throw a
+// stateful job's state away (see docs/state.md).
+type StateGuard struct {
+	// Mode is enforce, warn or off. Absent, it is enforce where the
+	// environment requires TLS (tls.required, or a Policy's requireTLS)
+	// and warn elsewhere.
+	Mode StateGuardMode `yaml:"mode" enum:"enforce,warn,off"`
+	// Acknowledge lists the jobs whose state may be lost until a date.
+	Acknowledge []StateAcknowledgement `yaml:"acknowledge"`
+}
+
+// StateAcknowledgement lets one job (an app or a statement) lose its
+// state until Expires, at most MaxAcknowledgement ahead.
+type StateAcknowledgement struct {
+	App       string `yaml:"app"`
+	Statement string `yaml:"statement"`
+	Reason    string `yaml:"reason" model:"required"`
+	Expires   Date   `yaml:"expires" model:"required"`
+}
+
+// Job is the acknowledged app's or statement's name.
+func (a StateAcknowledgement) Job() string { return a.App + a.Statement }
 
 // SQLRunner is the job that runs a FlinkStatement's script on FKO, the
 // pattern of FKO's flink-sql-runner example: a jar that reads a SQL file

@@ -23,6 +23,7 @@ import (
 	"github.com/flinksync/flinksync/internal/policy"
 	"github.com/flinksync/flinksync/internal/render"
 	"github.com/flinksync/flinksync/internal/sizing"
+	"github.com/flinksync/flinksync/internal/state"
 )
 
 // Rule IDs for problems found after loading.
@@ -61,6 +62,18 @@ type Result struct {
 	Findings []*diag.Finding
 	// Blocked names each environment that must not be synced, with why.
 	Blocked map[string][]string
+	// Guards are the environments' state guards in force, by name.
+	Guards map[string]state.Guard
+}
+
+// Guard is environment env's state guard in force, nil when the
+// repository has no such environment.
+func (r *Result) Guard(env string) *state.Guard {
+	g, ok := r.Guards[env]
+	if !ok {
+		return nil
+	}
+	return &g
 }
 
 // Revision is the revision the pass rendered.
@@ -89,6 +102,10 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 	res := &Result{revision: opts.Revision, Repo: repo, Rendered: map[string]*render.Environment{}, Blocked: map[string][]string{}}
 
 	eff := policy.Merge(opts.Daemon, repo.Policies)
+	res.Guards = make(map[string]state.Guard, len(repo.Environments))
+	for _, env := range repo.Environments {
+		res.Guards[env.Metadata.Name] = state.GuardOf(env, eff.RequiresTLS(env), opts.Now)
+	}
 	plan, err := sizing.ForRepository(repo, sizing.Limits{MaxTaskManagerCPU: eff.MaxTaskManagerCPU.AsApproximateFloat64()})
 	findings = append(findings, sizingFindings(err, findings)...)
 	if plan == nil {

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/state"
 )
 
 // MarkdownLimit is the most bytes WriteMarkdown writes. GitHub refuses a
@@ -470,8 +471,8 @@ func longestRun(s string, c byte) int {
 }
 
 // stateMark flags the changes that lose or delete a job's state.
-func stateMark(e StateEffect) string {
-	if e == StateLost || e == StateDeleted {
+func stateMark(e state.Effect) string {
+	if e == state.Lost || e == state.Deleted {
 		return "⚠️ "
 	}
 	return ""

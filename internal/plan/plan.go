@@ -29,6 +29,7 @@ import (
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/render"
 	"github.com/flinksync/flinksync/internal/sizing"
+	"github.com/flinksync/flinksync/internal/state"
 	"github.com/flinksync/flinksync/internal/sync"
 )
 
@@ -398,6 +399,7 @@ func Compare(ctx context.Context, base, head Side, opts Options) (*Result, error
 				e.Resolved = append(e.Resolved, f)
 			}
 		}
+		guard(e, h)
 		if opts.Live != nil {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -407,6 +409,45 @@ func Compare(ctx context.Context, base, head Side, opts Options) (*Result, error
 		r.Environments = append(r.Environments, e)
 	}
 	return r, nil
+}
+
+// guard runs head's state guard on the environment's state impacts: a
+// state-losing change nobody acknowledged is a STATE-001 finding, placed at
+// the app's or statement's document when head still has it, and under
+// enforce it blocks head (sync refuses it the same way after the merge).
+func guard(e *EnvironmentPlan, h *pipeline.Result) {
+	g, ok := h.Guards[e.Name]
+	if !ok || h.Repo.Environment(e.Name) == nil {
+		return
+	}
+	type at struct {
+		file string
+		line int
+	}
+	where := map[string]at{}
+	for _, a := range h.Repo.EffectiveApps(e.Name) {
+		where["app/"+a.Name] = at{a.App.Origin.File, a.App.Origin.LineOf("spec.job.upgradeMode")}
+	}
+	for _, s := range h.Repo.EffectiveStatements(e.Name) {
+		where["statement/"+s.Name] = at{s.Statement.Origin.File, s.Statement.Origin.Line}
+	}
+	for _, f := range g.Check(e.State) {
+		kind := "app/"
+		if f.Rule == state.RuleStateLoss {
+			for _, i := range e.State {
+				if i.Job == f.App && i.Statement {
+					kind = "statement/"
+				}
+			}
+			if o, ok := where[kind+f.App]; ok {
+				f.File, f.Line = o.file, o.line
+			}
+			if f.Severity == diag.Error && !f.Waived {
+				e.HeadBlocked = append(e.HeadBlocked, fmt.Sprintf("%s: %s", f.Rule, f.Message))
+			}
+		}
+		e.Findings = append(e.Findings, Finding{Finding: f, New: true})
+	}
 }
 
 // live compares the base's rendered objects of one environment with the

@@ -192,6 +192,10 @@ func TestPlanEachChange(t *testing.T) {
 			},
 			want: []string{"dev change FlinkDeployment/flink-dev/orders-enrich", "prod change FlinkDeployment/flink-prod/orders-enrich",
 				"staging change FlinkDeployment/flink-staging/orders-enrich"},
+			// The state guard: an error in prod (TLS required, so enforce),
+			// warnings elsewhere.
+			wantNew:     []string{"dev STATE-001 orders-enrich", "prod STATE-001 orders-enrich", "staging STATE-001 orders-enrich"},
+			wantBlocked: []string{"prod"},
 		},
 		{
 			name:   "remove-app",

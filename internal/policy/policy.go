@@ -49,6 +49,10 @@ var Rules = []Rule{
 	{ID: "CPU-006", Severity: diag.Error, Summary: "a pod's memory is above the node's memory"},
 	{ID: "WAIVER-001", Severity: diag.Warning, Summary: "a waiver has expired; the finding it covered counts again"},
 	{ID: "WAIVER-002", Severity: diag.Warning, Summary: "a waiver names a rule the daemon's policy marks unwaivable; it does not apply"},
+	// The state guard's (internal/state): checked on a change, by plan
+	// between two revisions and by sync between the cluster and Git.
+	{ID: "STATE-001", Severity: diag.Error, Summary: "a change throws a stateful job's state away and spec.stateGuard does not acknowledge it (a warning where the guard is warn)"},
+	{ID: "STATE-002", Severity: diag.Warning, Summary: "a state-loss acknowledgement has expired or expires more than 30 days ahead; it does not apply"},
 }
 
 // RuleByID returns the rule with id, and whether there is one.

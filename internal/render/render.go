@@ -30,6 +30,10 @@ const (
 	LabelName        = "app.kubernetes.io/name"
 	LabelEnvironment = "flinksync.dev/environment"
 	AnnRevision      = "flinksync.dev/revision"
+	// AnnStateSize is the workload's declared stateSize, on the objects
+	// that run an app's or a statement's job, so that sync knows what a
+	// change or a prune of the live object throws away (internal/state).
+	AnnStateSize = "flinksync.dev/state-size"
 )
 
 // Flink configuration keys that sizing owns.
@@ -197,6 +201,7 @@ func Render(in Input, opts Options) (*Environment, error) {
 	if len(errs) > 0 {
 		return nil, &RenderError{Environment: env.Metadata.Name, Errors: errs}
 	}
+	annotateStateSize(in, out.Objects)
 	if opts.Source != nil {
 		ov, err := applyOverlay(opts, env.Metadata.Name, out.Objects)
 		if err != nil {
@@ -208,6 +213,38 @@ func Render(in Input, opts Options) (*Environment, error) {
 	}
 	Sort(out.Objects)
 	return out, nil
+}
+
+// stateKinds are the kinds that run a job whose state a change can lose.
+var stateKinds = map[string]bool{"FlinkDeployment": true, "FlinkApplication": true, "FlinkStatement": true}
+
+// annotateStateSize stamps AnnStateSize on the job objects of apps and
+// statements that declare a stateSize.
+func annotateStateSize(in Input, objs []*Object) {
+	sizes := map[string]string{}
+	for _, a := range in.Apps {
+		if q := a.Spec.Workload.StateSize; q.Set && q.Sign() > 0 {
+			sizes[a.Name] = q.String()
+		}
+	}
+	for _, s := range in.Statements {
+		if q := s.Spec.Workload.StateSize; q.Set && q.Sign() > 0 {
+			sizes[s.Name] = q.String()
+		}
+	}
+	for _, o := range objs {
+		size := sizes[o.GetLabels()[LabelName]]
+		if size == "" || !stateKinds[o.GetKind()] {
+			continue
+		}
+		meta := o.Object["metadata"].(map[string]any)
+		ann, _ := meta["annotations"].(map[string]any)
+		if ann == nil {
+			ann = map[string]any{}
+			meta["annotations"] = ann
+		}
+		ann[AnnStateSize] = size
+	}
 }
 
 // applyRank orders kinds for apply: what others depend on first.

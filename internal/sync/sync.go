@@ -34,6 +34,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/state"
 )
 
 // FieldManager is the server-side apply field manager of every write.
@@ -127,6 +128,11 @@ type Options struct {
 	// Blocked, when not empty, says why the environment must not be
 	// touched (load, policy or render errors); the pass only reports it.
 	Blocked []string
+	// Guard is the environment's state guard (pipeline.Result.Guards):
+	// a pass that would throw a stateful job's state away without an
+	// acknowledgement is blocked before it writes anything (guard.go).
+	// Nil checks nothing.
+	Guard *state.Guard
 }
 
 // Action is what a pass did, or would do, to one object.
@@ -204,8 +210,12 @@ type Result struct {
 	// running stateful job (see Savepoint).
 	Savepoints []Savepoint `json:"savepoints,omitempty"`
 	// Findings are policy findings only a live cluster can give (TLS-007:
-	// the certificate secret expires soon).
+	// the certificate secret expires soon; STATE-001 and STATE-002: what
+	// the pass would do to a job's state, against the live job).
 	Findings []*diag.Finding `json:"findings,omitempty"`
+	// State is what the pass does, or would do, to each job's state: the
+	// jobs it changes, replaces or prunes (guard.go).
+	State []state.Impact `json:"state,omitempty"`
 	// DryRuns is how many server-side dry runs the pass sent to learn
 	// whether objects the local comparison found maybe different really
 	// differ (flinksync_dry_run_requests_total); 0 on a steady cluster.
