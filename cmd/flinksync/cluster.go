@@ -19,6 +19,7 @@ import (
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/source"
+	"github.com/flinksync/flinksync/internal/state"
 	"github.com/flinksync/flinksync/internal/sync"
 )
 
@@ -211,7 +212,16 @@ func writeResults(w io.Writer, format string, results []*sync.Result, notes []st
 			fmt.Fprintf(w, "  error: %s\n", e)
 		}
 		for _, f := range r.Findings {
+			if f.Waived {
+				fmt.Fprintf(w, "  waived %s %s: %s (%s)\n", f.Severity, f.Rule, f.Message, f.WaivedBy)
+				continue
+			}
 			fmt.Fprintf(w, "  %s %s: %s\n", f.Severity, f.Rule, f.Message)
+		}
+		for _, i := range r.State {
+			if i.Effect != state.Untouched {
+				fmt.Fprintf(w, "  state      %s\n", i)
+			}
 		}
 		for _, c := range r.Changes {
 			if c.Action == sync.Unchanged {

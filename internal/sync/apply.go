@@ -101,6 +101,16 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		return res
 	}
 
+	// The state guard, before any write: a pass that would throw a
+	// stateful job's state away without an acknowledgement in Git leaves
+	// the environment as it is (the last good state stays).
+	res.State = s.stateImpacts(ctx, st)
+	if why := guard(opts.Guard, res.State, res); len(why) > 0 {
+		res.Blocked = why
+		s.health(ctx, st, res)
+		return res
+	}
+
 	// Record the union of old and new before any write, so a pass that
 	// stops half-way never loses track of an object.
 	union := Inventory{}

@@ -97,6 +97,9 @@ func (f *fixture) pass(ctx context.Context, opts Options) map[string]*Result {
 	for _, env := range res.Repo.Environments {
 		o := opts
 		o.Blocked = res.Blocked[env.Metadata.Name]
+		if o.Guard == nil {
+			o.Guard = res.Guard(env.Metadata.Name) // as apply and the daemon do
+		}
 		out[env.Metadata.Name] = f.syncer.Sync(ctx, env, res.Rendered[env.Metadata.Name], o)
 	}
 	return out
