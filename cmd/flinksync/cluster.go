@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/redact"
@@ -26,13 +27,15 @@ import (
 // clusterFlags are the flags of the commands that talk to a cluster.
 type clusterFlags struct {
 	repo, env, kubeconfig, policy, output string
+	clusters                              []string
 	read                                  readFlags
 }
 
 func (f *clusterFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.repo, "repo", "", "repository root folder (a Git checkout gives the revision annotation)")
 	cmd.Flags().StringVar(&f.env, "env", "", "only this environment")
-	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file of the default cluster (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+	registerClusterFlag(cmd, &f.clusters)
 	cmd.Flags().StringVar(&f.policy, "policy", "", "the daemon's own policy file")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	f.read.register(cmd.Flags())
@@ -57,11 +60,83 @@ func kubeConfig(path string) (*rest.Config, error) {
 	return nil, fmt.Errorf("kubeconfig: %w", err)
 }
 
-// prepared is a repository run through the pipeline, with a cluster client.
+// registerClusterFlag adds --cluster NAME=KUBECONFIG (repeatable).
+func registerClusterFlag(cmd *cobra.Command, to *[]string) {
+	cmd.Flags().StringArrayVar(to, "cluster", nil, "NAME=KUBECONFIG: the credentials of the cluster environments name in spec.cluster (repeatable)")
+}
+
+// clusterSet connects to the clusters the environments envs name: the
+// default one through kubeconfig (--kubeconfig, KUBECONFIG, in-cluster)
+// when one of them names none, and each --cluster NAME=KUBECONFIG. A bad
+// flag or unreadable kubeconfig is an error (exit 2); an environment whose
+// cluster was not given fails alone when it is synced (clusters.Set.For).
+//
+// With envs nil (plan --live, before the environments are known) the
+// default cluster is optional: connected when it can be, else its
+// environments' comparisons fail alone.
+func clusterSet(kubeconfig string, flags []string, envs []*model.Environment) (*clusters.Set, error) {
+	set := clusters.New(clusters.Options{})
+	needDefault := envs == nil
+	for _, e := range envs {
+		needDefault = needDefault || e.Spec.Cluster == clusters.Default
+	}
+	if needDefault {
+		cfg, err := kubeConfig(kubeconfig)
+		switch {
+		case err == nil:
+			if err := set.Add(clusters.Default, cfg, "default", ""); err != nil {
+				return nil, err
+			}
+		case envs != nil || kubeconfig != "":
+			return nil, err
+		}
+	}
+	for _, v := range flags {
+		name, path, err := clusters.ParseFlag(v)
+		if err != nil {
+			return nil, err
+		}
+		cfg, _, err := clusters.LoadKubeconfig(path)
+		if err != nil {
+			return nil, fmt.Errorf("--cluster %s: %w", name, err)
+		}
+		if err := set.Add(name, cfg, path, ""); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+// prepared is a repository run through the pipeline, with the clients of
+// its environments' clusters.
 type prepared struct {
-	res    *pipeline.Result
-	syncer *sync.Syncer
-	envs   []*model.Environment
+	res  *pipeline.Result
+	set  *clusters.Set
+	envs []*model.Environment
+	// probed is each cluster's probe outcome in this command.
+	probed map[string]error
+}
+
+// syncerFor is env's cluster's syncer, or why there is none: the cluster
+// was not given, or it did not answer a short probe (once per command), so
+// that a dead cluster fails its own environments quickly, by name, and the
+// others go on.
+func (p *prepared) syncerFor(ctx context.Context, env *model.Environment) (*sync.Syncer, error) {
+	sy, err := p.set.For(env)
+	if err != nil {
+		return nil, err
+	}
+	c := env.Spec.Cluster
+	if p.probed == nil {
+		p.probed = map[string]error{}
+	}
+	if _, done := p.probed[c]; !done {
+		p.probed[c] = p.set.Reachable(ctx, c)
+	}
+	if err := p.probed[c]; err != nil {
+		return nil, err
+	}
+	return sy, nil
 }
 
 func (f *clusterFlags) prepare() (*prepared, error) {
@@ -90,15 +165,11 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 		}
 		envs = []*model.Environment{e}
 	}
-	cfg, err := kubeConfig(f.kubeconfig)
+	set, err := clusterSet(f.kubeconfig, f.clusters, envs)
 	if err != nil {
 		return nil, err
 	}
-	s, err := sync.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &prepared{res: res, syncer: s, envs: envs}, nil
+	return &prepared{res: res, set: set, envs: envs}, nil
 }
 
 // withCluster wraps a cluster command: it runs the pipeline, connects to
@@ -145,7 +216,12 @@ blocked, 2 could not run.`,
 			ok := true
 			for _, env := range p.envs {
 				name := env.Metadata.Name
-				r := p.syncer.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: mode, AllowEmpty: allowEmpty, Blocked: p.res.Blocked[name], Guard: p.res.Guard(name)})
+				var r *sync.Result
+				if sy, err := p.syncerFor(ctx, env); err != nil {
+					r = &sync.Result{Environment: name, Namespace: env.Spec.Namespace, Cluster: env.Spec.Cluster, Errors: []string{err.Error()}}
+				} else {
+					r = sy.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: mode, AllowEmpty: allowEmpty, Blocked: p.res.Blocked[name], Guard: p.res.Guard(name)})
+				}
 				r.Revision = p.res.Revision()
 				results = append(results, r)
 				ok = ok && r.OK()
@@ -170,17 +246,24 @@ blocked, 2 could not run.`,
 // repository syncs any more (removed, renamed or moved): their objects keep
 // running unmanaged until removed on purpose.
 func orphanInventories(ctx context.Context, p *prepared) []string {
-	envs := map[string]string{}
-	for _, e := range p.res.Repo.Environments {
-		envs[e.Metadata.Name] = e.Spec.Namespace
-	}
-	orphans, err := p.syncer.Orphans(ctx, envs)
-	if err != nil {
-		return []string{"could not look for the inventories of removed or moved environments: " + err.Error()}
-	}
 	var out []string
-	for _, o := range orphans {
-		out = append(out, o.Message)
+	for _, name := range p.set.Names() {
+		// Each cluster holds the inventories of its own environments.
+		envs := map[string]string{}
+		for _, e := range p.res.Repo.Environments {
+			if e.Spec.Cluster == name {
+				envs[e.Metadata.Name] = e.Spec.Namespace
+			}
+		}
+		sy, _ := p.set.Syncer(name)
+		orphans, err := sy.Orphans(ctx, envs)
+		if err != nil {
+			out = append(out, fmt.Sprintf("could not look for the inventories of removed or moved environments on cluster %s: %v", clusters.DisplayName(name), err))
+			continue
+		}
+		for _, o := range orphans {
+			out = append(out, o.Message)
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -204,7 +287,11 @@ func writeResults(w io.Writer, format string, results []*sync.Result, notes []st
 		if r.DryRun {
 			prefix = "(dry run) "
 		}
-		fmt.Fprintf(w, "environment %s (namespace %s): %s%s\n", r.Environment, r.Namespace, prefix, r.Summary())
+		where := "namespace " + r.Namespace
+		if r.Cluster != clusters.Default {
+			where = "cluster " + r.Cluster + ", " + where
+		}
+		fmt.Fprintf(w, "environment %s (%s): %s%s\n", r.Environment, where, prefix, r.Summary())
 		for _, b := range r.Blocked {
 			fmt.Fprintf(w, "  blocked: %s\n", b)
 		}
@@ -286,7 +373,10 @@ environment that cannot be rendered).`,
 				if why := p.res.Blocked[name]; len(why) > 0 {
 					d.Error = redact.Text("blocked: " + strings.Join(why, "; "))
 					broken = true
-				} else if objs, err := p.syncer.Diff(ctx, env, p.res.Rendered[name]); err != nil {
+				} else if sy, err := p.syncerFor(ctx, env); err != nil {
+					d.Error = redact.Text(err.Error())
+					broken = true
+				} else if objs, err := sy.Diff(ctx, env, p.res.Rendered[name]); err != nil {
 					d.Error = redact.Text(err.Error())
 					broken = true
 				} else {
@@ -341,7 +431,13 @@ Exit codes: 0 no drift, 1 drift, 2 error.`,
 			broken := false
 			for _, env := range p.envs {
 				name := env.Metadata.Name
-				r := sync.Masked(p.syncer.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: sync.ModeObserve, Blocked: p.res.Blocked[name]}))
+				sy, err := p.syncerFor(ctx, env)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "environment %s: %s\n", name, err)
+					broken = true
+					continue
+				}
+				r := sync.Masked(sy.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: sync.ModeObserve, Blocked: p.res.Blocked[name]}))
 				for _, e := range append(append([]string{}, r.Blocked...), r.Errors...) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "environment %s: %s\n", name, e)
 					broken = true

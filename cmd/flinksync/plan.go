@@ -19,12 +19,12 @@ import (
 	"github.com/flinksync/flinksync/internal/plan"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/source"
-	"github.com/flinksync/flinksync/internal/sync"
 )
 
 func newPlanCommand() *cobra.Command {
 	var repo, base, head, kubeconfig, policyFile, output, failOn string
 	var live bool
+	var liveClusters []string
 	var read readFlags
 	cmd := &cobra.Command{
 		Use:   "plan --repo DIR --base REF [--head REF]",
@@ -91,15 +91,11 @@ on head), 2 could not run (including a cluster that could not be read).`,
 			}
 			opts := plan.Options{Pipeline: pipeline.Options{Daemon: daemon}}
 			if live {
-				cfg, err := kubeConfig(kubeconfig)
+				set, err := clusterSet(kubeconfig, liveClusters, nil)
 				if err != nil {
 					return cantRun(err)
 				}
-				s, err := sync.New(cfg)
-				if err != nil {
-					return cantRun(err)
-				}
-				opts.Live = s
+				opts.Live = set
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
@@ -123,7 +119,8 @@ on head), 2 could not run (including a cluster that could not be read).`,
 	cmd.Flags().StringVar(&base, "base", "", "the revision the pull request goes into (branch, tag, commit, HEAD~1)")
 	cmd.Flags().StringVar(&head, "head", "HEAD", "the revision to review")
 	cmd.Flags().BoolVar(&live, "live", false, "also compare the cluster with the base (drift the merge would overwrite)")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file for --live (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file of the default cluster for --live (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+	registerClusterFlag(cmd, &liveClusters)
 	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file; the repository can only tighten it")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, markdown, json or sarif")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 1 when head has a finding of this severity or worse: error or warning")

@@ -572,6 +572,9 @@ func (l *loader) checkEnvironment(e *Environment) {
 			bad("spec.namespace", RuleName, "namespace %q is not a DNS-1123 label: %s", s.Namespace, labelRule)
 		}
 	}
+	if s.Cluster != "" && !isLabel(s.Cluster) {
+		bad("spec.cluster", RuleName, "cluster %q is not a DNS-1123 label: %s", s.Cluster, labelRule)
+	}
 	if s.Nodes.CPU.Set && s.Nodes.CPU.Sign() == 0 {
 		bad("spec.nodes.cpu", RuleInvalidValue, "must be more than zero")
 	}

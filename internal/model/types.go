@@ -83,8 +83,13 @@ const (
 
 // EnvironmentSpec is the body of an Environment.
 type EnvironmentSpec struct {
-	Target         Target      `yaml:"target" model:"required" enum:"fko,cfk"`
-	Namespace      string      `yaml:"namespace" model:"required"`
+	Target    Target `yaml:"target" model:"required" enum:"fko,cfk"`
+	Namespace string `yaml:"namespace" model:"required"`
+	// Cluster names the Kubernetes cluster the environment lives in, one
+	// flinksync is given credentials for outside the repository
+	// (--cluster NAME=KUBECONFIG, the daemon's clusters directory); ""
+	// is the default cluster.
+	Cluster        string      `yaml:"cluster"`
 	Nodes          Nodes       `yaml:"nodes" model:"required"`
 	ServiceAccount string      `yaml:"serviceAccount"`
 	Defaults       AppDefaults `yaml:"defaults"`

@@ -108,6 +108,9 @@ func worthDetails(e *EnvironmentPlan) bool {
 // envLine is the summary line of an environment's section.
 func envLine(e *EnvironmentPlan) string {
 	parts := []string{envSummary(e)}
+	if e.Cluster != "" {
+		parts = append([]string{"cluster " + e.Cluster}, parts...)
+	}
 	if e.Totals.Before != nil || e.Totals.After != nil {
 		parts = append(parts, "TaskManagers "+tmChange(e.Totals), "CPU "+cpuChange(e.Totals))
 	}

@@ -33,7 +33,11 @@ func WriteText(w io.Writer, r *Result) error {
 		b.WriteString("  resolved " + plainFinding(f) + "\n")
 	}
 	for _, e := range r.Environments {
-		fmt.Fprintf(&b, "\nenvironment %s (namespace %s, %s): %s\n", e.Name, e.Namespace, e.Target, envSummary(e))
+		where := "namespace " + e.Namespace
+		if e.Cluster != "" {
+			where = "cluster " + e.Cluster + ", " + where
+		}
+		fmt.Fprintf(&b, "\nenvironment %s (%s, %s): %s\n", e.Name, where, e.Target, envSummary(e))
 		for _, n := range e.Notes {
 			b.WriteString("  note: " + n + "\n")
 		}

@@ -160,9 +160,11 @@ type Result struct {
 // EnvironmentPlan is what the merge does to one environment.
 type EnvironmentPlan struct {
 	Name string `json:"name"`
-	// Namespace and Target are head's (base's for a removed environment).
+	// Namespace, Target and Cluster are head's (base's for a removed
+	// environment); Cluster is "" for the default cluster.
 	Namespace string       `json:"namespace"`
 	Target    model.Target `json:"target"`
+	Cluster   string       `json:"cluster,omitempty"`
 	Status    Status       `json:"status"`
 	// Prune is head's sync.prune: whether removed objects are deleted.
 	Prune bool `json:"prune"`
@@ -411,6 +413,14 @@ func Compare(ctx context.Context, base, head Side, opts Options) (*Result, error
 	return r, nil
 }
 
+// clusterName is how the plan names a cluster: "default" for none.
+func clusterName(c string) string {
+	if c == "" {
+		return "default"
+	}
+	return c
+}
+
 // guard runs head's state guard on the environment's state impacts: a
 // state-losing change nobody acknowledged is a STATE-001 finding, placed at
 // the app's or statement's document when head still has it, and under
@@ -480,7 +490,10 @@ func compareEnvironment(name string, b, h *pipeline.Result) *EnvironmentPlan {
 	if spec == nil {
 		spec = be
 	}
-	e.Namespace, e.Target = spec.Spec.Namespace, spec.Spec.Target
+	e.Namespace, e.Target, e.Cluster = spec.Spec.Namespace, spec.Spec.Target, spec.Spec.Cluster
+	if be != nil && he != nil && be.Spec.Cluster != he.Spec.Cluster {
+		e.Notes = append(e.Notes, fmt.Sprintf("the environment moves from cluster %s to cluster %s: its objects on %s stay there (flinksync never prunes across clusters); the new cluster starts without them", clusterName(be.Spec.Cluster), clusterName(he.Spec.Cluster), clusterName(be.Spec.Cluster)))
+	}
 	e.Prune = he != nil && he.Spec.Sync.PruneEnabled()
 	e.Totals = TotalsChange{Before: totals(b.Sizing, name, be != nil), After: totals(h.Sizing, name, he != nil)}
 	e.Apps = compareSizing(b.Sizing, h.Sizing, name)

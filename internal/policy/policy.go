@@ -221,7 +221,10 @@ func (c *checker) addAt(rule, env string, o *render.Object, format string, args 
 	return c.add(rule, env, o.App, file, line, o.ID(), format, args...)
 }
 
-// namespaces reports environments that share a namespace (RBAC-004).
+// namespaces reports environments that share a namespace (RBAC-004): an
+// error on one cluster, where they would prune each other's objects; a
+// warning across clusters, which are safe apart only if their names do
+// not point at the same Kubernetes cluster.
 func (c *checker) namespaces() {
 	byNS := map[string][]*model.Environment{}
 	for _, e := range c.in.Repo.Environments {
@@ -231,16 +234,37 @@ func (c *checker) namespaces() {
 		if len(envs) < 2 {
 			continue
 		}
-		var names []string
 		for _, e := range envs {
-			names = append(names, e.Metadata.Name)
-		}
-		sort.Strings(names)
-		for _, e := range envs {
-			c.add("RBAC-004", e.Metadata.Name, "", e.Origin.File, e.Origin.LineOf("spec.namespace"), "",
-				"namespace %q is shared by environments %s; give each environment its own namespace", ns, strings.Join(names, ", "))
+			var same, elsewhere []string
+			for _, o := range envs {
+				switch {
+				case o == e:
+				case o.Spec.Cluster == e.Spec.Cluster:
+					same = append(same, o.Metadata.Name)
+				default:
+					elsewhere = append(elsewhere, fmt.Sprintf("%s (cluster %s)", o.Metadata.Name, clusterName(o)))
+				}
+			}
+			sort.Strings(same)
+			sort.Strings(elsewhere)
+			if len(same) > 0 {
+				c.add("RBAC-004", e.Metadata.Name, "", e.Origin.File, e.Origin.LineOf("spec.namespace"), "",
+					"namespace %q on cluster %s is shared with environment(s) %s; give each environment its own namespace", ns, clusterName(e), strings.Join(same, ", "))
+				continue
+			}
+			f := c.add("RBAC-004", e.Metadata.Name, "", e.Origin.File, e.Origin.LineOf("spec.namespace"), "",
+				"namespace %q is also the namespace of %s: safe only while cluster %s and those are different Kubernetes clusters (two names for one cluster would make the environments prune each other's objects); prefer distinct namespaces", ns, strings.Join(elsewhere, ", "), clusterName(e))
+			f.Severity = diag.Warning
 		}
 	}
+}
+
+// clusterName is an environment's cluster as messages name it.
+func clusterName(e *model.Environment) string {
+	if e.Spec.Cluster == "" {
+		return "default"
+	}
+	return e.Spec.Cluster
 }
 
 func (c *checker) environment(env *model.Environment) {

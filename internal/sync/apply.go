@@ -69,7 +69,7 @@ type passState struct {
 // it is nil when the environment did not render (then opts.Blocked says why).
 func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.Environment, opts Options) *Result {
 	start := s.Now()
-	res := &Result{Environment: env.Metadata.Name, Namespace: env.Spec.Namespace, DryRun: opts.Mode == ModeDryRun,
+	res := &Result{Environment: env.Metadata.Name, Namespace: env.Spec.Namespace, Cluster: env.Spec.Cluster, DryRun: opts.Mode == ModeDryRun,
 		Changes: []Change{}, Drift: []Drift{}, Health: []AppHealth{}}
 	defer func() { res.Duration = s.Now().Sub(start) }()
 	if len(opts.Blocked) > 0 || out == nil {

@@ -197,15 +197,17 @@ type AppHealth struct {
 
 // Result is what a pass did to one environment.
 type Result struct {
-	Environment string      `json:"environment"`
-	Namespace   string      `json:"namespace"`
-	Revision    string      `json:"revision,omitempty"`
-	DryRun      bool        `json:"dryRun,omitempty"`
-	Blocked     []string    `json:"blocked,omitempty"`
-	Changes     []Change    `json:"changes"`
-	Drift       []Drift     `json:"drift"`
-	Health      []AppHealth `json:"health"`
-	Errors      []string    `json:"errors,omitempty"`
+	Environment string `json:"environment"`
+	Namespace   string `json:"namespace"`
+	// Cluster is the environment's spec.cluster ("" for the default one).
+	Cluster  string      `json:"cluster,omitempty"`
+	Revision string      `json:"revision,omitempty"`
+	DryRun   bool        `json:"dryRun,omitempty"`
+	Blocked  []string    `json:"blocked,omitempty"`
+	Changes  []Change    `json:"changes"`
+	Drift    []Drift     `json:"drift"`
+	Health   []AppHealth `json:"health"`
+	Errors   []string    `json:"errors,omitempty"`
 	// Savepoints are those prune took, or waits for, before deleting a
 	// running stateful job (see Savepoint).
 	Savepoints []Savepoint `json:"savepoints,omitempty"`

@@ -124,6 +124,9 @@ type Env struct {
 	usersMu  sync.Mutex // envtest's user provisioning is not safe for concurrent use
 	// restarted are the kube-apiservers RestartAPIServer started.
 	restarted []*exec.Cmd
+	// stoppedArgs is the command line of the kube-apiserver StopAPIServer
+	// stopped.
+	stoppedArgs []string
 }
 
 // Start starts etcd and kube-apiserver, installs the test CRDs and waits
@@ -252,6 +255,16 @@ func outputTail(b []byte, n int) string {
 // data. It returns once the new process answers /readyz. The process it
 // starts is stopped by [Env.Stop] (and by the watchdog).
 func (e *Env) RestartAPIServer(ctx context.Context) error {
+	if err := e.StopAPIServer(); err != nil {
+		return err
+	}
+	return e.StartAPIServer(ctx)
+}
+
+// StopAPIServer stops this Env's kube-apiserver (etcd keeps running), as a
+// cluster that goes down: clients see refused connections until
+// [Env.StartAPIServer].
+func (e *Env) StopAPIServer() error {
 	pid, args, err := e.apiServerProcess()
 	if err != nil {
 		return err
@@ -266,12 +279,25 @@ func (e *Env) RestartAPIServer(ctx context.Context) error {
 			break
 		}
 		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(b), ") Z ") {
-			break // exited, waiting for envtest to reap it
+			break // exited, waiting for its parent to reap it
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("testenv: kube-apiserver (pid %d) did not stop", pid)
 		}
 	}
+	e.stoppedArgs = args
+	return nil
+}
+
+// StartAPIServer starts the kube-apiserver [Env.StopAPIServer] stopped, with
+// the same arguments, certificates and etcd, and returns once it answers
+// /readyz.
+func (e *Env) StartAPIServer(ctx context.Context) error {
+	args := e.stoppedArgs
+	if args == nil {
+		return errors.New("testenv: StartAPIServer without StopAPIServer")
+	}
+	e.stoppedArgs = nil
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = e.env.ControlPlane.APIServer.Out, e.env.ControlPlane.APIServer.Err
 	if err := cmd.Start(); err != nil {

@@ -277,3 +277,23 @@ func Within(t testing.TB, limit time.Duration, what string, f func()) {
 		t.Fatalf("%s: still running after %s", what, limit)
 	}
 }
+
+// SecondCluster starts another control plane, apart from the one [Main]
+// started (its own etcd and kube-apiserver, flinksync's test CRDs
+// installed), for tests of environments on several clusters. It is
+// stopped when t ends. It skips or fails t as [Config] does.
+func SecondCluster(t testing.TB) *Env {
+	t.Helper()
+	currentEnv(t) // the same skip or failure when there is no control plane
+	out := &tailBuffer{max: 64 << 10}
+	e, err := Start(Options{Output: out})
+	if err != nil {
+		t.Fatalf("testenv: starting a second control plane: %v\n%s", err, out.Bytes())
+	}
+	t.Cleanup(func() {
+		if err := e.Stop(); err != nil {
+			t.Logf("testenv: stopping the second control plane: %v", err)
+		}
+	})
+	return e
+}
