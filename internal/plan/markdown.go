@@ -142,6 +142,9 @@ func envDetails(m *md, e *EnvironmentPlan) {
 		}
 		m.add(title + "\n\n" + findingsList(e.Findings, e.Resolved) + "\n")
 	}
+	if chart := capacityChart(e.Name, e.Totals); chart != "" {
+		m.add(chart + "\n")
+	}
 	if len(e.Replacements) > 0 {
 		b.Reset()
 		b.WriteString("**Statements replaced**\n\n")

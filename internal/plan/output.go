@@ -45,6 +45,9 @@ func WriteText(w io.Writer, r *Result) error {
 			fmt.Fprintf(&b, "  blocked on head by %s: after the merge nothing is applied or pruned here until fixed\n", count(len(e.HeadBlocked), "error finding"))
 		}
 		fmt.Fprintf(&b, "  TaskManagers %s, CPU %s\n", tmChange(e.Totals), cpuChange(e.Totals))
+		if bar := capacityBar(e.Totals); bar != "" {
+			b.WriteString("  capacity " + bar + "\n")
+		}
 		for _, f := range e.Findings {
 			b.WriteString("  " + findingText(f) + "\n")
 		}
