@@ -9,8 +9,11 @@ PKGS  := ./...
 all: build
 
 ## build: the flinksync binary, to bin/flinksync
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/flinksync/flinksync/internal/buildinfo.version=$(VERSION) -X github.com/flinksync/flinksync/internal/buildinfo.commit=$(COMMIT)
 build:
-	$(GO) build -o $(BIN)/flinksync ./cmd/flinksync
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/flinksync ./cmd/flinksync
 
 ## test: lint, build the local control plane (once), then every test, integration tests included.
 ## Fuzz seed corpora run as ordinary tests.

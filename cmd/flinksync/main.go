@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/flinksync/flinksync/internal/buildinfo"
 )
 
 // Exit codes shared by every command.
@@ -75,6 +77,9 @@ FKO or CFK objects, applies and prunes them per environment and reports drift.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = buildinfo.Get().String()
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(newVersionCommand())
 	root.AddCommand(newValidateCommand())
 	root.AddCommand(newRenderCommand())
 	root.AddCommand(newApplyCommand())
