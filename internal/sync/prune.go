@@ -22,9 +22,9 @@ var neverPruned = map[string]bool{"Namespace": true, "CustomResourceDefinition":
 // prune deletes what the inventory holds and Git no longer declares. It
 // adds to final the objects it keeps tracking (retained ones that are still
 // flinksync's), and reports whether the pass may shrink the inventory. A
-// running stateful FlinkDeployment is deleted only once a savepoint of it
-// is COMPLETED (see savepoint); until then it is retained, over as many
-// passes as the operator takes.
+// running stateful job is deleted only once a savepoint of it is COMPLETED
+// (see savepoint); until then it is retained, over as many passes as the
+// operator takes.
 func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventory, applyFailed bool, opts Options, res *Result) bool {
 	var stale []Entry
 	for k, e := range union {
@@ -94,7 +94,7 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 		case c.live == nil:
 			continue // already gone
 		}
-		sp, why := s.savepoint(ctx, st, e, c.live, opts)
+		sp, why, note := s.savepoint(ctx, st, e, c.live, opts)
 		if sp != nil {
 			res.Savepoints = append(res.Savepoints, *sp)
 		}
@@ -119,10 +119,7 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 			ok = false
 			continue
 		}
-		pruned := Change{ObjectID: e.ObjectID, Action: Pruned}
-		if sp != nil {
-			pruned.Message = restoreHint(sp)
-		}
+		pruned := Change{ObjectID: e.ObjectID, Action: Pruned, Message: note}
 		res.Changes = append(res.Changes, pruned)
 	}
 	return ok
