@@ -122,8 +122,8 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 	for _, sp := range r.Savepoints {
 		if sp.Failed() {
 			add(Alert{Kind: AlertSavepointFailed, App: sp.ObjectID.Name,
-				Summary: fmt.Sprintf("savepoint %s of %s in %s is %s: the job is kept running and not pruned", sp.Snapshot, sp.ID(), r.Environment, sp.State),
-				Details: []string{sp.Error, "delete FlinkStateSnapshot " + sp.Snapshot + " to take a new savepoint"}})
+				Summary: fmt.Sprintf("savepoint %s of %s in %s is %s: the job is kept running and not pruned", sp.Ref(), sp.ID(), r.Environment, sp.State),
+				Details: []string{sp.Error, sp.Retry()}})
 		}
 	}
 	if len(r.Drift) > 0 {
