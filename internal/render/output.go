@@ -40,7 +40,11 @@ func FileName(o *Object, namespace string) string {
 // dir, so no object, whatever its kind, name or namespace, can make it
 // write or remove anything outside dir; a name that is not one plain file
 // name, or two objects that would share a file, are errors.
-func WriteDir(dir string, envs []*Environment) error {
+func WriteDir(dir string, envs []*Environment) error { return WriteDirProgress(dir, envs, nil) }
+
+// WriteDirProgress is WriteDir telling progress, when set, how many of an
+// environment's objects are written.
+func WriteDirProgress(dir string, envs []*Environment, progress func(env string, done, total int)) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -75,6 +79,9 @@ func WriteDir(dir string, envs []*Environment) error {
 			}
 			if err := root.WriteFile(e.Name+"/"+name, b, 0o644); err != nil {
 				return err
+			}
+			if progress != nil {
+				progress(e.Name, len(written), len(e.Objects))
 			}
 		}
 	}

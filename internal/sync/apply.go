@@ -62,6 +62,8 @@ type passState struct {
 	owner owner
 	// dryRuns counts the server-side dry runs confirm sent.
 	dryRuns int
+	// progress reports the writes done of the pass's total (Options.Progress).
+	progress func(done, total int)
 }
 
 // Sync runs one pass over an environment: read, compare, apply what
@@ -85,6 +87,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		return res
 	}
 	res.DryRuns = st.dryRuns
+	st.progress = opts.Progress
 	for _, p := range st.objects {
 		if p.drift && !p.refused {
 			for _, d := range p.diffs {
@@ -350,6 +353,23 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) (failed 
 	envForce := st.env.Spec.Sync.Force
 	correct := st.env.Spec.Sync.Drift != model.DriftWarn
 	var mu gosync.Mutex
+	total, done := 0, 0
+	for _, stage := range stages {
+		total += len(stage)
+	}
+	tick := func() {
+		if st.progress == nil {
+			return
+		}
+		mu.Lock()
+		done++
+		n := done
+		mu.Unlock()
+		st.progress(n, total)
+	}
+	if st.progress != nil && total > 0 {
+		st.progress(0, total)
+	}
 	for _, stage := range stages {
 		if ctx.Err() != nil {
 			return true
@@ -361,38 +381,8 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) (failed 
 			go func() {
 				defer wg.Done()
 				for p := range work {
-					// Correcting drift takes back what a live edit took;
-					// a change from Git never overrides another manager
-					// unless the environment says sync.force.
-					force := envForce || (p.drift && correct)
-					if p.action == Replaced {
-						if err := s.replace(ctx, st.ns, p, force, dryRun); err != nil {
-							mu.Lock()
-							failed = true
-							mu.Unlock()
-							p.action, p.message = Failed, err.Error()
-							continue
-						}
-						p.written = true
-						continue
-					}
-					opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: force}
-					if dryRun {
-						opts.DryRun = []string{metav1.DryRunAll}
-					}
-					var applied *unstructured.Unstructured
-					err := s.removeAdded(ctx, st, p, dryRun)
-					if err == nil {
-						applied, err = s.dyn.Resource(p.mapping.Resource).Namespace(st.ns).Apply(ctx, p.obj.GetName(), p.obj, opts)
-					}
-					if err != nil {
-						mu.Lock()
-						failed = true
-						mu.Unlock()
-						p.action, p.message = failure(err, force)
-						continue
-					}
-					p.live, p.written = applied, true
+					s.write(ctx, st, p, envForce, correct, dryRun, &mu, &failed)
+					tick()
 				}
 			}()
 		}
@@ -413,6 +403,43 @@ func (s *Syncer) apply(ctx context.Context, st *passState, dryRun bool) (failed 
 		}
 	}
 	return failed
+}
+
+// write applies (or replaces) one object of a stage; a failure sets
+// *failed under mu.
+func (s *Syncer) write(ctx context.Context, st *passState, p *planned, envForce, correct, dryRun bool, mu *gosync.Mutex, failed *bool) {
+	fail := func() {
+		mu.Lock()
+		*failed = true
+		mu.Unlock()
+	}
+	// Correcting drift takes back what a live edit took; a change from Git
+	// never overrides another manager unless the environment says sync.force.
+	force := envForce || (p.drift && correct)
+	if p.action == Replaced {
+		if err := s.replace(ctx, st.ns, p, force, dryRun); err != nil {
+			fail()
+			p.action, p.message = Failed, err.Error()
+			return
+		}
+		p.written = true
+		return
+	}
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: force}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	var applied *unstructured.Unstructured
+	err := s.removeAdded(ctx, st, p, dryRun)
+	if err == nil {
+		applied, err = s.dyn.Resource(p.mapping.Resource).Namespace(st.ns).Apply(ctx, p.obj.GetName(), p.obj, opts)
+	}
+	if err != nil {
+		fail()
+		p.action, p.message = failure(err, force)
+		return
+	}
+	p.live, p.written = applied, true
 }
 
 // failure turns an apply error into an action and a message.

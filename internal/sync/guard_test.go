@@ -2,9 +2,11 @@ package sync
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	gosync "sync"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -150,4 +152,40 @@ func TestGuardBlocksStatementReplacement(t *testing.T) {
 func (f *fixture) existsIn(env, name string) bool {
 	_, err := f.dyn.Resource(fdGVR).Namespace(f.ns(env)).Get(context.Background(), name, metav1.GetOptions{})
 	return err == nil
+}
+
+// Progress counts every write of the pass, from 0 to the total.
+func TestProgressCountsWrites(t *testing.T) {
+	f := newFixture(t)
+	var calls []string
+	var mu gosync.Mutex
+	r := f.pass(context.Background(), Options{Progress: func(done, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, fmt.Sprintf("%d/%d", done, total))
+	}})["dev"]
+	_ = r
+	if len(calls) == 0 || !strings.HasPrefix(calls[0], "0/") {
+		t.Fatalf("progress calls %v", calls)
+	}
+	seen := map[string]bool{}
+	for _, c := range calls {
+		seen[c] = true
+	}
+	// Every environment of the example reports its own 0..total run; the
+	// last of each is total/total.
+	var finals int
+	for _, c := range calls {
+		var d, n int
+		fmt.Sscanf(c, "%d/%d", &d, &n)
+		if d == n {
+			finals++
+		}
+		if d > n {
+			t.Errorf("progress %s past its total", c)
+		}
+	}
+	if finals != 4 {
+		t.Errorf("want each of the 4 environments to reach total/total once, got %d: %v", finals, calls)
+	}
 }

@@ -128,6 +128,9 @@ type Options struct {
 	// Blocked, when not empty, says why the environment must not be
 	// touched (load, policy or render errors); the pass only reports it.
 	Blocked []string
+	// Progress, when set, is told how many of the pass's writes are done
+	// (0 of total before the first), from the goroutines that write.
+	Progress func(done, total int)
 	// Guard is the environment's state guard (pipeline.Result.Guards):
 	// a pass that would throw a stateful job's state away without an
 	// acknowledgement is blocked before it writes anything (guard.go).
