@@ -96,6 +96,7 @@ on head), 2 could not run (including a cluster that could not be read).`,
 					return cantRun(err)
 				}
 				opts.Live = set
+				opts.Progress = newProgress(cmd.ErrOrStderr(), "plan --live", output).of("cluster comparison", "environments")
 			}
 			ctx, cancel := signalContext()
 			defer cancel()

@@ -51,7 +51,14 @@ Exit codes: 0 rendered, 1 some environment has errors, 2 could not run.`,
 				envs = append(envs, res.Rendered[name])
 			}
 			if out != "" {
-				if err := render.WriteDir(out, envs); err != nil {
+				prog := newProgress(cmd.ErrOrStderr(), "render", "text")
+				err := render.WriteDirProgress(out, envs, func(env string, done, total int) {
+					if f := prog.of(env, "files written"); f != nil {
+						f(done, total)
+					}
+				})
+				prog.done()
+				if err != nil {
 					return cantRun(err)
 				}
 				for _, e := range envs {

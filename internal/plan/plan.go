@@ -57,6 +57,9 @@ type Options struct {
 	// Live, when set, compares the base's rendered objects with the
 	// cluster, for every environment of the base that rendered.
 	Live Differ
+	// Progress, when set, is told how many environments the live
+	// comparison has done of its total.
+	Progress func(done, total int)
 }
 
 // Tree is one revision's files, as internal/source.TreeFS gives them.
@@ -407,6 +410,9 @@ func Compare(ctx context.Context, base, head Side, opts Options) (*Result, error
 				return nil, err
 			}
 			e.Live = live(ctx, opts.Live, name, b)
+			if opts.Progress != nil {
+				opts.Progress(len(r.Environments)+1, len(sorted))
+			}
 		}
 		r.Environments = append(r.Environments, e)
 	}
