@@ -64,6 +64,9 @@ type passState struct {
 	dryRuns int
 	// progress reports the writes done of the pass's total (Options.Progress).
 	progress func(done, total int)
+	// staleLists are the live objects of the kinds with many stale
+	// inventory entries, listed once a pass (prune.go listStale).
+	staleLists map[schema.GroupKind]map[string]*unstructured.Unstructured
 }
 
 // Sync runs one pass over an environment: read, compare, apply what

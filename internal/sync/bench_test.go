@@ -225,3 +225,56 @@ func BenchmarkNoOpPass1000(b *testing.B) {
 	b.ReportMetric(float64(first), "first-dry-runs")
 	b.ReportMetric(float64(len(out.Objects)), "objects")
 }
+
+// BenchmarkPrune1000 measures a pass that prunes 1,000 FlinkDeployments
+// (their apps removed from Git; stateless, so no savepoint) against the
+// local control plane. Target (issue 18): under 3 s.
+func BenchmarkPrune1000(b *testing.B) {
+	const n = 1000
+	cfg := testenv.Config(b)
+	var total time.Duration
+	var reqs int64
+	for i := 0; i < b.N; i++ {
+		ns := fmt.Sprintf("bench-prune-%d-%d", os.Getpid(), benchRuns.Add(1))
+		testenv.CreateNamespace(b, cfg, ns)
+		files := testrepo.Files(testrepo.Options{Apps: n + 1, EnvName: func(int) string { return "bench" },
+			Namespace: func(string) string { return ns }})
+		for k, v := range files {
+			files[k] = strings.ReplaceAll(v, "upgradeMode: savepoint", "upgradeMode: stateless")
+		}
+		res, err := pipeline.Run(testrepo.FS(files), pipeline.Options{Revision: "bench"})
+		if err != nil || len(res.Blocked) > 0 {
+			b.Fatalf("render: %v %v", err, res.Blocked)
+		}
+		var req requestCount
+		s, err := New(req.wrap(cfg))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		env := res.Repo.Environment("bench")
+		if r := s.Sync(ctx, env, res.Rendered["bench"], Options{}); !r.OK() {
+			b.Fatalf("cold apply: %s %v", r.Summary(), r.Errors)
+		}
+		for a := 1; a <= n; a++ {
+			delete(files, testrepo.AppFile(a))
+		}
+		res, err = pipeline.Run(testrepo.FS(files), pipeline.Options{Revision: "bench"})
+		if err != nil || len(res.Blocked) > 0 {
+			b.Fatalf("render: %v %v", err, res.Blocked)
+		}
+		runtime.GC()
+		req.reset()
+		b.StartTimer()
+		t0 := time.Now()
+		r := s.Sync(ctx, env, res.Rendered["bench"], Options{Guard: res.Guard("bench")})
+		total += time.Since(t0)
+		b.StopTimer()
+		reqs += req.reads.Load() + req.writes.Load()
+		if !r.OK() || r.Count(Pruned) != n {
+			b.Fatalf("prune: %s %v (blocked %v)", r.Summary(), r.Errors, r.Blocked)
+		}
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "prune-s")
+	b.ReportMetric(float64(reqs)/float64(b.N), "requests")
+}

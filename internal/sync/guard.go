@@ -44,8 +44,9 @@ func (s *Syncer) stateImpacts(ctx context.Context, st *passState) []state.Impact
 		}
 	}
 	sort.Slice(stale, func(i, j int) bool { return stale[i].Key() < stale[j].Key() })
+	lists := s.listStale(ctx, st, stale)
 	for _, e := range stale {
-		c := s.inspect(ctx, st, e)
+		c := s.inspectFrom(ctx, st, e, lists)
 		if c.why != "" || c.live == nil {
 			continue // not deleted by this pass, whatever its state
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	gosync "sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -60,69 +61,157 @@ func (s *Syncer) prune(ctx context.Context, st *passState, union, final Inventor
 	type victim struct {
 		e Entry
 		c candidate
+		// out are the changes, savepoint and inventory verdict of its
+		// delete, gathered apart so workers need no lock.
+		out  []Change
+		sp   *Savepoint
+		keep bool
+		bad  bool
 	}
-	victims := make([]victim, 0, len(stale))
-	for _, e := range stale {
-		if ctx.Err() != nil {
-			return false
-		}
-		victims = append(victims, victim{e, s.inspect(ctx, st, e)})
+	victims := make([]*victim, len(stale))
+	lists := s.listStale(ctx, st, stale)
+	if ctx.Err() != nil {
+		return false
+	}
+	s.parallel(ctx, len(stale), func(i int) {
+		victims[i] = &victim{e: stale[i], c: s.inspectFrom(ctx, st, stale[i], lists)}
+	})
+	if ctx.Err() != nil {
+		return false
 	}
 	// Delete in reverse apply order: users of an object go before it (DML
-	// statements before DDL ones, by the live object's labels).
-	rank := func(v victim) int {
+	// statements before DDL ones, by the live object's labels). Objects of
+	// one rank are deleted at once, up to Workers at a time.
+	rank := func(v *victim) int {
 		if v.c.live != nil {
 			return render.ObjectRank(v.c.live)
 		}
 		return render.Rank(v.e.Kind)
 	}
 	sort.SliceStable(victims, func(i, j int) bool { return rank(victims[i]) > rank(victims[j]) })
-	ok := true
-	for _, v := range victims {
-		if ctx.Err() != nil {
-			return false
-		}
+	deleteOne := func(v *victim) {
 		e, c := v.e, v.c
 		switch {
 		case c.why != "":
-			res.Changes = append(res.Changes, Change{ObjectID: e.ObjectID, Action: Retained, Message: c.why})
-			if c.keep {
-				final[e.Key()] = e
-				ok = false
-			}
-			continue
+			v.out = append(v.out, Change{ObjectID: e.ObjectID, Action: Retained, Message: c.why})
+			v.keep, v.bad = c.keep, c.keep
+			return
 		case c.live == nil:
-			continue // already gone
+			return // already gone
 		}
 		sp, why, note := s.savepoint(ctx, st, e, c.live, opts)
-		if sp != nil {
-			res.Savepoints = append(res.Savepoints, *sp)
-		}
+		v.sp = sp
 		if why != "" {
 			action := Retained
 			if sp != nil && sp.Failed() {
 				action = Failed
 			}
 			// Still tracked, so the pass may write the inventory.
-			res.Changes = append(res.Changes, Change{ObjectID: e.ObjectID, Action: action, Message: why})
-			final[e.Key()] = e
-			continue
+			v.out = append(v.out, Change{ObjectID: e.ObjectID, Action: action, Message: why})
+			v.keep = true
+			return
 		}
 		del := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(c.live.GetUID())}}
 		if opts.Mode == ModeDryRun {
 			del.DryRun = []string{metav1.DryRunAll}
 		}
 		if err := c.ri.Delete(ctx, e.Name, del); err != nil && !apierrors.IsNotFound(err) {
-			res.Changes = append(res.Changes, Change{ObjectID: e.ObjectID, Action: Failed,
-				Message: fmt.Sprintf("delete failed: %v", err)})
-			final[e.Key()] = e
-			ok = false
-			continue
+			v.out = append(v.out, Change{ObjectID: e.ObjectID, Action: Failed, Message: fmt.Sprintf("delete failed: %v", err)})
+			v.keep, v.bad = true, true
+			return
 		}
-		pruned := Change{ObjectID: e.ObjectID, Action: Pruned, Message: note}
-		res.Changes = append(res.Changes, pruned)
+		v.out = append(v.out, Change{ObjectID: e.ObjectID, Action: Pruned, Message: note})
+	}
+	for lo := 0; lo < len(victims); {
+		hi := lo + 1
+		for hi < len(victims) && rank(victims[hi]) == rank(victims[lo]) {
+			hi++
+		}
+		group := victims[lo:hi]
+		s.parallel(ctx, len(group), func(i int) { deleteOne(group[i]) })
+		if ctx.Err() != nil {
+			return false
+		}
+		lo = hi
+	}
+	ok := true
+	for _, v := range victims {
+		res.Changes = append(res.Changes, v.out...)
+		if v.sp != nil {
+			res.Savepoints = append(res.Savepoints, *v.sp)
+		}
+		if v.keep {
+			final[v.e.Key()] = v.e
+		}
+		ok = ok && !v.bad
 	}
 	return ok
+}
+
+// parallel runs f(0..n-1) on up to Workers goroutines and waits; it stops
+// handing out work once ctx is done.
+func (s *Syncer) parallel(ctx context.Context, n int, f func(i int)) {
+	work := make(chan int)
+	var wg gosync.WaitGroup
+	for w := 0; w < min(max(1, s.Workers), n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				f(i)
+			}
+		}()
+	}
+feed:
+	for i := 0; i < n; i++ {
+		select {
+		case work <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+// listMin is how many stale objects of one kind make prune read them with
+// one LIST of the namespace rather than a GET each.
+const listMin = 8
+
+// listStale reads, with one LIST per kind, the live objects of the kinds
+// with at least listMin stale entries: a prune of 1,000 objects is then a
+// few reads and the deletes. A kind whose LIST fails is left to GETs.
+func (s *Syncer) listStale(ctx context.Context, st *passState, stale []Entry) map[schema.GroupKind]map[string]*unstructured.Unstructured {
+	if st.staleLists != nil {
+		return st.staleLists // the guard listed them earlier in the pass
+	}
+	count := map[schema.GroupKind]int{}
+	for _, e := range stale {
+		if e.Namespace == st.ns {
+			count[schema.GroupKind{Group: e.Group, Kind: e.Kind}]++
+		}
+	}
+	out := map[schema.GroupKind]map[string]*unstructured.Unstructured{}
+	for gk, n := range count {
+		if n < listMin || neverPruned[gk.Kind] {
+			continue
+		}
+		m, err := s.mapper.RESTMapping(gk)
+		if err != nil || m.Scope.Name() != meta.RESTScopeNameNamespace {
+			continue
+		}
+		list, err := s.dyn.Resource(m.Resource).Namespace(st.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			continue
+		}
+		byName := make(map[string]*unstructured.Unstructured, len(list.Items))
+		for i := range list.Items {
+			byName[list.Items[i].GetName()] = &list.Items[i]
+		}
+		out[gk] = byName
+	}
+	st.staleLists = out
+	return out
 }
 
 // candidate is an inventory entry prune looked at, and its verdict.
@@ -145,6 +234,12 @@ type candidate struct {
 // then carries the UID just read as a precondition. Entries that fail the
 // first checks are dropped from the inventory.
 func (s *Syncer) inspect(ctx context.Context, st *passState, e Entry) candidate {
+	return s.inspectFrom(ctx, st, e, nil)
+}
+
+// inspectFrom is inspect reading the live object from lists (listStale)
+// when they hold its kind.
+func (s *Syncer) inspectFrom(ctx context.Context, st *passState, e Entry, lists map[schema.GroupKind]map[string]*unstructured.Unstructured) candidate {
 	tampered := " (was the inventory edited by hand?): never pruned, and dropped from the inventory"
 	if neverPruned[e.Kind] {
 		return candidate{why: e.Kind + " objects are never pruned"}
@@ -160,12 +255,19 @@ func (s *Syncer) inspect(ctx context.Context, st *passState, e Entry) candidate 
 		return candidate{why: fmt.Sprintf("%s is cluster-scoped, and flinksync applies only namespaced objects%s", e.Kind, tampered)}
 	}
 	ri := s.dyn.Resource(m.Resource).Namespace(e.Namespace)
-	live, err := ri.Get(ctx, e.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return candidate{}
-	case err != nil:
-		return candidate{why: fmt.Sprintf("reading it failed: %v", err), keep: true}
+	var live *unstructured.Unstructured
+	if byName, listed := lists[schema.GroupKind{Group: e.Group, Kind: e.Kind}]; listed {
+		if live = byName[e.Name]; live == nil {
+			return candidate{}
+		}
+	} else {
+		live, err = ri.Get(ctx, e.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return candidate{}
+		case err != nil:
+			return candidate{why: fmt.Sprintf("reading it failed: %v", err), keep: true}
+		}
 	}
 	if why := st.owner.why(live); why != "" {
 		// Not flinksync's (any more): leave it and stop tracking it.

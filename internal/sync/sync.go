@@ -40,11 +40,14 @@ import (
 // FieldManager is the server-side apply field manager of every write.
 const FieldManager = "flinksync"
 
-// Client QPS and burst: a pass lists once per kind and writes only what
-// changed, so these bound cold applies (Flux uses 50/300).
+// Client QPS and burst. A pass lists once per kind and writes only what
+// changed, so these bound cold applies and large prunes: 1,000 deletes
+// take 1 s at 1,000 QPS. The API server's own priority and fairness (APF)
+// is what protects it; a waiting request is reported (Throttled), and
+// --qps/--burst lower them (Flux uses 50/300, kubectl 50/300).
 const (
-	DefaultQPS   = 200
-	DefaultBurst = 400
+	DefaultQPS   = 1000
+	DefaultBurst = 2000
 )
 
 // Syncer talks to one cluster.
@@ -71,6 +74,7 @@ func New(cfg *rest.Config) (*Syncer, error) {
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst
 	}
+	withLimiter(cfg)
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
