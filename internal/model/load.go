@@ -595,9 +595,10 @@ func (l *loader) checkEnvironment(e *Environment) {
 	switch {
 	case s.Target == TargetCFK && s.CFK == nil:
 		bad("spec", RuleRequired, "missing required field \"cfk\" (cfk.cmfRestClassRef) for target cfk")
-	case s.Target == TargetFKO && s.CFK != nil:
+	case s.Target != TargetCFK && s.Target != "" && s.CFK != nil:
 		bad("spec.cfk", RuleInvalidValue, "only meaningful for target cfk; remove it or set target: cfk")
 	}
+	l.checkCMF(e) // cmf.go
 	if s.CFK != nil && s.CFK.CMFRestClassRef.Namespace == "" {
 		s.CFK.CMFRestClassRef.Namespace = s.Namespace
 	}

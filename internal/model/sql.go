@@ -166,11 +166,11 @@ func (l *loader) checkStatementIn(st *EffectiveStatement, report reportFunc) boo
 			"spec.pool: pool %q is not allowed in environment %q (the pool allows: %s)", s.Pool, env, strings.Join(p.Spec.Environments, ", "))
 	} else {
 		st.Pool = p
-		if key := p.Metadata.Name + "\x00" + env; e.Spec.Target == TargetCFK && !l.checkedPools[key] {
+		if key := p.Metadata.Name + "\x00" + env; e.Spec.Target.ViaCMF() && !l.checkedPools[key] {
 			l.checkedPools[key] = true
 			l.cmfName(p.Origin, "metadata.name", KindComputePool+" (a CMF compute pool in environment "+env+")", p.Metadata.Name, env, report)
 		}
-		if e.Spec.Target == TargetCFK && e.Spec.Defaults.FlinkVersion == "" {
+		if e.Spec.Target.ViaCMF() && e.Spec.Defaults.FlinkVersion == "" {
 			report(o, "spec.pool", RuleRequired, env, "no Flink version for compute pool %q in environment %q: set spec.defaults.flinkVersion in %s",
 				p.Metadata.Name, env, e.Origin.File)
 		}
@@ -183,9 +183,9 @@ func (l *loader) checkStatementIn(st *EffectiveStatement, report reportFunc) boo
 	if s.Catalog != "" {
 		c := l.effectiveCatalog(env, s.Catalog)
 		switch {
-		case e.Spec.Target != TargetCFK:
+		case !e.Spec.Target.ViaCMF():
 			report(o, "spec.catalog", RuleInvalidValue, env,
-				"catalogs are CMF resources: environment %q has target %s; only target cfk runs statements with a catalog (see docs/sql.md)", env, e.Spec.Target)
+				"catalogs are CMF resources: environment %q has target %s; only targets cfk and cmf run statements with a catalog (see docs/sql.md)", env, e.Spec.Target)
 		case l.repo.catalogs[s.Catalog] == nil:
 			report(o, "spec.catalog", RuleReference, env, "catalog %q not found%s", s.Catalog, l.known(KindKafkaCatalog))
 		case c == nil:
@@ -398,7 +398,7 @@ func (l *loader) checkSQLNames() {
 	}
 	l.checkGlobalCMFNames()
 	for _, env := range sortedKeys(keysOf(r.effectiveCatalogs)) {
-		if e := r.envs[env]; e == nil || e.Spec.Target != TargetCFK {
+		if e := r.envs[env]; e == nil || !e.Spec.Target.ViaCMF() {
 			continue
 		}
 		owner := map[string]*EffectiveCatalog{}
@@ -427,6 +427,8 @@ func warning(file string, line int, rule, msg string) *diag.Finding {
 func (e *Environment) CMFInstance() string {
 	c := e.Spec.CFK
 	switch {
+	case e.Spec.Target == TargetCMF && e.Spec.CMF != nil:
+		return "endpoint " + e.Spec.CMF.Endpoint
 	case e.Spec.Target != TargetCFK || c == nil:
 		return ""
 	case c.CMFRest != nil:

@@ -79,11 +79,19 @@ const (
 	TargetFKO Target = "fko"
 	// TargetCFK renders FlinkEnvironment/FlinkApplication objects for Confluent for Kubernetes.
 	TargetCFK Target = "cfk"
+	// TargetCMF syncs environments, applications, compute pools,
+	// statements and catalogs straight through CMF's REST API (docs/cmf.md).
+	TargetCMF Target = "cmf"
 )
+
+// ViaCMF reports whether the target's Flink resources live in CMF (cfk
+// through CFK's objects, cmf directly): CMF compute pools, statements,
+// catalogs and CMF's naming rules apply.
+func (t Target) ViaCMF() bool { return t == TargetCFK || t == TargetCMF }
 
 // EnvironmentSpec is the body of an Environment.
 type EnvironmentSpec struct {
-	Target    Target `yaml:"target" model:"required" enum:"fko,cfk"`
+	Target    Target `yaml:"target" model:"required" enum:"fko,cfk,cmf"`
 	Namespace string `yaml:"namespace" model:"required"`
 	// Cluster names the Kubernetes cluster the environment lives in, one
 	// flinksync is given credentials for outside the repository
@@ -95,6 +103,8 @@ type EnvironmentSpec struct {
 	Defaults       AppDefaults `yaml:"defaults"`
 	TLS            *TLS        `yaml:"tls"`
 	CFK            *CFK        `yaml:"cfk"`
+	// CMF is how a target: cmf environment reaches CMF.
+	CMF *CMF `yaml:"cmf"`
 	// SQLRunner runs FlinkStatements in a target: fko environment.
 	SQLRunner *SQLRunner `yaml:"sqlRunner"`
 	Sync      Sync       `yaml:"sync"`
@@ -191,6 +201,59 @@ type CMFRest struct {
 	Authentication string `yaml:"authentication" model:"required" enum:"mtls,oauth,basic"`
 	// TLSSecretRef names a secret with fullchain.pem, privkey.pem and cacerts.pem.
 	TLSSecretRef string `yaml:"tlsSecretRef"`
+}
+
+// CMF holds the settings of a target: cmf environment: where CMF is and
+// how flinksync authenticates to it. The repository holds no credential,
+// only the names of Kubernetes Secrets (read from the default cluster, in
+// the environment's namespace) or of files the daemon is given.
+type CMF struct {
+	// Endpoint is CMF's base URL (https://cmf.example:8080); the API is
+	// under /cmf/api/v1. Policy CMF-001 refuses http://.
+	Endpoint string `yaml:"endpoint" model:"required"`
+	// CAFile and CASecretRef give the CA that signed CMF's (and the token
+	// endpoint's) certificate; absent, the system roots and the mTLS
+	// secret's ca.crt.
+	CAFile      string        `yaml:"caFile"`
+	CASecretRef *SecretKeyRef `yaml:"caSecretRef"`
+	Auth        CMFAuth       `yaml:"auth" model:"required"`
+}
+
+// CMFAuth is how flinksync authenticates to CMF: exactly one of mTLS or
+// OAuth client credentials.
+type CMFAuth struct {
+	MTLS  *CMFMTLS  `yaml:"mtls"`
+	OAuth *CMFOAuth `yaml:"oauth"`
+}
+
+// CMFMTLS is a client certificate: a Secret with tls.crt, tls.key and
+// (optionally) ca.crt, the keys of a kubernetes.io/tls Secret cert-manager
+// writes, or three files.
+type CMFMTLS struct {
+	SecretRef string `yaml:"secretRef"`
+	CertFile  string `yaml:"certFile"`
+	KeyFile   string `yaml:"keyFile"`
+	CAFile    string `yaml:"caFile"`
+}
+
+// CMFOAuth is the OAuth 2.0 client-credentials grant (RFC 6749 4.4).
+type CMFOAuth struct {
+	TokenURL string `yaml:"tokenURL" model:"required"`
+	ClientID string `yaml:"clientID" model:"required"`
+	// ClientSecretRef (default key client-secret) or ClientSecretFile
+	// holds the client secret.
+	ClientSecretRef  *SecretKeyRef `yaml:"clientSecretRef"`
+	ClientSecretFile string        `yaml:"clientSecretFile"`
+	// Scopes are sent as the scope parameter; Audience, when set, as the
+	// audience parameter some identity providers want.
+	Scopes   []string `yaml:"scopes"`
+	Audience string   `yaml:"audience"`
+}
+
+// SecretKeyRef is one key of a Kubernetes Secret.
+type SecretKeyRef struct {
+	Name string `yaml:"name" model:"required"`
+	Key  string `yaml:"key"`
 }
 
 // ObjectRef names a namespaced object.

@@ -38,7 +38,7 @@ var Rules = []Rule{
 	{ID: "TLS-003", Severity: diag.Error, Summary: "a secret is written inline in Flink configuration or job arguments"},
 	{ID: "TLS-004", Severity: diag.Error, Summary: "a weak TLS protocol (SSLv3, TLSv1, TLSv1.1) is configured"},
 	{ID: "TLS-005", Severity: diag.Error, Summary: "a Kafka client uses PLAINTEXT or SASL_PLAINTEXT where TLS is required"},
-	{ID: "TLS-006", Severity: diag.Error, Summary: "CFK: the CMF REST class uses http:// or neither mtls nor oauth authentication"},
+	{ID: "TLS-006", Severity: diag.Error, Summary: "CMF over http:// (CFK's CMF REST class, or a cmf environment's endpoint or token URL), or a CMF REST class with neither mtls nor oauth"},
 	{ID: "TLS-007", Severity: diag.Warning, Summary: "the certificate secret is expired or expires within 30 days"},
 	{ID: "TLS-008", Severity: diag.Error, Summary: "a Schema Registry (a KafkaCatalog's, or a SQL format's) is reached over http:// where TLS is required"},
 	{ID: "CPU-001", Severity: diag.Error, Summary: "TaskManager CPU above the node's CPU or above maxTaskManagerCPU"},

@@ -35,6 +35,7 @@ func (c *checker) tlsEnvironment(env *model.Environment) {
 			"TLS is required in %s but no certificate secret is mounted: set spec.tls.secretName to a kubernetes.io/tls secret holding %s and %s",
 			name, render.KeystoreFile, render.TruststoreFile)
 	}
+	c.cmfEndpoints(env)
 	// A rendered environment's CMF REST class is checked as it will be
 	// applied, after the overlay (cmfRestObject); the model only when the
 	// environment did not render.
@@ -48,6 +49,27 @@ func (c *checker) tlsEnvironment(env *model.Environment) {
 			c.add("TLS-006", name, "", env.Origin.File, env.Origin.LineOf("spec.cfk.cmfRest.authentication"), "",
 				"the CMF REST class authenticates with %q; use mtls or oauth", r.Authentication)
 		}
+	}
+}
+
+// cmfEndpoints checks the URLs a target: cmf environment sends its
+// credentials to (TLS-006): CMF's endpoint and the OAuth token endpoint.
+// Over plain http a client certificate cannot be presented at all, and a
+// client secret or bearer token travels readable.
+func (c *checker) cmfEndpoints(env *model.Environment) {
+	cm := env.Spec.CMF
+	if env.Spec.Target != model.TargetCMF || cm == nil {
+		return
+	}
+	check := func(path, what, u string) {
+		if strings.HasPrefix(strings.ToLower(u), "http://") {
+			c.add("TLS-006", env.Metadata.Name, "", env.Origin.File, env.Origin.LineOf(path), "",
+				"%s %q is plain http: flinksync would send its credentials readable; use https://", what, u)
+		}
+	}
+	check("spec.cmf.endpoint", "the CMF endpoint", cm.Endpoint)
+	if o := cm.Auth.OAuth; o != nil {
+		check("spec.cmf.auth.oauth.tokenURL", "the OAuth token endpoint", o.TokenURL)
 	}
 }
 
