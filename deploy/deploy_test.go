@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -300,6 +301,7 @@ func TestRenderEverything(t *testing.T) {
 		"--leader-elect":              {""},
 		"--leader-election-namespace": {"flinksync-system"},
 		"--leader-election-name":      {"flinksync-leader"},
+		"--clusters-dir":              {"/etc/flinksync/clusters"},
 	} {
 		if got := args[flag]; !slices.Equal(got, want) {
 			t.Errorf("%s = %q, want %q", flag, got, want)
@@ -323,6 +325,73 @@ func TestRenderEverything(t *testing.T) {
 	checkRBAC(t, r, "flinksync-system", managed, rbacWant{leaderElection: true, leaseName: "flinksync-leader", secretNames: []string{"flink-tls"}})
 	checkMonitoring(t, r)
 	checkIngress(t, r)
+}
+
+// Each cluster of values' clusters is its Secret's kubeconfig, mounted
+// read-only at <clusters dir>/<name>/kubeconfig (a missing Secret fails
+// only its cluster), the daemon reads that folder (--clusters-dir), and
+// the chart's RBAC on its own cluster is exactly what it is without
+// clusters: nothing is granted for the other clusters.
+func TestRenderClusters(t *testing.T) {
+	without := renderChart(t, "flinksync-system", minimal("flink-dev")...)
+	with := renderChart(t, "flinksync-system", append(minimal("flink-dev"),
+		"--set", "clusters[0].name=eu-1", "--set", "clusters[0].secretName=flinksync-cluster-eu-1",
+		"--set", "clusters[1].name=us-1", "--set", "clusters[1].secretName=kc-us", "--set", "clusters[1].key=config")...)
+	var dep appsv1.Deployment
+	with.one(t, "Deployment", &dep)
+	args := checkDeployment(t, &dep, 1)
+	if got := args["--clusters-dir"]; !slices.Equal(got, []string{"/etc/flinksync/clusters"}) {
+		t.Errorf("--clusters-dir = %q", got)
+	}
+	spec := dep.Spec.Template.Spec
+	for _, c := range []struct{ name, secret, key string }{{"eu-1", "flinksync-cluster-eu-1", "kubeconfig"}, {"us-1", "kc-us", "config"}} {
+		m := slices.IndexFunc(spec.Containers[0].VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/etc/flinksync/clusters/"+c.name })
+		if m < 0 || !spec.Containers[0].VolumeMounts[m].ReadOnly {
+			t.Errorf("cluster %s: no read-only mount at /etc/flinksync/clusters/%s: %+v", c.name, c.name, spec.Containers[0].VolumeMounts)
+			continue
+		}
+		mount := spec.Containers[0].VolumeMounts[m]
+		v := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == mount.Name })
+		if v < 0 || spec.Volumes[v].Secret == nil {
+			t.Errorf("cluster %s: volume %s is not a Secret", c.name, mount.Name)
+			continue
+		}
+		sec := spec.Volumes[v].Secret
+		if sec.SecretName != c.secret || len(sec.Items) != 1 || sec.Items[0].Key != c.key || sec.Items[0].Path != "kubeconfig" ||
+			sec.DefaultMode == nil || *sec.DefaultMode != 0o440 || sec.Optional == nil || !*sec.Optional {
+			t.Errorf("cluster %s: volume %+v, want Secret %s, key %s as kubeconfig, mode 0440, optional", c.name, sec, c.secret, c.key)
+		}
+	}
+	if _, ok := checkDeployment(t, without.deployment(t), 1)["--clusters-dir"]; ok {
+		t.Error("--clusters-dir without clusters")
+	}
+	for _, kind := range []string{"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount"} {
+		a, b := without.ofKind(kind), with.ofKind(kind)
+		if len(a) != len(b) {
+			t.Errorf("%d %s with clusters, %d without", len(b), kind, len(a))
+			continue
+		}
+		for i := range a {
+			if !reflect.DeepEqual(a[i].Object, b[i].Object) {
+				t.Errorf("%s %s changes with clusters:\n%v\n%v", kind, a[i].GetName(), a[i].Object, b[i].Object)
+			}
+		}
+	}
+	checkRBAC(t, with, "flinksync-system", []string{"flink-dev"}, rbacWant{})
+
+	// A cluster named twice is refused.
+	if out, err := helm(t, append([]string{"template", releaseName, chartDir}, append(minimal("flink-dev"),
+		"--set", "clusters[0].name=eu-1", "--set", "clusters[0].secretName=a",
+		"--set", "clusters[1].name=eu-1", "--set", "clusters[1].secretName=b")...)...); err == nil || !strings.Contains(out+err.Error(), "twice") {
+		t.Errorf("a cluster named twice: %v\n%s", err, out)
+	}
+}
+
+func (r *rendered) deployment(t *testing.T) *appsv1.Deployment {
+	t.Helper()
+	var dep appsv1.Deployment
+	r.one(t, "Deployment", &dep)
+	return &dep
 }
 
 // replicas > 1 turns leader election on unless told otherwise.

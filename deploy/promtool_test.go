@@ -93,14 +93,18 @@ evaluation_interval: 1m
 tests:
   - interval: 1m
     input_series:
-      - series: 'flinksync_drifted_objects{job="flinksync",namespace="flinksync-system",environment="prod",pod="flinksync-0"}'
+      - series: 'flinksync_drifted_objects{job="flinksync",namespace="flinksync-system",cluster="eu-1",environment="prod",pod="flinksync-0"}'
         values: '0 0 2x40'
-      - series: 'flinksync_drifted_objects{job="flinksync",namespace="flinksync-system",environment="dev",pod="flinksync-0"}'
+      - series: 'flinksync_drifted_objects{job="flinksync",namespace="flinksync-system",cluster="default",environment="dev",pod="flinksync-0"}'
         values: '0x42'
-      - series: 'flinksync_drifted_objects{job="other",namespace="flinksync-system",environment="dev",pod="other-0"}'
+      - series: 'flinksync_drifted_objects{job="other",namespace="flinksync-system",cluster="default",environment="dev",pod="other-0"}'
         values: '5x42'
-      - series: 'flinksync_reconcile_total{job="flinksync",namespace="flinksync-system",environment="prod",result="failed",pod="flinksync-0"}'
+      - series: 'flinksync_reconcile_total{job="flinksync",namespace="flinksync-system",cluster="eu-1",environment="prod",result="failed",pod="flinksync-0"}'
         values: '0+1x42'
+      - series: 'flinksync_cluster_up{job="flinksync",namespace="flinksync-system",cluster="eu-1",pod="flinksync-0"}'
+        values: '1x10 0x32'
+      - series: 'flinksync_cluster_up{job="flinksync",namespace="flinksync-system",cluster="default",pod="flinksync-0"}'
+        values: '1x42'
       - series: 'up{job="flinksync",namespace="flinksync-system",pod="flinksync-0"}'
         values: '1x10 0x32'
       - series: 'flinksync_pass_timeouts_total{job="flinksync",namespace="flinksync-system",stage="sync",pod="flinksync-0"}'
@@ -114,7 +118,7 @@ tests:
       - eval_time: 15m
         alertname: FlinksyncDrift
         exp_alerts:
-          - exp_labels: {environment: prod, severity: warning, team: platform}
+          - exp_labels: {cluster: eu-1, environment: prod, severity: warning, team: platform}
             exp_annotations:
               summary: Environment prod has drifted from Git
               description: "2 object(s) of environment prod were changed in the cluster behind Git's back. /api/v1/status and flinksync drift list every drifted field."
@@ -124,10 +128,20 @@ tests:
       - eval_time: 40m
         alertname: FlinksyncSyncFailing
         exp_alerts:
-          - exp_labels: {environment: prod, severity: critical, team: platform}
+          - exp_labels: {cluster: eu-1, environment: prod, severity: critical, team: platform}
             exp_annotations:
               summary: Syncs of environment prod keep failing
               description: "Sync passes of environment prod failed in every 15m window for 15m: the cluster or Git refuses flinksync's requests. The last good state stays; see flinksync's logs and /api/v1/status."
+      - eval_time: 15m
+        alertname: FlinksyncClusterUnreachable
+        exp_alerts: []
+      - eval_time: 25m
+        alertname: FlinksyncClusterUnreachable
+        exp_alerts:
+          - exp_labels: {cluster: eu-1, severity: critical, team: platform}
+            exp_annotations:
+              summary: flinksync cannot reach cluster eu-1
+              description: "Cluster eu-1 has not answered flinksync's probe for 10m (down, unreachable, or its kubeconfig's credentials refused): its environments fail, the others sync. /api/v1/status shows its last error."
       - eval_time: 20m
         alertname: FlinksyncPassesCutOff
         exp_alerts: []

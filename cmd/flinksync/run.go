@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/daemon"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/redact"
@@ -23,10 +24,10 @@ import (
 func newRunCommand() *cobra.Command {
 	var (
 		repoURL, branch, listen, secretFile, kubeconfigPath, policyFile, alertFormat, cacheDir string
-		userFile, passFile, sshKeyFile, knownHostsFile, keyringFile                            string
+		userFile, passFile, sshKeyFile, knownHostsFile, keyringFile, clustersDir               string
 		leaseNamespace, leaseName                                                              string
 		interval, driftInterval, gitTimeout, passTimeout                                       time.Duration
-		alertURLs                                                                              []string
+		alertURLs, clusterFlags                                                                []string
 		leaderElect                                                                            bool
 		read                                                                                   readFlags
 	)
@@ -39,10 +40,14 @@ triggers a pass at once. Each new revision is validated, sized, rendered and
 synced per environment; every environment is re-checked for drift every
 --drift-interval. A failing environment backs off on its own and never slows
 the others. With the remote or the cluster unreachable, the last applied
-state stays. Every pass has a deadline (--pass-timeout): a render or a sync
-that runs into it is cut off, and /readyz answers 503 while passes are cut
-off (/healthz only says the process answers). SIGTERM lets the apply in
-flight finish, within its deadline.
+state stays. An environment naming a cluster (spec.cluster) syncs there,
+with the kubeconfig of --clusters-dir/<cluster>/kubeconfig (or of --cluster
+NAME=KUBECONFIG); each cluster is probed before a round, and one that does
+not answer fails only its own environments, backing off on its own.
+Every pass has a deadline (--pass-timeout): a render or a sync that runs
+into it is cut off, and /readyz answers 503 while passes are cut off
+(/healthz only says the process answers). SIGTERM lets the apply in flight
+finish, within its deadline.
 
 Every flag can also be set from the environment: FLINKSYNC_ and the flag name
 in upper case with _ for - (FLINKSYNC_REPO_URL, FLINKSYNC_DRIFT_INTERVAL).
@@ -96,7 +101,28 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 				Auth:   source.Auth{UsernameFile: userFile, PasswordFile: passFile, SSHKeyFile: sshKeyFile, KnownHostsFile: knownHostsFile},
 				Limits: read.limits()}
 			dc := daemon.Config{Remote: remote, Interval: interval, DriftInterval: driftInterval, RestConfig: cfg,
-				Policy: policy, WebhookSecret: secret, Alerts: alerts, Logger: logger, PassTimeout: passTimeout}
+				Policy: policy, WebhookSecret: secret, Alerts: alerts, Logger: logger, PassTimeout: passTimeout, ClustersDir: clustersDir}
+			if len(clusterFlags) > 0 && clustersDir != "" {
+				return cantRun(errors.New("--cluster and --clusters-dir: give the named clusters one way, not both"))
+			}
+			for _, v := range clusterFlags {
+				name, path, err := clusters.ParseFlag(v)
+				if err != nil {
+					return cantRun(err)
+				}
+				if dc.Clusters == nil {
+					dc.Clusters = map[string]string{}
+				}
+				if _, dup := dc.Clusters[name]; dup {
+					return cantRun(fmt.Errorf("--cluster %s given twice", name))
+				}
+				dc.Clusters[name] = path
+			}
+			if clustersDir != "" {
+				if st, err := os.Stat(clustersDir); err != nil || !st.IsDir() {
+					return cantRun(fmt.Errorf("--clusters-dir %s: not a readable folder", clustersDir))
+				}
+			}
 			if leaderElect {
 				host, _ := os.Hostname()
 				ns := leaseNamespace
@@ -138,7 +164,9 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 	f.StringVar(&secretFile, "webhook-secret-file", "", "file holding the webhook secret; without it webhooks are off")
 	f.StringArrayVar(&alertURLs, "alert-webhook", nil, "URL to send alerts to (repeatable)")
 	f.StringVar(&alertFormat, "alert-format", report.FormatJSON, "alert format: alertmanager, slack or json")
-	f.StringVar(&kubeconfigPath, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+	f.StringVar(&kubeconfigPath, "kubeconfig", "", "kubeconfig file of the default cluster, which also holds the Lease and the Events (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+	f.StringVar(&clustersDir, "clusters-dir", "", "folder of the clusters environments name in spec.cluster: <dir>/<cluster>/kubeconfig (a Secret per cluster, mounted); read again before every round, so clusters come and go without a restart")
+	registerClusterFlag(cmd, &clusterFlags)
 	f.StringVar(&policyFile, "policy", "", "the daemon's own policy (a Policy document); the repository can only tighten it")
 	f.BoolVar(&leaderElect, "leader-elect", false, "hold a Lease so only one replica syncs")
 	f.StringVar(&leaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")

@@ -45,7 +45,7 @@ func TestAlertmanagerReceivesDriftFiringThenResolved(t *testing.T) {
 		return len(firing) == 1 && firing[0].Status.State == "active"
 	})
 	a := firing[0]
-	for k, want := range map[string]string{"severity": "warning", "source": "flinksync"} {
+	for k, want := range map[string]string{"severity": "warning", "source": "flinksync", "cluster": "default"} {
 		if a.Labels[k] != want {
 			t.Errorf("label %s=%q, want %q (labels %v)", k, a.Labels[k], want, a.Labels)
 		}

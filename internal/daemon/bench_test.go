@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/flinksync/flinksync/internal/source"
 
@@ -121,4 +123,117 @@ func BenchmarkDaemon1000Apps(b *testing.B) {
 	b.ReportMetric(procStatus("VmRSS"), "idle-RSS-MB")
 	b.ReportMetric(metricValue(d.registry, "flinksync_git_requests_total", map[string]string{"type": "fetch"})-fetches, "idle-fetches")
 	b.ReportMetric(metricValue(d.registry, "flinksync_git_requests_total", map[string]string{"type": "ls-remote"})-polls, "idle-head-checks")
+}
+
+// BenchmarkDaemonPassClusters measures one pass of the daemon over 1,000
+// apps laid out two ways, side by side: one cluster with one environment
+// of 1,000 apps, and four clusters with an environment of 250 apps each.
+// The four clusters are four names, each with its own client, REST mapper,
+// discovery cache and rate limits (the default cluster and b, c, d of the
+// clusters directory), on two real control planes (c on the default
+// one's API server, b and d on a second one, testenv.SecondCluster), each
+// environment in its own namespace: four control planes would measure
+// the test machine more than flinksync. An iteration is a push changing
+// one app, through the webhook, until every environment has applied it:
+// a render of the whole repository and a pass that compares all 1,000
+// objects and writes the changed ones. first-apply-s is the first pass,
+// which creates all 1,000.
+func BenchmarkDaemonPassClusters(b *testing.B) {
+	for _, layout := range []struct {
+		name     string
+		clusters []string // each environment's cluster, "" the default
+	}{
+		{"1-cluster-1000-apps", []string{""}},
+		{"4-clusters-250-apps", []string{"", "b", "c", "d"}},
+	} {
+		b.Run(layout.name, func(b *testing.B) { benchClusters(b, layout.clusters, 1000/len(layout.clusters)) })
+	}
+}
+
+func benchClusters(b *testing.B, on []string, apps int) {
+	cfgA := testenv.Config(b)
+	cfgs := map[string]*rest.Config{"": cfgA, "c": cfgA}
+	dir := b.TempDir()
+	if len(on) > 1 {
+		second := testenv.SecondCluster(b).Config
+		cfgs["b"], cfgs["d"] = second, second
+		for _, name := range []string{"b", "c", "d"} {
+			data, err := os.ReadFile(testenv.WriteKubeconfig(b, cfgs[name]))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name, "kubeconfig"), data, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+	} else {
+		dir = ""
+	}
+	prefix := fmt.Sprintf("bench-mc-%d-%d", os.Getpid(), fixtureN.Add(1))
+	ns := func(env string) string { return prefix + "-" + env }
+	files := testrepo.Files(testrepo.Options{Apps: apps, Envs: len(on), TaskManagers: 1, Namespace: ns})
+	for i, cluster := range on {
+		env := fmt.Sprintf("env%d", i)
+		testenv.CreateNamespace(b, cfgs[cluster], ns(env))
+		if cluster != "" {
+			file := "environments/" + env + ".yaml"
+			files[file] = strings.Replace(files[file], "  namespace: "+ns(env)+"\n", "  namespace: "+ns(env)+"\n  cluster: "+cluster+"\n", 1)
+		}
+	}
+	src := b.TempDir()
+	testrepo.Write(b, src, files)
+	g := newGitServer(b, src, nil)
+	d, err := New(Config{
+		Remote:   &source.Remote{URL: g.url(), Ref: "main", CacheDir: b.TempDir()},
+		Interval: time.Hour, DriftInterval: time.Hour,
+		RestConfig: cfgA, ClustersDir: dir, WebhookSecret: []byte("s3cret"), Logger: discardLogger(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	allApplied := func() bool {
+		head := g.git(g.work, "rev-parse", "HEAD")
+		s := d.Snapshot()
+		if len(s.Environments) != len(on) {
+			return false
+		}
+		for _, e := range s.Environments {
+			if e.AppliedRevision != head {
+				return false
+			}
+		}
+		return true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually(b, 180*time.Second, "the first apply of 1,000 apps", allApplied)
+	first := time.Since(start)
+
+	b.ResetTimer()
+	var pass time.Duration
+	for i := 0; i < b.N; i++ {
+		g.commit(testrepo.AppFile(i), "taskManagers: 1", "taskManagers: 2")
+		start := time.Now()
+		body := `{"ref":"refs/heads/main"}`
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/github", strings.NewReader(body))
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("s3cret", body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		eventually(b, 60*time.Second, "the push applied everywhere", allApplied)
+		pass += time.Since(start)
+	}
+	b.StopTimer()
+	b.ReportMetric(pass.Seconds()/float64(b.N), "pass-s")
+	b.ReportMetric(first.Seconds(), "first-apply-s")
 }

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
@@ -80,6 +81,15 @@ type Config struct {
 	HTTP HTTPLimits
 	// AlertQueue bounds the delivery of alerts; zero fields take the defaults.
 	AlertQueue report.QueueOptions
+	// ClustersDir, when set, holds the named clusters environments sync
+	// to (spec.cluster): <ClustersDir>/<cluster>/kubeconfig, one Secret
+	// each, mounted. It is read again before every round, so a cluster
+	// added or removed there is picked up without a restart. RestConfig is
+	// the default cluster, which also holds the Lease and the Events.
+	ClustersDir string
+	// Clusters are named clusters given once at start (name → kubeconfig
+	// path, the --cluster flags); not with ClustersDir.
+	Clusters map[string]string
 
 	// pipeline replaces pipeline.Run (tests: a render that never returns).
 	pipeline func(fs.FS, pipeline.Options) (*pipeline.Result, error)
@@ -95,7 +105,7 @@ type LeaderElection struct {
 type Daemon struct {
 	cfg      Config
 	log      *slog.Logger
-	syncer   *sync.Syncer
+	clusters *clusters.Set
 	metrics  *report.Metrics
 	registry *prometheus.Registry
 	alerter  *report.Alerter
@@ -117,7 +127,12 @@ type Daemon struct {
 	srcErr   string
 	lastPoll time.Time
 	envs     map[string]*envState
-	orphans  []sync.Orphan // inventories no environment syncs (orphans.go)
+	orphans  map[string][]sync.Orphan // inventories no environment syncs, by cluster (orphans.go)
+	// probes is each cluster's last probe (clusters.go).
+	probes map[string]probe
+	// dirErrs are the clusters directory's last problems, logged when they
+	// change.
+	dirErrs []string
 	// stuck is the remote's head whose render was cut off by the pass
 	// deadline, until the head moves or renders.
 	stuck string
@@ -129,6 +144,7 @@ type Daemon struct {
 // envState is what the daemon knows of one environment.
 type envState struct {
 	name        string
+	cluster     string // spec.cluster of its last pass
 	last        *sync.Result
 	lastPass    time.Time
 	applied     string // the revision last applied without errors
@@ -176,7 +192,7 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.RestConfig = rest.CopyConfig(cfg.RestConfig)
 		cfg.RestConfig.Timeout = cfg.PassTimeout
 	}
-	s, err := sync.New(cfg.RestConfig)
+	set, err := newClusterSet(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -184,9 +200,9 @@ func New(cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, syncer: s, kube: kube, registry: cfg.Registry,
+	d := &Daemon{cfg: cfg, log: cfg.Logger, clusters: set, kube: kube, registry: cfg.Registry,
 		metrics: report.NewMetrics(cfg.Registry), trigger: make(chan struct{}, 1), envs: map[string]*envState{},
-		abandoned: map[string]chan struct{}{}}
+		abandoned: map[string]chan struct{}{}, orphans: map[string][]sync.Orphan{}, probes: map[string]probe{}}
 	d.alerts = report.NewAlertQueue(cfg.Alerts, cfg.AlertQueue, d.metrics, cfg.Logger)
 	d.alerter = &report.Alerter{Targets: cfg.Alerts, Metrics: d.metrics, Queue: d.alerts, TTL: alertTTL(cfg)}
 	if cfg.Remote != nil {
@@ -387,8 +403,8 @@ func (d *Daemon) render(ctx context.Context, fsys fs.FS, rev string) outcome {
 	}
 	d.mu.Unlock()
 	d.log.Info("revision", "revision", rev, "environments", len(seen), "findings", len(res.Findings))
-	passed := d.syncAll(ctx, res.Environments(), "revision")
-	d.findOrphans(ctx, res)
+	passed, probed := d.syncAll(ctx, res.Environments(), "revision")
+	d.findOrphans(ctx, res, probed)
 	return passed
 }
 
@@ -409,20 +425,38 @@ func (d *Daemon) due(ctx context.Context) outcome {
 	if len(names) == 0 {
 		return idle
 	}
-	return d.syncAll(ctx, names, "drift")
+	o, _ := d.syncAll(ctx, names, "drift")
+	return o
 }
 
 // syncAll syncs the named environments side by side: one slow or failing
-// environment never holds the others back. The pass is cut when any
-// environment's sync ran into the deadline.
-func (d *Daemon) syncAll(ctx context.Context, names []string, why string) outcome {
+// environment never holds the others back. First it reads the clusters
+// directory again and probes, once, each cluster a due environment is on:
+// the environments of a cluster that does not answer, or backs off after
+// failing, fail at once, by name, and nobody waits on it longer than the
+// probe timeout. The pass is cut when any environment's sync ran into the
+// deadline. probed is each probed cluster's outcome.
+func (d *Daemon) syncAll(ctx context.Context, names []string, why string) (o outcome, probed map[string]error) {
+	if _, ok := ctx.Deadline(); !ok {
+		// A drift pass: its probes and syncs share one deadline.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.cfg.PassTimeout)
+		defer cancel()
+	}
+	d.refreshClusters()
+	jobs := d.dueJobs(names)
+	on := map[string]bool{}
+	for _, j := range jobs {
+		on[j.env.Spec.Cluster] = true
+	}
+	probed = d.probeClusters(ctx, on)
 	var wg gosync.WaitGroup
 	var wasCut atomic.Bool
-	for _, name := range names {
+	for _, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if d.syncEnv(ctx, name, why) == cut {
+			if d.syncEnv(ctx, j, why, probed[j.env.Spec.Cluster]) == cut {
 				wasCut.Store(true)
 			}
 		}()
@@ -433,36 +467,72 @@ func (d *Daemon) syncAll(ctx context.Context, names []string, why string) outcom
 	// memory back to the system rather than hold it.
 	debug.FreeOSMemory()
 	if wasCut.Load() {
-		return cut
+		return cut, probed
 	}
-	return done
+	return done, probed
 }
 
-// syncEnv runs one pass over one environment, unless its backoff says wait.
+// job is one environment's pass to run.
+type job struct {
+	st  *envState
+	env *model.Environment
+	res *pipeline.Result
+}
+
+// dueJobs are the named environments whose backoff does not say wait.
+func (d *Daemon) dueJobs(names []string) []job {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	res := d.current
+	if res == nil {
+		return nil
+	}
+	var jobs []job
+	for _, name := range names {
+		st := d.envs[name]
+		if st == nil || now.Before(st.nextTry) {
+			continue
+		}
+		if env := res.Repo.Environment(name); env != nil {
+			jobs = append(jobs, job{st: st, env: env, res: res})
+		}
+	}
+	return jobs
+}
+
+// syncEnv runs one pass over one environment on its cluster; clusterErr
+// is why its cluster cannot be used this round (unreachable, backing
+// off), which fails the pass without a request. An environment naming a
+// cluster the daemon does not have fails alone, saying how to add it.
 // The pass is not cut short when ctx is cancelled (SIGTERM lets the apply
 // in flight finish); it is bounded by the pass deadline.
-func (d *Daemon) syncEnv(ctx context.Context, name, why string) outcome {
-	d.mu.Lock()
-	st, res := d.envs[name], d.current
-	if st == nil || res == nil || time.Now().Before(st.nextTry) {
-		d.mu.Unlock()
-		return idle
-	}
-	env := res.Repo.Environment(name)
-	d.mu.Unlock()
-	if env == nil {
-		return idle
-	}
+func (d *Daemon) syncEnv(ctx context.Context, j job, why string, clusterErr error) outcome {
+	st, env, res := j.st, j.env, j.res
+	name := env.Metadata.Name
 	pctx, cancel := d.untilDeadline(ctx)
 	defer cancel()
-	r := d.syncer.Sync(pctx, env, res.Rendered[name], sync.Options{Blocked: res.Blocked[name], Guard: res.Guard(name)})
+	opts := sync.Options{Blocked: res.Blocked[name], Guard: res.Guard(name)}
+	start := time.Now()
+	sy, err := d.clusters.For(env)
+	if err == nil {
+		err = clusterErr
+	}
+	var r *sync.Result
+	if err != nil {
+		r = &sync.Result{Environment: name, Namespace: env.Spec.Namespace, Cluster: env.Spec.Cluster, Blocked: opts.Blocked,
+			Errors: []string{err.Error()}, Duration: time.Since(start)}
+	} else {
+		r = sy.Sync(pctx, env, res.Rendered[name], opts)
+	}
 	o := d.cutIf(pctx, stageSync)
 	r.Revision = res.Revision()
+	cluster := clusters.DisplayName(env.Spec.Cluster)
 	d.metrics.Pass(r)
-	d.metrics.Findings(name, append(envFindings(res.Findings, name, res), r.Findings...))
+	d.metrics.Findings(name, cluster, append(envFindings(res.Findings, name, res), r.Findings...))
 	if res.Sizing != nil {
 		for _, s := range envSizing(res.Sizing, name) {
-			d.metrics.TaskManagers(name, s.App, s.TaskManagers)
+			d.metrics.TaskManagers(name, cluster, s.App, s.TaskManagers)
 		}
 	}
 	if d.events != nil {
@@ -471,7 +541,11 @@ func (d *Daemon) syncEnv(ctx context.Context, name, why string) outcome {
 	d.alerter.Observe(pctx, r)
 	now := time.Now()
 	d.mu.Lock()
-	st.last, st.lastPass, st.cut = r, now, o == cut
+	// A cluster that hangs (its probe ran out of time) counts as a pass
+	// cut off for readiness, as when the sync itself ran into the deadline,
+	// although its backoff now fails the pass at once.
+	hung := clusterErr != nil && d.clusterHung(env.Spec.Cluster)
+	st.last, st.lastPass, st.cut, st.cluster = r, now, o == cut || hung, env.Spec.Cluster
 	st.findings = append(envFindings(res.Findings, name, res), r.Findings...)
 	st.nextDrift = now.Add(d.cfg.DriftInterval)
 	if r.OK() {
@@ -486,7 +560,7 @@ func (d *Daemon) syncEnv(ctx context.Context, name, why string) outcome {
 	if !r.OK() {
 		level = slog.LevelWarn
 	}
-	d.log.Log(ctx, level, "sync", "environment", name, "why", why, "revision", r.Revision, "summary", r.Summary(), "duration", r.Duration.String())
+	d.log.Log(ctx, level, "sync", "environment", name, "cluster", cluster, "why", why, "revision", r.Revision, "summary", r.Summary(), "duration", r.Duration.String())
 	return o
 }
 

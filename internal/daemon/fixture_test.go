@@ -170,6 +170,8 @@ type options struct {
 	passTimeout     time.Duration
 	// pipeline replaces pipeline.Run.
 	pipeline func(fs.FS, pipeline.Options) (*pipeline.Result, error)
+	// clustersDir is the daemon's ClustersDir.
+	clustersDir string
 }
 
 func newFixture(t *testing.T, o options) *fixture {
@@ -215,6 +217,7 @@ func (f *fixture) newDaemon(o options) *Daemon {
 		LeaderElection: o.leader,
 		PassTimeout:    o.passTimeout,
 		pipeline:       o.pipeline,
+		ClustersDir:    o.clustersDir,
 	})
 	if err != nil {
 		f.t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/report"
@@ -161,7 +162,13 @@ type Status struct {
 	Source       SourceStatus        `json:"source"`
 	Environments []EnvironmentStatus `json:"environments"`
 	Alerts       []report.Alert      `json:"alerts"`
-	Orphans      []sync.Orphan       `json:"orphans"`
+	Orphans      []OrphanStatus      `json:"orphans"`
+	// Clusters are the default cluster and the named ones, each with its
+	// reachability (clusters.go).
+	Clusters []ClusterStatus `json:"clusters"`
+	// ClustersDirErrors are the kubeconfigs of the clusters directory that
+	// do not load (masked); their clusters are left out.
+	ClustersDirErrors []string `json:"clustersDirErrors,omitempty"`
 }
 
 // SourceStatus is the state of the Git remote.
@@ -176,6 +183,7 @@ type SourceStatus struct {
 // EnvironmentStatus is one environment as the daemon last saw it.
 type EnvironmentStatus struct {
 	Name            string           `json:"name"`
+	Cluster         string           `json:"cluster"` // spec.cluster; "default" for the default cluster
 	AppliedRevision string           `json:"appliedRevision"`
 	LastPass        time.Time        `json:"lastPass"`
 	Result          string           `json:"result"`
@@ -195,12 +203,19 @@ func (d *Daemon) Snapshot() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := Status{Leader: d.leader.Load(), Revision: d.revision, Environments: []EnvironmentStatus{}, Alerts: d.alerter.Active()}
-	s.Orphans = append([]sync.Orphan{}, d.orphans...)
+	s.Orphans = []OrphanStatus{}
+	for _, name := range sortedClusters(d.orphans) {
+		for _, o := range d.orphans[name] {
+			s.Orphans = append(s.Orphans, OrphanStatus{Cluster: clusters.DisplayName(name), Orphan: o})
+		}
+	}
+	s.Clusters = d.clusterStatus()
+	s.ClustersDirErrors = append([]string(nil), d.dirErrs...)
 	if d.cfg.Remote != nil {
 		s.Source = SourceStatus{URL: redact.URL(d.cfg.Remote.URL), Ref: d.cfg.Remote.Ref, OK: d.sourceOK, Error: redact.Text(d.srcErr), LastPoll: d.lastPoll}
 	}
 	for _, st := range d.envs {
-		e := EnvironmentStatus{Name: st.name, AppliedRevision: st.applied, LastPass: st.lastPass, InRepository: !st.missing,
+		e := EnvironmentStatus{Name: st.name, Cluster: clusters.DisplayName(d.clusterOf(st)), AppliedRevision: st.applied, LastPass: st.lastPass, InRepository: !st.missing,
 			Drift: []sync.Drift{}, Findings: sync.MaskedFindings(st.findings), Health: []sync.AppHealth{}, Sizing: st.sizing, ConsecutiveFail: st.failures}
 		if e.Findings == nil {
 			e.Findings = []*diag.Finding{}
@@ -220,6 +235,26 @@ func (d *Daemon) Snapshot() Status {
 	}
 	sort.Slice(s.Environments, func(i, j int) bool { return s.Environments[i].Name < s.Environments[j].Name })
 	return s
+}
+
+// clusterOf is st's cluster: as the current revision says, else as its
+// last pass did. d.mu is held.
+func (d *Daemon) clusterOf(st *envState) string {
+	if d.current != nil {
+		if e := d.current.Repo.Environment(st.name); e != nil {
+			return e.Spec.Cluster
+		}
+	}
+	return st.cluster
+}
+
+func sortedClusters(m map[string][]sync.Orphan) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (d *Daemon) status(w http.ResponseWriter, _ *http.Request) {

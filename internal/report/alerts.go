@@ -11,6 +11,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/sync"
 )
@@ -45,6 +46,7 @@ type Alert struct {
 	Kind        string    `json:"alert"`
 	Status      string    `json:"status"` // firing or resolved
 	Environment string    `json:"environment"`
+	Cluster     string    `json:"cluster,omitempty"` // "default" for the default cluster
 	App         string    `json:"app,omitempty"`
 	Summary     string    `json:"summary"`
 	Details     []string  `json:"details,omitempty"`
@@ -89,7 +91,7 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 	now := a.now()
 	current := map[string]Alert{}
 	add := func(al Alert) {
-		al.Environment, al.Revision, al.Status, al.StartsAt = r.Environment, r.Revision, "firing", now
+		al.Environment, al.Cluster, al.Revision, al.Status, al.StartsAt = r.Environment, clusters.DisplayName(r.Cluster), r.Revision, "firing", now
 		current[al.key()] = al
 	}
 	switch {
@@ -284,6 +286,9 @@ func Encode(format string, al Alert) ([]byte, error) {
 		labels := map[string]string{"alertname": "Flinksync" + al.Kind, "environment": al.Environment, "severity": severity(al.Kind), "source": "flinksync"}
 		if al.App != "" {
 			labels["app"] = al.App
+		}
+		if al.Cluster != "" {
+			labels["cluster"] = al.Cluster
 		}
 		am := map[string]any{
 			"labels":      labels,

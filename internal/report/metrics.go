@@ -2,10 +2,12 @@ package report
 
 import (
 	"sort"
+	gosync "sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/sync"
 )
@@ -41,6 +43,11 @@ type Metrics struct {
 	lastPass     prometheus.Gauge
 	passTimeouts *prometheus.CounterVec
 	abandoned    prometheus.Gauge
+	// Each cluster's reachability, and the cluster each environment was
+	// last synced on (an environment that moves loses its old series).
+	clusterUp *prometheus.GaugeVec
+	mu        gosync.Mutex
+	envOn     map[string]string
 }
 
 // NewMetrics makes the metrics and registers them with reg.
@@ -48,18 +55,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		reconcile: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_reconcile_total",
 			Help: "Sync passes per environment, by result: success, failed (apply, prune or cluster errors, conflicts) or blocked (load, policy or render errors)."},
-			[]string{"environment", "result"}),
+			[]string{"cluster", "environment", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "flinksync_reconcile_duration_seconds",
 			Help:    "Duration of one sync pass of an environment.",
-			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}}, []string{"environment"}),
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}}, []string{"cluster", "environment"}),
 		drifted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_drifted_objects",
-			Help: "Objects whose live state differs from Git on a field flinksync owns, as found by the last pass."}, []string{"environment"}),
+			Help: "Objects whose live state differs from Git on a field flinksync owns, as found by the last pass."}, []string{"cluster", "environment"}),
 		dryRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_dry_run_requests_total",
-			Help: "Server-side dry runs sync passes sent to learn whether objects the local comparison found maybe different really differ."}, []string{"environment"}),
+			Help: "Server-side dry runs sync passes sent to learn whether objects the local comparison found maybe different really differ."}, []string{"cluster", "environment"}),
 		managed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_managed_objects",
-			Help: "Objects flinksync manages in an environment, by kind."}, []string{"environment", "kind"}),
+			Help: "Objects flinksync manages in an environment, by kind."}, []string{"cluster", "environment", "kind"}),
 		findings: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_policy_findings",
-			Help: "Load and policy findings of the current revision (waived ones not counted), by severity."}, []string{"environment", "severity"}),
+			Help: "Load and policy findings of the current revision (waived ones not counted), by severity."}, []string{"cluster", "environment", "severity"}),
 		gitRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_git_requests_total",
 			Help: "Requests to the Git remote, by type: ls-remote (head check) or fetch."}, []string{"type"}),
 		gitErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_git_errors_total",
@@ -70,9 +77,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "The Git revision the daemon rendered last (value 1)."}, []string{"revision"}),
 		health: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_app_health",
 			Help: "1 for each application's current health status (Healthy, Progressing, Degraded, Unknown), 0 for the others."},
-			[]string{"environment", "app", "status"}),
+			[]string{"cluster", "environment", "app", "status"}),
 		taskManager: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_taskmanagers",
-			Help: "TaskManagers sizing gives each application in each environment."}, []string{"environment", "app"}),
+			Help: "TaskManagers sizing gives each application in each environment."}, []string{"cluster", "environment", "app"}),
 		alertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_alerts_sent_total",
 			Help: "Alert notifications a webhook accepted, by target (the URL's host) and alert."}, []string{"target", "alert"}),
 		alertFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_alert_failures_total",
@@ -89,10 +96,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Passes cut off by --pass-timeout, by stage (source, render, sync)."}, []string{"stage"}),
 		abandoned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flinksync_abandoned_renders",
 			Help: "Renders cut off by --pass-timeout that have not returned yet (they cannot be interrupted; each holds CPU and memory until it ends)."}),
+		clusterUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_cluster_up",
+			Help: "1 when the cluster answered the daemon's last probe, else 0 (unreachable, or backing off after failures), by cluster (\"default\" for the default one)."},
+			[]string{"cluster"}),
+		envOn: map[string]string{},
 	}
 	reg.MustRegister(m.reconcile, m.duration, m.drifted, m.dryRuns, m.managed, m.findings, m.gitRequests, m.gitErrors,
 		m.sourceUp, m.revision, m.health, m.taskManager, m.alertsSent, m.alertFailures, m.alertsDropped, m.alertQueue,
-		m.lastPass, m.passTimeouts, m.abandoned)
+		m.lastPass, m.passTimeouts, m.abandoned, m.clusterUp)
 	return m
 }
 
@@ -125,8 +136,9 @@ func (m *Metrics) Revision(rev string) {
 	m.revision.WithLabelValues(rev).Set(1)
 }
 
-// Findings sets the finding counts of one environment.
-func (m *Metrics) Findings(env string, fs []*diag.Finding) {
+// Findings sets the finding counts of one environment on cluster (its
+// display name).
+func (m *Metrics) Findings(env, cluster string, fs []*diag.Finding) {
 	var errs, warns float64
 	for _, f := range fs {
 		if f.Waived || (f.Environment != "" && f.Environment != env) {
@@ -138,13 +150,45 @@ func (m *Metrics) Findings(env string, fs []*diag.Finding) {
 			warns++
 		}
 	}
-	m.findings.WithLabelValues(env, string(diag.Error)).Set(errs)
-	m.findings.WithLabelValues(env, string(diag.Warning)).Set(warns)
+	m.on(env, cluster)
+	m.findings.WithLabelValues(cluster, env, string(diag.Error)).Set(errs)
+	m.findings.WithLabelValues(cluster, env, string(diag.Warning)).Set(warns)
 }
 
 // TaskManagers sets the sized TaskManager count of an app.
-func (m *Metrics) TaskManagers(env, app string, n int) {
-	m.taskManager.WithLabelValues(env, app).Set(float64(n))
+func (m *Metrics) TaskManagers(env, cluster, app string, n int) {
+	m.on(env, cluster)
+	m.taskManager.WithLabelValues(cluster, env, app).Set(float64(n))
+}
+
+// on notes that env is on cluster: when it was on another one before, its
+// gauges there are dropped, so that no environment is counted twice.
+func (m *Metrics) on(env, cluster string) {
+	m.mu.Lock()
+	prev, ok := m.envOn[env]
+	m.envOn[env] = cluster
+	m.mu.Unlock()
+	if !ok || prev == cluster {
+		return
+	}
+	old := prometheus.Labels{"cluster": prev, "environment": env}
+	for _, g := range []*prometheus.GaugeVec{m.drifted, m.managed, m.findings, m.health, m.taskManager} {
+		g.DeletePartialMatch(old)
+	}
+}
+
+// ClusterUp sets whether cluster (its display name) answered its probe.
+func (m *Metrics) ClusterUp(cluster string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.clusterUp.WithLabelValues(cluster).Set(v)
+}
+
+// ClusterRemoved drops the series of a cluster the daemon no longer has.
+func (m *Metrics) ClusterRemoved(cluster string) {
+	m.clusterUp.DeleteLabelValues(cluster)
 }
 
 // Pass records one sync pass of an environment.
@@ -156,9 +200,11 @@ func (m *Metrics) Pass(r *sync.Result) {
 	case !r.OK():
 		result = ResultFailed
 	}
-	m.reconcile.WithLabelValues(r.Environment, result).Inc()
-	m.duration.WithLabelValues(r.Environment).Observe(r.Duration.Seconds())
-	m.dryRuns.WithLabelValues(r.Environment).Add(float64(r.DryRuns))
+	c := clusters.DisplayName(r.Cluster)
+	m.on(r.Environment, c)
+	m.reconcile.WithLabelValues(c, r.Environment, result).Inc()
+	m.duration.WithLabelValues(c, r.Environment).Observe(r.Duration.Seconds())
+	m.dryRuns.WithLabelValues(c, r.Environment).Add(float64(r.DryRuns))
 	if len(r.Blocked) > 0 {
 		return // nothing was read from the cluster
 	}
@@ -166,7 +212,7 @@ func (m *Metrics) Pass(r *sync.Result) {
 	for _, d := range r.Drift {
 		objs[d.ID()] = true
 	}
-	m.drifted.WithLabelValues(r.Environment).Set(float64(len(objs)))
+	m.drifted.WithLabelValues(c, r.Environment).Set(float64(len(objs)))
 	kinds := map[string]int{}
 	for _, c := range r.Changes {
 		switch c.Action {
@@ -177,7 +223,7 @@ func (m *Metrics) Pass(r *sync.Result) {
 	}
 	m.managed.DeletePartialMatch(prometheus.Labels{"environment": r.Environment})
 	for k, n := range kinds {
-		m.managed.WithLabelValues(r.Environment, k).Set(float64(n))
+		m.managed.WithLabelValues(c, r.Environment, k).Set(float64(n))
 	}
 	m.health.DeletePartialMatch(prometheus.Labels{"environment": r.Environment})
 	for _, h := range r.Health {
@@ -186,7 +232,7 @@ func (m *Metrics) Pass(r *sync.Result) {
 			if h.Health == s {
 				v = 1
 			}
-			m.health.WithLabelValues(r.Environment, h.App, string(s)).Set(v)
+			m.health.WithLabelValues(c, r.Environment, h.App, string(s)).Set(v)
 		}
 	}
 }

@@ -94,6 +94,8 @@ Paths inside the container. The daemon reads each of them once at start.
 {{- define "flinksync.paths.webhook" -}}/etc/flinksync/webhook{{- end }}
 {{- define "flinksync.paths.policy" -}}/etc/flinksync/policy{{- end }}
 {{- define "flinksync.paths.keyring" -}}/etc/flinksync/keyring{{- end }}
+{{- /* The clusters directory: one folder per cluster, read again before every round. */}}
+{{- define "flinksync.paths.clusters" -}}/etc/flinksync/clusters{{- end }}
 
 {{/*
 Checks of values that the schema cannot express; included by the Deployment.
@@ -116,6 +118,13 @@ Checks of values that the schema cannot express; included by the Deployment.
 {{- if and .existingSecret (eq .type "ssh") (not .knownHostsKey) }}
 {{- fail "git.credentials.knownHostsKey is required with type ssh: flinksync never skips host key checks" }}
 {{- end }}
+{{- end }}
+{{- $clusterNames := list }}
+{{- range .Values.clusters }}
+{{- $clusterNames = append $clusterNames .name }}
+{{- end }}
+{{- if ne (len $clusterNames) (len (uniq $clusterNames)) }}
+{{- fail (printf "clusters lists a cluster name twice: %v" $clusterNames) }}
 {{- end }}
 {{- if and .Values.policy.enabled (not .Values.policy.existingConfigMap) (not .Values.policy.document) }}
 {{- fail "policy.enabled needs policy.existingConfigMap or policy.document" }}
