@@ -50,6 +50,9 @@ func (b *builder) cfkSQL(in Input) ([]*Object, []*SourceError) {
 // cmfRestClassRef is the reference to the environment's CMFRestClass that
 // every CFK object carries.
 func (b *builder) cmfRestClassRef() map[string]any {
+	if b.env.Spec.CFK == nil {
+		return nil // target cmf: cmfSQL drops the reference
+	}
 	ref := b.env.Spec.CFK.CMFRestClassRef
 	return map[string]any{"name": ref.Name, "namespace": ref.Namespace}
 }

@@ -146,15 +146,9 @@ func (b *builder) cmfRestClass() *Object {
 func (b *builder) flinkEnvironment() *Object {
 	s := b.env.Spec
 	u := b.meta(FlinkEnvironmentGVK.Kind, FlinkEnvironmentGVK.GroupVersion().String(), b.env.Metadata.Name, "", nil)
-	conf := stringMap(s.Defaults.FlinkConfiguration, len(b.shared().tlsDefaults)+1)
-	b.tls(conf)
-	defaults := map[string]any{}
-	if len(conf) > 0 {
-		defaults["flinkConfiguration"] = conf
-	}
 	u.Object["spec"] = map[string]any{
 		"kubernetesNamespace":      s.Namespace,
-		"flinkApplicationDefaults": map[string]any{"spec": defaults},
+		"flinkApplicationDefaults": b.applicationDefaults(),
 		"cmfRestClassRef":          map[string]any{"name": s.CFK.CMFRestClassRef.Name, "namespace": s.CFK.CMFRestClassRef.Namespace},
 	}
 	return b.envObject(u, "spec.cfk")

@@ -177,7 +177,13 @@ func Render(in Input, opts Options) (*Environment, error) {
 	out := &Environment{Name: env.Metadata.Name, Namespace: env.Spec.Namespace}
 	b := &builder{env: env, opts: opts}
 	var errs []*SourceError
-	out.Objects = append(out.Objects, b.rbac()...)
+	if targetCMF(env) {
+		// CMF creates the Flink clusters; the namespace's service account
+		// and RBAC are the platform's (docs/cmf.md).
+		out.Objects = append(out.Objects, b.cmfEnvironment())
+	} else {
+		out.Objects = append(out.Objects, b.rbac()...)
+	}
 	if env.Spec.Target == model.TargetCFK {
 		if env.Spec.CFK.CMFRest != nil {
 			out.Objects = append(out.Objects, b.cmfRestClass())
@@ -193,7 +199,11 @@ func Render(in Input, opts Options) (*Environment, error) {
 			errs = append(errs, &SourceError{File: app.Origin.File, Line: app.Origin.Line, What: "app " + app.Name, Err: err})
 			continue
 		}
-		out.Objects = append(out.Objects, b.app(app, res))
+		o := b.app(app, res)
+		if targetCMF(env) {
+			o = b.cmfApplication(o)
+		}
+		out.Objects = append(out.Objects, o)
 	}
 	sql, sqlErrs := b.sql(in)
 	out.Objects = append(out.Objects, sql...)
@@ -216,7 +226,7 @@ func Render(in Input, opts Options) (*Environment, error) {
 }
 
 // stateKinds are the kinds that run a job whose state a change can lose.
-var stateKinds = map[string]bool{"FlinkDeployment": true, "FlinkApplication": true, "FlinkStatement": true}
+var stateKinds = map[string]bool{"FlinkDeployment": true, "FlinkApplication": true, "FlinkStatement": true, CMFStatementKind: true}
 
 // annotateStateSize stamps AnnStateSize on the job objects of apps and
 // statements that declare a stateSize.
@@ -256,6 +266,9 @@ var applyRank = map[string]int{
 	// its databases, a pool before its statements.
 	"FlinkSecret": 22, "FlinkEnvironmentSecretMapping": 23, "FlinkKafkaCatalog": 24, "FlinkKafkaDatabase": 25,
 	"FlinkComputePool": 26, "FlinkStatement": 27,
+	// The CMF resources of target cmf, in the same order.
+	CMFEnvironmentKind: 21, CMFSecretMappingKind: 23, CMFKafkaCatalogKind: 24, CMFKafkaDatabaseKind: 25,
+	CMFComputePoolKind: 26, CMFStatementKind: 27,
 	"FlinkDeployment": 30, "FlinkApplication": 31, "FlinkSessionJob": 40,
 }
 

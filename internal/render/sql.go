@@ -16,8 +16,11 @@ func (b *builder) sql(in Input) ([]*Object, []*SourceError) {
 	if len(in.Statements) == 0 && len(in.Catalogs) == 0 {
 		return nil, nil
 	}
-	if b.env.Spec.Target == model.TargetCFK {
+	switch b.env.Spec.Target {
+	case model.TargetCFK:
 		return b.cfkSQL(in)
+	case model.TargetCMF:
+		return b.cmfSQL(in)
 	}
 	return b.fkoSQL(in)
 }
