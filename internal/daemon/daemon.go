@@ -535,7 +535,10 @@ func (d *Daemon) syncEnv(ctx context.Context, j job, why string, clusterErr erro
 			d.metrics.TaskManagers(name, cluster, s.App, s.TaskManagers)
 		}
 	}
-	if d.events != nil {
+	if d.events != nil && env.Spec.Cluster == clusters.Default {
+		// Events stay on the default cluster, with the Lease: an Event
+		// there about an environment of another cluster would name objects
+		// (and often a namespace) that are not there.
 		d.events.Pass(r)
 	}
 	d.alerter.Observe(pctx, r)

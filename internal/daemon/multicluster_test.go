@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/flinksync/flinksync/internal/sync"
@@ -130,6 +131,26 @@ func TestDaemonAcrossTwoClusters(t *testing.T) {
 	}
 	if n := f.metric("flinksync_reconcile_total", map[string]string{"cluster": "b", "environment": "staging", "result": "success"}); n == 0 {
 		t.Error(`no flinksync_reconcile_total{cluster="b",environment="staging",result="success"}`)
+	}
+
+	// Events stay on the default cluster, for its environments only.
+	kube := kubernetes.NewForConfigOrDie(cfgA)
+	eventsIn := func(ns string) int {
+		list, err := kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range list.Items {
+			if e.Source.Component == "flinksync" {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, 10*time.Second, "dev's Event on the default cluster", func() bool { return eventsIn(f.ns("dev")) > 0 })
+	if n := eventsIn(f.ns("staging")); n != 0 {
+		t.Errorf("%d Event(s) of staging (on b) on the default cluster", n)
 	}
 
 	// c appears in the directory: prod syncs on a later round, no restart.
