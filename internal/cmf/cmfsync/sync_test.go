@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/flinksync/flinksync/internal/cmf"
 	"github.com/flinksync/flinksync/internal/cmf/cmfsync"
 	"github.com/flinksync/flinksync/internal/cmf/cmftest"
@@ -15,6 +19,7 @@ import (
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/render"
 	"github.com/flinksync/flinksync/internal/sync"
+	"github.com/flinksync/flinksync/internal/testenv"
 )
 
 const envName = "prod-cmf"
@@ -349,5 +354,52 @@ func TestCredentialsFromSecrets(t *testing.T) {
 	_, err = cmfsync.New(context.Background(), env, read)
 	if err == nil || !strings.Contains(err.Error(), `Secret flink-prod/half has no key "tls.key"`) || strings.Contains(err.Error(), "BEGIN") {
 		t.Fatalf("half a Secret: %v", err)
+	}
+}
+
+// TestSyncWithCredentialsFromAKubernetesSecret: the client certificate
+// comes from a kubernetes.io/tls Secret in the environment's namespace on
+// a real API server, read with sync.Syncer.ReadSecret as apply and the
+// daemon read it.
+func TestSyncWithCredentialsFromAKubernetesSecret(t *testing.T) {
+	cfg := testenv.Config(t)
+	f := newFixture(t, cmftest.MTLS)
+	ns := "cmf-creds"
+	testenv.CreateNamespace(t, cfg, ns)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cs.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "cmf-client"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{"tls.crt": f.s.Client.Cert, "tls.key": f.s.Client.Key, "ca.crt": f.s.CA.PEM},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := os.ReadFile(filepath.Join(f.dir, "environments/prod-cmf.yaml"))
+	env := string(text)
+	env = env[:strings.Index(env, "    caFile: ")] + "    auth:\n      mtls: {secretRef: cmf-client}\n"
+	env = strings.Replace(env, "namespace: flink-prod", "namespace: "+ns, 1)
+	if err := f.write("environments/prod-cmf.yaml", env); err != nil {
+		t.Fatal(err)
+	}
+	e, out, _ := f.render()
+	k8s, err := sync.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sy, err := cmfsync.New(context.Background(), e, k8s.ReadSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sy.Sync(context.Background(), e, out, sync.Options{})
+	mustOK(t, r)
+	if r.Count(sync.Created) == 0 {
+		t.Fatalf("nothing created: %s", r.Summary())
+	}
+	b, _ := json.Marshal(r)
+	if strings.Contains(string(b), "PRIVATE KEY") || strings.Contains(string(b), "BEGIN CERTIFICATE") {
+		t.Fatal("a credential reached the result")
 	}
 }
