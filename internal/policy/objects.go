@@ -84,11 +84,12 @@ func objectsOf(out *render.Environment) []*object {
 }
 
 // flinkEnvironments are the CFK FlinkEnvironments among an environment's
-// objects (one, or none on fko).
+// objects, or its CMF environment on cmf, whose flinkApplicationDefaults
+// have the same path (one, or none on fko).
 func flinkEnvironments(objs []*object) []*render.Object {
 	var envs []*render.Object
 	for _, e := range objs {
-		if e.kind == render.FlinkEnvironmentGVK.Kind {
+		if e.kind == render.FlinkEnvironmentGVK.Kind || (e.kind == render.CMFEnvironmentKind && render.IsCMF(e.Unstructured)) {
 			envs = append(envs, e.Object)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/flinksync/flinksync/internal/cmf"
@@ -401,5 +402,30 @@ func TestSyncWithCredentialsFromAKubernetesSecret(t *testing.T) {
 	b, _ := json.Marshal(r)
 	if strings.Contains(string(b), "PRIVATE KEY") || strings.Contains(string(b), "BEGIN CERTIFICATE") {
 		t.Fatal("a credential reached the result")
+	}
+}
+
+// TestTLSSettingsTravelInTheCMFEnvironment: with tls.required, the TLS
+// keys are in the CMF environment's application defaults, and policy reads
+// them there as it reads a FlinkEnvironment's (no TLS-001 on the apps).
+func TestTLSSettingsTravelInTheCMFEnvironment(t *testing.T) {
+	f := newFixture(t, cmftest.MTLS)
+	text, _ := os.ReadFile(filepath.Join(f.dir, "environments/prod-cmf.yaml"))
+	env := strings.Replace(string(text), "  cmf:\n", "  tls: {required: true, secretName: flink-prod-tls}\n  cmf:\n", 1)
+	if err := f.write("environments/prod-cmf.yaml", env); err != nil {
+		t.Fatal(err)
+	}
+	res, err := pipeline.Run(os.DirFS(f.dir), pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range res.Findings {
+		if fd.Rule == "TLS-001" {
+			t.Errorf("%s %s: %s", fd.Rule, fd.Location(), fd.Message)
+		}
+	}
+	conf, _, _ := unstructured.NestedStringMap(res.Rendered[envName].Objects[0].Object, "spec", "flinkApplicationDefaults", "spec", "flinkConfiguration")
+	if conf["security.ssl.internal.enabled"] != "true" {
+		t.Errorf("the CMF environment's defaults: %v", conf)
 	}
 }
