@@ -252,13 +252,9 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 			return nil, fmt.Errorf("%s: cluster-scoped objects are never applied (policy RBAC-001)", o.ID())
 		}
 		if _, listed := live[gvk]; !listed {
-			list, err := s.dyn.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{})
+			byName, err := s.listRaw(ctx, m, ns)
 			if err != nil {
 				return nil, fmt.Errorf("listing %s in %s: %w", m.Resource.Resource, ns, err)
-			}
-			byName := make(map[string]*unstructured.Unstructured, len(list.Items))
-			for i := range list.Items {
-				byName[list.Items[i].GetName()] = &list.Items[i]
 			}
 			live[gvk] = byName
 		}

@@ -10,11 +10,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	gosync "sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 
 	"github.com/flinksync/flinksync/internal/pipeline"
@@ -48,12 +51,59 @@ func renderBench(b *testing.B, ns string, n int) (*pipeline.Result, *render.Envi
 // re-apply, and runs `kubectl apply --server-side --prune` on the same
 // manifests in a twin namespace. Targets (issue 7): cold no slower than
 // kubectl, no-op under 1 s with zero writes, peak memory under 200 MB.
-func BenchmarkApply1000(b *testing.B) {
-	const n = 1000
+func BenchmarkApply1000(b *testing.B) { benchApply(b, 1000) }
+
+// BenchmarkApply10000 is BenchmarkApply1000 at 10,000 applications
+// (issue 18: cold within 1.15× of the server's ceiling).
+func BenchmarkApply10000(b *testing.B) { benchApply(b, 10000) }
+
+// ceiling applies objs to namespace ns as fast as the server takes them:
+// server-side apply on 32 goroutines, no reads, no comparison, no
+// inventory. Its time is the server's own ceiling for a cold apply.
+func ceiling(b *testing.B, cfg *rest.Config, ns string, objs []*render.Object) time.Duration {
+	b.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	work := make(chan *unstructured.Unstructured)
+	var failed atomic.Int64
+	var wg gosync.WaitGroup
+	t0 := time.Now()
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range work {
+				m, err := s.mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
+				if err == nil {
+					_, err = s.dyn.Resource(m.Resource).Namespace(ns).Apply(context.Background(), o.GetName(), o, metav1.ApplyOptions{FieldManager: "ceiling", Force: true})
+				}
+				if err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for _, o := range objs {
+		u := o.DeepCopy()
+		u.SetNamespace(ns)
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+	d := time.Since(t0)
+	if failed.Load() > 0 {
+		b.Fatalf("ceiling: %d applies failed", failed.Load())
+	}
+	return d
+}
+
+func benchApply(b *testing.B, n int) {
 	cfg := testenv.Config(b)
 	kubectl, kerr := exec.LookPath("kubectl")
 	kubeconfig := testenv.WriteKubeconfig(b, cfg)
-	var cold, noop, kcold, knoop time.Duration
+	var cold, noop, kcold, knoop, ceil time.Duration
 	var noopWrites, noopDryRuns int64
 	var peak uint64
 	for i := 0; i < b.N; i++ {
@@ -89,8 +139,12 @@ func BenchmarkApply1000(b *testing.B) {
 		runtime.ReadMemStats(&ms)
 		peak = max(peak, ms.HeapSys)
 
-		if kerr != nil {
-			continue
+		cns := fmt.Sprintf("bench-ceil-%d-%d", os.Getpid(), seq)
+		testenv.CreateNamespace(b, cfg, cns)
+		ceil += ceiling(b, cfg, cns, out.Objects)
+
+		if kerr != nil || n > 1000 {
+			continue // kubectl at 10,000 takes minutes; 1,000 says enough
 		}
 		kns := fmt.Sprintf("bench-kc-%d-%d", os.Getpid(), seq)
 		testenv.CreateNamespace(b, cfg, kns)
@@ -126,7 +180,9 @@ func BenchmarkApply1000(b *testing.B) {
 	b.ReportMetric(float64(noopWrites)/float64(b.N), "noop-writes")
 	b.ReportMetric(float64(noopDryRuns)/float64(b.N), "noop-dry-runs")
 	b.ReportMetric(float64(peak)/(1<<20), "heap-sys-MB")
-	if kerr == nil {
+	b.ReportMetric(per(ceil), "ceiling-s")
+	b.ReportMetric(per(cold)/per(ceil), "cold-per-ceiling-x")
+	if kerr == nil && n <= 1000 {
 		b.ReportMetric(per(kcold), "kubectl-cold-s")
 		b.ReportMetric(per(knoop), "kubectl-noop-s")
 		b.ReportMetric(per(kcold)/per(cold), "cold-speedup-x")
@@ -181,8 +237,12 @@ func benchOverlay(files map[string]string, ns string) {
 // reported: the first pass after the apply asks the server about the
 // objects the local comparison cannot settle (first-dry-runs), and the
 // passes after it remember the answers (dry-runs/op).
-func BenchmarkNoOpPass1000(b *testing.B) {
-	const n = 1000
+func BenchmarkNoOpPass1000(b *testing.B) { benchNoOp(b, 1000) }
+
+// BenchmarkNoOpPass10000 is BenchmarkNoOpPass1000 at 10,000 applications.
+func BenchmarkNoOpPass10000(b *testing.B) { benchNoOp(b, 10000) }
+
+func benchNoOp(b *testing.B, n int) {
 	cfg := testenv.Config(b)
 	ns := fmt.Sprintf("bench-noop-%d-%d", os.Getpid(), benchRuns.Add(1))
 	testenv.CreateNamespace(b, cfg, ns)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/render"
@@ -43,7 +44,7 @@ const maxListed = 5
 // the inventories in envs' namespaces, which finds renames but not
 // environments that moved or left.
 func (s *Syncer) Orphans(ctx context.Context, envs map[string]string) ([]Orphan, error) {
-	list, err := s.listInventories(ctx)
+	list, err := s.orphanInventories(ctx, envs)
 	if apierrors.IsForbidden(err) {
 		list, err = s.inventoriesIn(ctx, envs)
 	}
@@ -87,6 +88,36 @@ func (s *Syncer) Orphans(ctx context.Context, envs map[string]string) ([]Orphan,
 		}
 		return out[i].Environment < out[j].Environment
 	})
+	return out, nil
+}
+
+// orphanInventories reads the inventories no environment of envs syncs in
+// its namespace: a LIST of every inventory's metadata (labels say whose it
+// is), then the full ConfigMap of each orphan only, so that a pass over a
+// cluster of large, healthy inventories decodes none of them.
+func (s *Syncer) orphanInventories(ctx context.Context, envs map[string]string) ([]unstructured.Unstructured, error) {
+	list, err := s.meta.Resource(configMapGVR).Namespace("").List(ctx, metav1.ListOptions{
+		LabelSelector: fmt.Sprintf("%s=%s,%s=%s", LabelComponent, ComponentInventory, render.LabelManagedBy, render.ManagedByValue),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing inventories: %w", err)
+	}
+	var out []unstructured.Unstructured
+	for _, m := range list.Items {
+		if m.Name != InventoryName {
+			continue
+		}
+		if ns, ok := envs[m.Labels[render.LabelEnvironment]]; ok && ns == m.Namespace {
+			continue // synced where it is
+		}
+		u, err := s.getInventory(ctx, m.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		if u != nil {
+			out = append(out, *u)
+		}
+	}
 	return out, nil
 }
 

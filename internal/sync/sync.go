@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
@@ -52,7 +53,11 @@ const (
 
 // Syncer talks to one cluster.
 type Syncer struct {
-	dyn    dynamic.Interface
+	dyn dynamic.Interface
+	// meta reads objects' metadata only (inventories' labels).
+	meta metadata.Interface
+	// rest reads LISTs for listRaw.
+	rest   rest.Interface
 	mapper meta.ResettableRESTMapper
 	// Workers is how many objects of one apply stage are written at once.
 	Workers int
@@ -79,12 +84,22 @@ func New(cfg *rest.Config) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
+	rc, err := restFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes REST client: %w", err)
+	}
+	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes metadata client: %w", err)
+	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes discovery: %w", err)
 	}
 	return &Syncer{
 		dyn:     dyn,
+		meta:    mc,
+		rest:    rc,
 		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
 		Workers: 8,
 		Now:     time.Now,
