@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -86,17 +85,7 @@ func BenchmarkDaemon1000Apps(b *testing.B) {
 		n, _, _ := unstructured.NestedInt64(u.Object, "spec", "taskManager", "replicas")
 		return n
 	}
-	hook := func() int {
-		body := `{"ref":"refs/heads/main"}`
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/github", strings.NewReader(body))
-		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("s3cret", body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	hook := func() int { return pushHook(b, srv.URL) }
 
 	b.ResetTimer()
 	var latency time.Duration
@@ -158,16 +147,7 @@ func benchClusters(b *testing.B, on []string, apps int) {
 		second := testenv.SecondCluster(b).Config
 		cfgs["b"], cfgs["d"] = second, second
 		for _, name := range []string{"b", "c", "d"} {
-			data, err := os.ReadFile(testenv.WriteKubeconfig(b, cfgs[name]))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-				b.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, name, "kubeconfig"), data, 0o600); err != nil {
-				b.Fatal(err)
-			}
+			writeCluster(b, dir, name, cfgs[name])
 		}
 	} else {
 		dir = ""
@@ -222,18 +202,27 @@ func benchClusters(b *testing.B, on []string, apps int) {
 	for i := 0; i < b.N; i++ {
 		g.commit(testrepo.AppFile(i), "taskManagers: 1", "taskManagers: 2")
 		start := time.Now()
-		body := `{"ref":"refs/heads/main"}`
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/github", strings.NewReader(body))
-		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("s3cret", body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
+		if code := pushHook(b, srv.URL); code != http.StatusAccepted {
+			b.Fatalf("webhook: %d", code)
 		}
-		resp.Body.Close()
 		eventually(b, 60*time.Second, "the push applied everywhere", allApplied)
 		pass += time.Since(start)
 	}
 	b.StopTimer()
 	b.ReportMetric(pass.Seconds()/float64(b.N), "pass-s")
 	b.ReportMetric(first.Seconds(), "first-apply-s")
+}
+
+// pushHook posts a GitHub push webhook of branch main, signed with the
+// benchmarks' secret, to the daemon at url.
+func pushHook(b *testing.B, url string) int {
+	body := `{"ref":"refs/heads/main"}`
+	req, _ := http.NewRequest(http.MethodPost, url+"/hooks/github", strings.NewReader(body))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("s3cret", body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -44,7 +44,7 @@ func liveObject(t *testing.T, cfg *rest.Config, gvr schema.GroupVersionResource,
 // writeCluster puts a cluster's kubeconfig in the clusters directory as a
 // mounted Secret lays it out (<dir>/<name>/kubeconfig); removeCluster
 // takes it away.
-func writeCluster(t *testing.T, dir, name string, cfg *rest.Config) {
+func writeCluster(t testing.TB, dir, name string, cfg *rest.Config) {
 	t.Helper()
 	data, err := os.ReadFile(testenv.WriteKubeconfig(t, cfg))
 	if err != nil {
