@@ -17,7 +17,7 @@ build:
 
 ## test: lint, build the local control plane (once), then every test, integration tests included.
 ## Fuzz seed corpora run as ordinary tests.
-test: lint controlplane sarif-schema helm alertmanager promtool github-webhooks
+test: lint controlplane sarif-schema helm alertmanager promtool github-webhooks chromium
 	KUBEBUILDER_ASSETS=$(BIN) FLINKSYNC_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 30m $(PKGS)
 
 ## unit: the tests that need no control plane (integration tests skip, saying so)
@@ -52,3 +52,4 @@ include hack/make/helm.mk
 include hack/make/alertmanager.mk
 include hack/make/promtool.mk
 include hack/make/github-webhooks.mk
+include hack/make/chromium.mk

@@ -30,6 +30,7 @@ func newRunCommand() *cobra.Command {
 		alertURLs, clusterFlags                                                                []string
 		leaderElect                                                                            bool
 		read                                                                                   readFlags
+		page                                                                                   statusPageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run --repo-url URL",
@@ -54,7 +55,9 @@ in upper case with _ for - (FLINKSYNC_REPO_URL, FLINKSYNC_DRIFT_INTERVAL).
 
 HTTP (--listen): /metrics, /healthz, /readyz, /api/v1/status,
 POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
-/hooks/generic (X-Signature: sha256=<HMAC of the body>).`,
+/hooks/generic (X-Signature: sha256=<HMAC of the body>), and the read-only
+status page: / (every environment), /environments/NAME, /events
+(--status-page, --status-page-token-file; see docs/status-page.md).`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return flagsFromEnv(cmd.Flags())
@@ -102,6 +105,9 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 				Limits: read.limits()}
 			dc := daemon.Config{Remote: remote, Interval: interval, DriftInterval: driftInterval, RestConfig: cfg,
 				Policy: policy, WebhookSecret: secret, Alerts: alerts, Logger: logger, PassTimeout: passTimeout, ClustersDir: clustersDir}
+			if dc.StatusPage, err = page.config(); err != nil {
+				return cantRun(err)
+			}
 			if len(clusterFlags) > 0 && clustersDir != "" {
 				return cantRun(errors.New("--cluster and --clusters-dir: give the named clusters one way, not both"))
 			}
@@ -181,6 +187,7 @@ POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),
 	f.StringVar(&knownHostsFile, "git-known-hosts-file", "", "SSH known_hosts file (required with an SSH key)")
 	f.StringVar(&keyringFile, "verify-keyring-file", "", "armored OpenPGP key ring: only commits signed by one of its keys are applied")
 	read.register(f)
+	page.register(f)
 	return cmd
 }
 

@@ -90,6 +90,8 @@ type Config struct {
 	// Clusters are named clusters given once at start (name → kubeconfig
 	// path, the --cluster flags); not with ClustersDir.
 	Clusters map[string]string
+	// StatusPage configures the web status page (page.go); on by default.
+	StatusPage StatusPage
 
 	// pipeline replaces pipeline.Run (tests: a render that never returns).
 	pipeline func(fs.FS, pipeline.Options) (*pipeline.Result, error)
@@ -139,6 +141,8 @@ type Daemon struct {
 	// abandoned are the renders cut off that still run, by revision;
 	// each channel closes when its render returns.
 	abandoned map[string]chan struct{}
+	// page is the status page's events and memory (page.go).
+	page pageState
 }
 
 // envState is what the daemon knows of one environment.
@@ -542,6 +546,7 @@ func (d *Daemon) syncEnv(ctx context.Context, j job, why string, clusterErr erro
 		d.events.Pass(r)
 	}
 	d.alerter.Observe(pctx, r)
+	d.notePass(r, why)
 	now := time.Now()
 	d.mu.Lock()
 	// A cluster that hangs (its probe ran out of time) counts as a pass

@@ -36,6 +36,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /hooks/github", hooks.wrap(d.hook(verifyGitHub)))
 	mux.HandleFunc("POST /hooks/gitlab", hooks.wrap(d.hook(verifyGitLab)))
 	mux.HandleFunc("POST /hooks/generic", hooks.wrap(d.hook(verifyGeneric)))
+	d.pageRoutes(mux)
 	return mux
 }
 
@@ -120,6 +121,7 @@ func (d *Daemon) hook(verify verifier) http.HandlerFunc {
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
+		d.noteWebhook(r, d.otherRef(r, body))
 		if why := d.otherRef(r, body); why != "" {
 			_, _ = io.WriteString(w, "ignored: "+why+"\n")
 			return
