@@ -95,7 +95,7 @@ on head), 2 could not run (including a cluster that could not be read).`,
 				if err != nil {
 					return cantRun(err)
 				}
-				opts.Live = set
+				opts.Live = liveDiffer{set} // cmf.go
 				opts.Progress = newProgress(cmd.ErrOrStderr(), "plan --live", output).of("cluster comparison", "environments")
 			}
 			ctx, cancel := signalContext()
