@@ -44,11 +44,7 @@ func cmfSyncer(ctx context.Context, env *model.Environment, cluster func() (*syn
 // cmfSecrets reports whether a cmf environment's credentials are in
 // Kubernetes Secrets, so that its cluster is needed.
 func cmfSecrets(env *model.Environment) bool {
-	c := env.Spec.CMF
-	if env.Spec.Target != model.TargetCMF || c == nil {
-		return false
-	}
-	return c.CASecretRef != nil || (c.Auth.MTLS != nil && c.Auth.MTLS.SecretRef != "") || (c.Auth.OAuth != nil && c.Auth.OAuth.ClientSecretRef != nil)
+	return env.Spec.Target == model.TargetCMF && env.Spec.CMF.UsesSecrets()
 }
 
 // liveDiffer compares an environment with where it lives, for plan

@@ -120,3 +120,10 @@ func httpURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
+
+// UsesSecrets reports whether spec.cmf names a Kubernetes Secret, so that
+// syncing the environment needs its cluster to read it.
+func (c *CMF) UsesSecrets() bool {
+	return c != nil && (c.CASecretRef != nil || (c.Auth.MTLS != nil && c.Auth.MTLS.SecretRef != "") ||
+		(c.Auth.OAuth != nil && c.Auth.OAuth.ClientSecretRef != nil))
+}
