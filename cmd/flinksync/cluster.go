@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
@@ -195,8 +196,9 @@ func signalContext() (context.Context, context.CancelFunc) {
 func newApplyCommand() *cobra.Command {
 	var f clusterFlags
 	var dryRun, allowEmpty bool
+	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "apply --repo DIR [--env E] [--dry-run]",
+		Use:   "apply --repo DIR [--env E] [--dry-run] [--wait DURATION]",
 		Short: "One pass: apply what differs, prune what Git removed, report drift and health",
 		Long: `apply runs the pipeline and syncs each environment: server-side apply (field
 manager flinksync) of the objects that differ from the cluster, in dependency
@@ -204,8 +206,15 @@ order; prune of what this environment applied before and Git no longer
 declares; drift correction or report as the environment's sync.drift says.
 An environment with errors (see validate) is not touched at all.
 
-Exit codes: 0 every environment synced, 1 some environment failed or was
-blocked, 2 could not run.`,
+A spec change written to a job (or its creation) starts an upgrade, which
+the operator carries out after apply returns: each later pass (or the
+daemon) reports whether it ended healthy, failed, was rolled back by FKO
+or did not become healthy within 10m. --wait DURATION follows the
+upgrades of this run to their end, at most that long, a line per job.
+
+Exit codes: 0 every environment synced (and, with --wait, every upgrade
+succeeded), 1 some environment failed or was blocked, or with --wait an
+upgrade failed, was rolled back or had not ended in time, 2 could not run.`,
 		Args: cobra.NoArgs,
 		RunE: f.withCluster(func(ctx context.Context, cmd *cobra.Command, p *prepared) error {
 			mode := sync.ModeApply
@@ -213,22 +222,31 @@ blocked, 2 could not run.`,
 				mode = sync.ModeDryRun
 			}
 			var results []*sync.Result
+			var passes []pass // for --wait
 			ok := true
 			for _, env := range p.envs {
 				name := env.Metadata.Name
 				var r *sync.Result
-				if sy, err := p.syncerFor(ctx, env); err != nil {
+				sy, err := p.syncerFor(ctx, env)
+				if err != nil {
 					r = &sync.Result{Environment: name, Namespace: env.Spec.Namespace, Cluster: env.Spec.Cluster, Errors: []string{err.Error()}}
 				} else {
 					r = sy.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: mode, AllowEmpty: allowEmpty, Blocked: p.res.Blocked[name], Guard: p.res.Guard(name)})
 				}
 				r.Revision = p.res.Revision()
 				results = append(results, r)
+				passes = append(passes, pass{r: r, s: sy})
 				ok = ok && r.OK()
 			}
 			orphans := orphanInventories(ctx, p)
+			if wait > 0 && !dryRun && f.output == "json" {
+				ok = waitUpgrades(ctx, nil, wait, passes) && ok
+			}
 			if err := writeResults(cmd.OutOrStdout(), f.output, results, orphans); err != nil {
 				return cantRun(err)
+			}
+			if wait > 0 && !dryRun && f.output != "json" {
+				ok = waitUpgrades(ctx, cmd.OutOrStdout(), wait, passes) && ok
 			}
 			if !ok {
 				return found()
@@ -239,6 +257,7 @@ blocked, 2 could not run.`,
 	f.register(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "server-side dry run: report what would change, change nothing")
 	cmd.Flags().BoolVar(&allowEmpty, "allow-empty", false, "allow pruning an environment down to zero objects")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "after the pass, follow the jobs' upgrades until each is healthy, failed or rolled back, at most this long (0: don't wait)")
 	return cmd
 }
 
@@ -339,6 +358,7 @@ func writeResults(w io.Writer, format string, results []*sync.Result, notes []st
 		if len(unknown) > 0 {
 			fmt.Fprintf(w, "  health     Unknown, no operator status yet: %s\n", strings.Join(unknown, ", "))
 		}
+		writeUpgrades(w, r) // upgrades.go
 	}
 	for _, n := range notes {
 		fmt.Fprintf(w, "warning: %s\n", n)

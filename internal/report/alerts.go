@@ -137,6 +137,7 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 		}
 		add(Alert{Kind: AlertDrift, Summary: fmt.Sprintf("%d object(s) in environment %s drifted from Git", len(objs), r.Environment), Details: details})
 	}
+	upgradeAlerts(r, add) // upgrades.go
 	health := map[string]sync.Health{}
 	for _, h := range r.Health {
 		health[h.App] = h.Health
@@ -185,7 +186,8 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 }
 
 // carryOver keeps firing, into current, the drift and application alerts
-// of r's environment that this pass cannot clear. An application alert
+// of r's environment that this pass cannot clear (an UpgradeFailed alert:
+// see keepUpgradeAlert). An application alert
 // resolves only once the application is Healthy again or gone from Git:
 // a Degraded job that FKO is redeploying (Progressing) or whose status is
 // gone (Unknown) is not fixed yet, and resolving it there would page twice
@@ -195,14 +197,14 @@ func (a *Alerter) Observe(ctx context.Context, r *sync.Result) []Alert {
 func (a *Alerter) carryOver(r *sync.Result, current map[string]Alert, health map[string]sync.Health) {
 	blind := len(r.Blocked) > 0 || (len(r.Health) == 0 && len(r.Errors) > 0)
 	for k, al := range a.active {
-		if al.Environment != r.Environment || (al.Kind != AlertAppDegraded && al.Kind != AlertDrift && al.Kind != AlertSavepointFailed) {
+		if al.Environment != r.Environment || (al.Kind != AlertAppDegraded && al.Kind != AlertDrift && al.Kind != AlertSavepointFailed && al.Kind != AlertUpgradeFailed) {
 			continue
 		}
 		if _, again := current[k]; again {
 			continue
 		}
 		h, listed := health[al.App]
-		if blind || (al.Kind == AlertAppDegraded && listed && h != sync.Healthy) {
+		if blind || (al.Kind == AlertAppDegraded && listed && h != sync.Healthy) || (al.Kind == AlertUpgradeFailed && keepUpgradeAlert(r, al.App, h, listed)) {
 			current[k] = al
 		}
 	}

@@ -75,6 +75,7 @@ func (e *Events) Pass(r *sync.Result) {
 		}
 		e.recorder.Event(ref, corev1.EventTypeWarning, ReasonDriftDetected, clip(fmt.Sprintf("%d drifted field(s): %s", len(fields), strings.Join(fields, ", "))))
 	}
+	upgradeEvents(e.recorder, ref, r) // upgrades.go
 	if !r.OK() {
 		msg := strings.Join(r.Errors, "; ")
 		if msg == "" {

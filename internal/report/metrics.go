@@ -43,6 +43,8 @@ type Metrics struct {
 	lastPass     prometheus.Gauge
 	passTimeouts *prometheus.CounterVec
 	abandoned    prometheus.Gauge
+	// The jobs' upgrades (upgrades.go).
+	upgrades *upgradeMetrics
 	// Each cluster's reachability, and the cluster each environment was
 	// last synced on (an environment that moves loses its old series).
 	clusterUp *prometheus.GaugeVec
@@ -96,6 +98,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Passes cut off by --pass-timeout, by stage (source, render, sync)."}, []string{"stage"}),
 		abandoned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flinksync_abandoned_renders",
 			Help: "Renders cut off by --pass-timeout that have not returned yet (they cannot be interrupted; each holds CPU and memory until it ends)."}),
+		upgrades: newUpgradeMetrics(),
 		clusterUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_cluster_up",
 			Help: "1 when the cluster answered the daemon's last probe, else 0 (unreachable, or backing off after failures), by cluster (\"default\" for the default one)."},
 			[]string{"cluster"}),
@@ -104,6 +107,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.reconcile, m.duration, m.drifted, m.dryRuns, m.managed, m.findings, m.gitRequests, m.gitErrors,
 		m.sourceUp, m.revision, m.health, m.taskManager, m.alertsSent, m.alertFailures, m.alertsDropped, m.alertQueue,
 		m.lastPass, m.passTimeouts, m.abandoned, m.clusterUp)
+	reg.MustRegister(m.upgrades.collectors()...)
 	return m
 }
 
@@ -213,6 +217,7 @@ func (m *Metrics) Pass(r *sync.Result) {
 		objs[d.ID()] = true
 	}
 	m.drifted.WithLabelValues(c, r.Environment).Set(float64(len(objs)))
+	m.upgrades.pass(r)
 	kinds := map[string]int{}
 	for _, c := range r.Changes {
 		switch c.Action {

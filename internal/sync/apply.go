@@ -174,6 +174,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		}
 	}
 	s.health(ctx, st, res)
+	s.upgrades(ctx, st, opts.Mode, res) // upgrade.go: start, follow and record the jobs' upgrades
 	s.certificate(ctx, env, res)
 	return res
 }

@@ -42,6 +42,9 @@ type Entry struct {
 	// Hash is the hash of the object flinksync last applied (without the
 	// revision annotation); it tells a change in Git from drift.
 	Hash string `json:"hash,omitempty"`
+	// Upgrade is the job's upgrade still in progress, if any (upgrade.go).
+	// An inventory written before it existed has none.
+	Upgrade UpgradeMark `json:"-"`
 }
 
 // Inventory is the set of objects of one environment.
@@ -66,12 +69,16 @@ func (inv Inventory) sorted() []Entry {
 	return out
 }
 
+// equal compares the entries without their upgrade marks, which the pass
+// sets apart (see Syncer.upgrades).
 func (inv Inventory) equal(o Inventory) bool {
 	if len(inv) != len(o) {
 		return false
 	}
 	for k, e := range inv {
-		if o[k] != e {
+		other, ok := o[k]
+		other.Upgrade = e.Upgrade
+		if !ok || other != e {
 			return false
 		}
 	}

@@ -36,11 +36,18 @@ type entryJSON struct {
 	Group string `json:"group"`
 	ObjectID
 	Hash string `json:"hash,omitempty"`
+	// Upgrade is absent when no upgrade is in progress (and in the
+	// inventories written before upgrades were followed).
+	Upgrade *UpgradeMark `json:"upgrade,omitempty"`
 }
 
 // MarshalJSON writes e with its group.
 func (e Entry) MarshalJSON() ([]byte, error) {
-	return json.Marshal(entryJSON{Group: e.Group, ObjectID: e.ObjectID, Hash: e.Hash})
+	w := entryJSON{Group: e.Group, ObjectID: e.ObjectID, Hash: e.Hash}
+	if e.Upgrade.pending() {
+		w.Upgrade = &e.Upgrade
+	}
+	return json.Marshal(w)
 }
 
 // UnmarshalJSON reads an entry written by MarshalJSON.
@@ -51,5 +58,8 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 	}
 	*e = Entry{ObjectID: w.ObjectID, Hash: w.Hash}
 	e.Group = w.Group
+	if w.Upgrade != nil {
+		e.Upgrade = *w.Upgrade
+	}
 	return nil
 }

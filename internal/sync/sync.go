@@ -240,6 +240,10 @@ type Result struct {
 	// State is what the pass does, or would do, to each job's state: the
 	// jobs it changes, replaces or prunes (guard.go).
 	State []state.Impact `json:"state,omitempty"`
+	// Upgrades are the jobs' upgrades the pass started, followed or
+	// settled: healthy on the new spec, failed, rolled back or timed out
+	// (upgrade.go).
+	Upgrades []Upgrade `json:"upgrades,omitempty"`
 	// DryRuns is how many server-side dry runs the pass sent to learn
 	// whether objects the local comparison found maybe different really
 	// differ (flinksync_dry_run_requests_total); 0 on a steady cluster.
