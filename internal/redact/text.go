@@ -173,9 +173,7 @@ func maskKeyValues(s string, mask func(string) string) string {
 			k--
 		}
 		key := s[k:j]
-		if strings.HasPrefix(key, "-D") {
-			key = key[2:]
-		}
+		key = strings.TrimPrefix(key, "-D")
 		if !Key(strings.TrimLeft(key, "-")) {
 			continue
 		}

@@ -1,5 +1,7 @@
 package render
 
+//lint:file-ignore SA1019 kustomize still reads its deprecated fields (bases, patchesStrategicMerge, patchesJson6902), so every path they hold is checked like the others.
+
 import (
 	"bytes"
 	"errors"

@@ -201,19 +201,3 @@ func (s *Syncer) writeInventory(ctx context.Context, env, ns string, inv Invento
 	return nil
 }
 
-// listInventories lists flinksync's inventory ConfigMaps in every namespace.
-func (s *Syncer) listInventories(ctx context.Context) ([]unstructured.Unstructured, error) {
-	list, err := s.dyn.Resource(configMapGVR).Namespace("").List(ctx, metav1.ListOptions{
-		LabelSelector: fmt.Sprintf("%s=%s,%s=%s", LabelComponent, ComponentInventory, render.LabelManagedBy, render.ManagedByValue),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing inventories: %w", err)
-	}
-	var out []unstructured.Unstructured
-	for _, u := range list.Items {
-		if u.GetName() == InventoryName {
-			out = append(out, u)
-		}
-	}
-	return out, nil
-}

@@ -375,10 +375,9 @@ type addedField struct {
 
 // leaf is one field another manager set in a live object.
 type leaf struct {
-	path    fieldpath.Path
-	tokens  []string
-	from    int // the index of its first element desired does not have
-	ignored bool
+	path   fieldpath.Path
+	tokens []string
+	from   int // the index of its first element desired does not have
 }
 
 // addedByOthers lists the fields of live that a manager other than

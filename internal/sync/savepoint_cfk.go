@@ -145,7 +145,7 @@ func setByUs(u *unstructured.Unstructured, path ...string) bool {
 			continue
 		}
 		var fields map[string]any
-		if json.Unmarshal(mf.FieldsV1.Raw, &fields) != nil {
+		if json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields) != nil {
 			continue
 		}
 		found := true

@@ -19,13 +19,13 @@ func (s *Syncer) ReadSecret(ctx context.Context, namespace, name string) (map[st
 	}
 	data, _, err := unstructured.NestedStringMap(u.Object, "data")
 	if err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: data: %w", namespace, name, err)
+		return nil, fmt.Errorf("secret %s/%s: data: %w", namespace, name, err)
 	}
 	out := make(map[string][]byte, len(data))
 	for k, v := range data {
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
-			return nil, fmt.Errorf("Secret %s/%s: key %q is not base64", namespace, name, k)
+			return nil, fmt.Errorf("secret %s/%s: key %q is not base64", namespace, name, k)
 		}
 		out[k] = b
 	}

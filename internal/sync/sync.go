@@ -66,9 +66,6 @@ type Syncer struct {
 	// ReplaceTimeout bounds the wait for a replaced object's old version to
 	// be gone (0: DefaultReplaceTimeout).
 	ReplaceTimeout time.Duration
-	// writes counts the requests that would change the cluster, when the
-	// config came through CountWrites.
-	writes *atomic.Int64
 	// verdicts remembers which objects the server found unchanged.
 	verdicts verdicts
 }
