@@ -79,7 +79,8 @@ func clusterSet(kubeconfig string, flags []string, envs []*model.Environment) (*
 	set := clusters.New(clusters.Options{})
 	needDefault := envs == nil
 	for _, e := range envs {
-		needDefault = needDefault || e.Spec.Cluster == clusters.Default
+		// A cmf environment needs its cluster only for Secrets (cmf.go).
+		needDefault = needDefault || (e.Spec.Cluster == clusters.Default && (e.Spec.Target != model.TargetCMF || cmfSecrets(e)))
 	}
 	if needDefault {
 		cfg, err := kubeConfig(kubeconfig)
@@ -227,7 +228,7 @@ upgrade failed, was rolled back or had not ended in time, 2 could not run.`,
 			for _, env := range p.envs {
 				name := env.Metadata.Name
 				var r *sync.Result
-				sy, err := p.syncerFor(ctx, env)
+				sy, k8s, err := p.envSyncer(ctx, env)
 				if err != nil {
 					r = &sync.Result{Environment: name, Namespace: env.Spec.Namespace, Cluster: env.Spec.Cluster, Errors: []string{err.Error()}}
 				} else {
@@ -235,7 +236,7 @@ upgrade failed, was rolled back or had not ended in time, 2 could not run.`,
 				}
 				r.Revision = p.res.Revision()
 				results = append(results, r)
-				passes = append(passes, pass{r: r, s: sy})
+				passes = append(passes, pass{r: r, s: k8s})
 				ok = ok && r.OK()
 			}
 			orphans := orphanInventories(ctx, p)
@@ -393,7 +394,7 @@ environment that cannot be rendered).`,
 				if why := p.res.Blocked[name]; len(why) > 0 {
 					d.Error = redact.Text("blocked: " + strings.Join(why, "; "))
 					broken = true
-				} else if sy, err := p.syncerFor(ctx, env); err != nil {
+				} else if sy, _, err := p.envSyncer(ctx, env); err != nil {
 					d.Error = redact.Text(err.Error())
 					broken = true
 				} else if objs, err := sy.Diff(ctx, env, p.res.Rendered[name]); err != nil {
@@ -451,7 +452,7 @@ Exit codes: 0 no drift, 1 drift, 2 error.`,
 			broken := false
 			for _, env := range p.envs {
 				name := env.Metadata.Name
-				sy, err := p.syncerFor(ctx, env)
+				sy, _, err := p.envSyncer(ctx, env)
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "environment %s: %s\n", name, err)
 					broken = true

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flinksync/flinksync/internal/cmf/cmftest"
+	"github.com/flinksync/flinksync/internal/sync"
+	"github.com/flinksync/flinksync/internal/testenv"
+)
+
+// cmfRepo is the target: cmf test repository of internal/cmf/cmfsync.
+const cmfRepo = "../../internal/cmf/cmfsync/testdata/repo"
+
+// TestCMFCommands runs diff, apply and drift on a target: cmf environment
+// against the CMF stand-in over mTLS, with credentials from files: no
+// Kubernetes cluster is needed.
+func TestCMFCommands(t *testing.T) {
+	s := cmftest.New(t, cmftest.Options{Auth: cmftest.MTLS})
+	s.AddSecret("sr-credentials")
+	s.AddSecret("kafka-credentials")
+	ca, cert, key, _ := s.Files(t, t.TempDir())
+	repo := t.TempDir()
+	testenv.CopyTree(t, cmfRepo, repo, func(_ string, data []byte) []byte {
+		return []byte(strings.NewReplacer("ENDPOINT", s.URL,
+			"AUTH\n", "    caFile: "+ca+"\n    auth:\n      mtls: {certFile: "+cert+", keyFile: "+key+"}\n").Replace(string(data)))
+	})
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none")) // no cluster at all
+
+	code, out, errOut := runCLI(t, "diff", "--repo", repo)
+	if code != 1 || !strings.Contains(out, "# created FlinkApplication/prod-cmf/orders-enrich") {
+		t.Fatalf("diff before the first apply: %d\n%.2000s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "apply", "--repo", repo, "--output", "json")
+	var applied struct{ Environments []*sync.Result }
+	if err := json.Unmarshal([]byte(out), &applied); code != 0 || err != nil || len(applied.Environments) != 1 || applied.Environments[0].Count(sync.Created) == 0 {
+		t.Fatalf("apply: %d %v\n%.3000s%s", code, err, out, errOut)
+	}
+	writes := s.Writes()
+	if code, out, _ := runCLI(t, "apply", "--repo", repo); code != 0 || s.Writes() != writes {
+		t.Fatalf("the second apply must write nothing: %d\n%s", code, out)
+	}
+	const path = "/environments/prod-cmf/applications/orders-enrich"
+	live := s.Get(path)
+	live["spec"].(map[string]any)["job"].(map[string]any)["parallelism"] = 99
+	s.Set(path, live)
+	code, out, _ = runCLI(t, "drift", "--repo", repo)
+	if code != 1 || !strings.Contains(out, "prod-cmf FlinkApplication/prod-cmf/orders-enrich spec.job.parallelism: Git ") || !strings.Contains(out, "live 99") {
+		t.Fatalf("drift: %d\n%s", code, out)
+	}
+	if v := s.Violations(); len(v) > 0 {
+		t.Errorf("the CMF stand-in counted violations:\n%s", strings.Join(v, "\n"))
+	}
+}
