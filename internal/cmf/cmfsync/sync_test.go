@@ -429,3 +429,24 @@ func TestTLSSettingsTravelInTheCMFEnvironment(t *testing.T) {
 		t.Errorf("the CMF environment's defaults: %v", conf)
 	}
 }
+
+// TestStatementChangedInCMFIsReplaced: SQL changed in CMF behind Git's
+// back is drift; CMF refuses to change a running statement's SQL back
+// (422), so the correction deletes the statement and creates it again.
+func TestStatementChangedInCMFIsReplaced(t *testing.T) {
+	f := newFixture(t, cmftest.MTLS)
+	mustOK(t, f.pass(sync.ModeApply))
+	name := f.statementNames()["checkout-pageviews"]
+	path := "/environments/prod-cmf/statements/" + name
+	live := f.s.Get(path)
+	live["spec"].(map[string]any)["statement"] = "INSERT INTO x SELECT 1;"
+	f.s.Set(path, live)
+	r := f.pass(sync.ModeApply)
+	mustOK(t, r)
+	if actions(r)["Statement/"+name] != sync.Replaced || len(r.Drift) != 1 || r.Drift[0].Field != "spec.statement" {
+		t.Fatalf("not replaced: %v %+v", actions(r), r.Drift)
+	}
+	if got := f.s.Get(path)["spec"].(map[string]any)["statement"]; !strings.Contains(got.(string), "checkout_pageviews") {
+		t.Fatalf("the stand-in holds %v", got)
+	}
+}
