@@ -8,7 +8,6 @@ import (
 
 	"github.com/flinksync/flinksync/internal/cmf/cmftest"
 	"github.com/flinksync/flinksync/internal/sync"
-	"github.com/flinksync/flinksync/internal/testenv"
 )
 
 // cmfRepo is the target: cmf test repository of internal/cmf/cmfsync.
@@ -21,12 +20,7 @@ func TestCMFCommands(t *testing.T) {
 	s := cmftest.New(t, cmftest.Options{Auth: cmftest.MTLS})
 	s.AddSecret("sr-credentials")
 	s.AddSecret("kafka-credentials")
-	ca, cert, key, _ := s.Files(t, t.TempDir())
-	repo := t.TempDir()
-	testenv.CopyTree(t, cmfRepo, repo, func(_ string, data []byte) []byte {
-		return []byte(strings.NewReplacer("ENDPOINT", s.URL,
-			"AUTH\n", "    caFile: "+ca+"\n    auth:\n      mtls: {certFile: "+cert+", keyFile: "+key+"}\n").Replace(string(data)))
-	})
+	repo := s.Repository(t, cmfRepo)
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none")) // no cluster at all
 
 	code, out, errOut := runCLI(t, "diff", "--repo", repo)

@@ -27,10 +27,9 @@ const envName = "prod-cmf"
 
 // fixture is the test repository (testdata/repo) pointed at a stand-in.
 type fixture struct {
-	t    *testing.T
-	s    *cmftest.Server
-	dir  string
-	auth string
+	t   *testing.T
+	s   *cmftest.Server
+	dir string
 }
 
 func newFixture(t *testing.T, mode cmftest.Auth) *fixture {
@@ -44,29 +43,7 @@ func newFixture(t *testing.T, mode cmftest.Auth) *fixture {
 	// The catalog's credentials: CMF secrets an administrator created.
 	s.AddSecret("sr-credentials")
 	s.AddSecret("kafka-credentials")
-	ca, cert, key, secret := s.Files(t, t.TempDir())
-	auth := "    caFile: " + ca + "\n    auth:\n      mtls: {certFile: " + cert + ", keyFile: " + key + "}\n"
-	if mode == cmftest.OAuth {
-		auth = "    caFile: " + ca + "\n    auth:\n      oauth:\n        tokenURL: " + s.TokenURL + "\n        clientID: " + s.ClientID +
-			"\n        clientSecretFile: " + secret + "\n        scopes: [cmf]\n"
-	}
-	f := &fixture{t: t, s: s, dir: t.TempDir(), auth: auth}
-	err := filepath.WalkDir("testdata/repo", func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		text := strings.NewReplacer("ENDPOINT", s.URL, "AUTH\n", auth).Replace(string(data))
-		rel, _ := filepath.Rel("testdata/repo", p)
-		return f.write(rel, text)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return &fixture{t: t, s: s, dir: s.Repository(t, "testdata/repo")}
 }
 
 func (f *fixture) write(rel, text string) error {
