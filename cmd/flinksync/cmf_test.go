@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/cmf/cmftest"
+	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/sync"
 )
 
@@ -43,6 +47,26 @@ func TestCMFCommands(t *testing.T) {
 	code, out, _ = runCLI(t, "drift", "--repo", repo)
 	if code != 1 || !strings.Contains(out, "prod-cmf FlinkApplication/prod-cmf/orders-enrich spec.job.parallelism: Git ") || !strings.Contains(out, "live 99") {
 		t.Fatalf("drift: %d\n%s", code, out)
+	}
+	if v := s.Violations(); len(v) > 0 {
+		t.Errorf("the CMF stand-in counted violations:\n%s", strings.Join(v, "\n"))
+	}
+}
+
+// TestPlanLiveComparesCMFEnvironmentsWithCMF: plan --live's differ sends
+// a target cmf environment to CMF, not to a Kubernetes cluster (none is
+// configured here).
+func TestPlanLiveComparesCMFEnvironmentsWithCMF(t *testing.T) {
+	s := cmftest.New(t, cmftest.Options{Auth: cmftest.OAuth})
+	repo := s.Repository(t, cmfRepo)
+	res, err := pipeline.Run(os.DirFS(repo), pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := res.Repo.Environment("prod-cmf")
+	diffs, err := liveDiffer{clusters.New(clusters.Options{})}.Diff(context.Background(), env, res.Rendered["prod-cmf"])
+	if err != nil || len(diffs) == 0 || diffs[0].Action != sync.Created || !strings.Contains(diffs[0].Unified, "kubernetesNamespace: flink-prod") {
+		t.Fatalf("live diff: %v %+v", err, diffs)
 	}
 	if v := s.Violations(); len(v) > 0 {
 		t.Errorf("the CMF stand-in counted violations:\n%s", strings.Join(v, "\n"))
