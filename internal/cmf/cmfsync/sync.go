@@ -528,8 +528,13 @@ func (it *item) driftOf(env *model.Environment) []sync.Drift {
 	return out
 }
 
-// diffFields compares two values both ways, down to their leaves.
+// diffFields compares two values both ways, down to their leaves. A
+// field only CMF has is a difference unless its value is empty (false, 0,
+// "", {} or []): CMF may write out a default Git leaves implicit.
 func diffFields(path string, want, have any, out *[]sync.FieldDiff) {
+	if want == nil && empty(have) {
+		return
+	}
 	wm, wok := want.(map[string]any)
 	hm, hok := have.(map[string]any)
 	if !wok || !hok {
@@ -553,6 +558,24 @@ func diffFields(path string, want, have any, out *[]sync.FieldDiff) {
 	for _, k := range names {
 		diffFields(path+"."+quoteKey(k), wm[k], hm[k], out)
 	}
+}
+
+func empty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !x
+	case float64:
+		return x == 0
+	case string:
+		return x == ""
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
 }
 
 func quoteKey(k string) string {

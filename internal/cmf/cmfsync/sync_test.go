@@ -427,3 +427,23 @@ func TestStatementChangedInCMFIsReplaced(t *testing.T) {
 		t.Fatalf("the stand-in holds %v", got)
 	}
 }
+
+// TestDefaultsCMFWritesAreNotDrift: a field CMF fills in with an empty
+// default is not drift; one with a value is.
+func TestDefaultsCMFWritesAreNotDrift(t *testing.T) {
+	f := newFixture(t, cmftest.MTLS)
+	mustOK(t, f.pass(sync.ModeApply))
+	name := f.statementNames()["checkout-pageviews"]
+	path := "/environments/prod-cmf/statements/" + name
+	live := f.s.Get(path)
+	live["spec"].(map[string]any)["stopped"] = false
+	f.s.Set(path, live)
+	if r := f.pass(sync.ModeObserve); len(r.Drift) != 0 {
+		t.Fatalf("an empty default is drift: %+v", r.Drift)
+	}
+	live["spec"].(map[string]any)["flinkConfiguration"].(map[string]any)["pipeline.name"] = "mine"
+	f.s.Set(path, live)
+	if r := f.pass(sync.ModeObserve); len(r.Drift) != 1 || r.Drift[0].Field != `spec.flinkConfiguration["pipeline.name"]` || r.Drift[0].Desired != "(absent)" {
+		t.Fatalf("a key added in CMF: %+v", r.Drift)
+	}
+}
