@@ -168,13 +168,20 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		applyFailed = applyFailed || p.refused
 	}
 	pruned := s.prune(ctx, st, union, final, applyFailed, opts, res)
-	if opts.Mode == ModeApply && pruned && !final.equal(union) {
-		if err := s.writeInventory(ctx, res.Environment, st.ns, final); err != nil {
+	s.health(ctx, st, res)
+	// The jobs' upgrades (upgrade.go) are recorded in the same inventory
+	// write as the prune, or in one of their own when nothing else changed.
+	marks := s.upgrades(st, opts.Mode, res)
+	next := union
+	if pruned {
+		next = final
+	}
+	marked := withMarks(next, st.inv, marks)
+	if opts.Mode == ModeApply && ((pruned && !final.equal(union)) || marked) {
+		if err := s.writeInventory(ctx, res.Environment, st.ns, next); err != nil {
 			res.Errors = append(res.Errors, err.Error())
 		}
 	}
-	s.health(ctx, st, res)
-	s.upgrades(ctx, st, opts.Mode, res) // upgrade.go: start, follow and record the jobs' upgrades
 	s.certificate(ctx, env, res)
 	return res
 }

@@ -158,9 +158,9 @@ func startsUpgrade(p *planned) bool {
 // marks on what the pass left there (the new inventory, or only the union
 // when a write failed): one read while an upgrade is pending, one write
 // when a mark changes. A dry run starts and records nothing.
-func (s *Syncer) upgrades(ctx context.Context, st *passState, mode Mode, res *Result) {
+func (s *Syncer) upgrades(st *passState, mode Mode, res *Result) map[string]UpgradeMark {
 	if mode != ModeApply {
-		return
+		return nil
 	}
 	now := s.Now()
 	health := map[string]AppHealth{}
@@ -212,16 +212,25 @@ func (s *Syncer) upgrades(ctx context.Context, st *passState, mode Mode, res *Re
 		}
 	}
 	sort.SliceStable(res.Upgrades, func(i, j int) bool { return res.Upgrades[i].Job < res.Upgrades[j].Job })
-	if len(marks) == 0 {
-		return
-	}
-	err := s.recordUpgrades(ctx, res.Environment, st.ns, func(k string, _ UpgradeMark) (UpgradeMark, bool) {
+	return marks
+}
+
+// withMarks gives every entry of inv its upgrade mark: the pass's (marks)
+// where it has one, else the one the inventory held (was). It reports
+// whether any mark differs from was, that is whether the inventory must
+// be written for them.
+func withMarks(inv, was Inventory, marks map[string]UpgradeMark) bool {
+	changed := false
+	for k, e := range inv {
 		m, ok := marks[k]
-		return m, ok
-	})
-	if err != nil {
-		res.Errors = append(res.Errors, err.Error())
+		if !ok {
+			m = was[k].Upgrade
+		}
+		e.Upgrade = m
+		inv[k] = e
+		changed = changed || m != was[k].Upgrade
 	}
+	return changed
 }
 
 // healthNameOf is the name res.Health gives p.
