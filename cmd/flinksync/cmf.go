@@ -38,7 +38,7 @@ func cmfSyncer(ctx context.Context, env *model.Environment, cluster func() (*syn
 		}
 		secrets = k.ReadSecret
 	}
-	return cmfsync.New(ctx, env, secrets)
+	return cmfsync.New(ctx, env, cmf.Sources{Secrets: secrets})
 }
 
 // cmfSecrets reports whether a cmf environment's credentials are in

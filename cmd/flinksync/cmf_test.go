@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flinksync/flinksync/internal/clusters"
+	"github.com/flinksync/flinksync/internal/cmf"
 	"github.com/flinksync/flinksync/internal/cmf/cmftest"
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/sync"
@@ -24,6 +25,7 @@ func TestCMFCommands(t *testing.T) {
 	s := cmftest.New(t, cmftest.Options{Auth: cmftest.MTLS})
 	s.AddSecret("sr-credentials")
 	s.AddSecret("kafka-credentials")
+	t.Setenv(cmf.FilesDirEnv, s.FilesDir)
 	repo := s.Repository(t, cmfRepo)
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none")) // no cluster at all
 
@@ -58,6 +60,7 @@ func TestCMFCommands(t *testing.T) {
 // configured here).
 func TestPlanLiveComparesCMFEnvironmentsWithCMF(t *testing.T) {
 	s := cmftest.New(t, cmftest.Options{Auth: cmftest.OAuth})
+	t.Setenv(cmf.FilesDirEnv, s.FilesDir)
 	repo := s.Repository(t, cmfRepo)
 	res, err := pipeline.Run(os.DirFS(repo), pipeline.Options{})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -65,6 +66,10 @@ func (c Credentials) HTTPClient() (*http.Client, error) {
 		return base, nil
 	}
 	o := c.OAuth
+	if u, err := url.Parse(o.TokenURL); err != nil || u.Scheme != "https" {
+		// Whatever policy waives: the client secret never travels in clear.
+		return nil, fmt.Errorf("the OAuth token endpoint %q is not https://", o.TokenURL)
+	}
 	cc := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
 	if o.Audience != "" {
 		cc.EndpointParams = url.Values{"audience": {o.Audience}}
@@ -104,10 +109,60 @@ func (t *tokenSource) Token() (*oauth2.Token, error) {
 // SecretReader reads the data of a Kubernetes Secret.
 type SecretReader func(ctx context.Context, namespace, name string) (map[string][]byte, error)
 
-// LoadCredentials reads the credentials spec.cmf of env names: files the
-// daemon is given, or Secrets in the environment's namespace, which
-// secrets reads (nil: no Secret can be read).
-func LoadCredentials(ctx context.Context, env *model.Environment, secrets SecretReader) (Credentials, error) {
+// Sources are where credentials may come from.
+type Sources struct {
+	// Secrets reads the Secrets spec.cmf names, in the environment's
+	// namespace; nil when there is no cluster to read them from.
+	Secrets SecretReader
+	// FilesDir is the folder the files spec.cmf names must be in
+	// (symbolic links resolved): those flinksync is given, and no other
+	// file of its machine, since the repository decides where what it
+	// reads is sent. Empty means FilesDir().
+	FilesDir string
+}
+
+// DefaultFilesDir is where flinksync reads CMF credential files from,
+// unless FLINKSYNC_CMF_FILES names another folder.
+const DefaultFilesDir = "/etc/flinksync/cmf"
+
+// FilesDirEnv is the environment variable that names the folder of CMF
+// credential files.
+const FilesDirEnv = "FLINKSYNC_CMF_FILES"
+
+// FilesDir is the folder of CMF credential files: FLINKSYNC_CMF_FILES, or
+// DefaultFilesDir.
+func FilesDir() string {
+	if d := os.Getenv(FilesDirEnv); d != "" {
+		return d
+	}
+	return DefaultFilesDir
+}
+
+// readFileUnder reads file, which must be inside dir once symbolic links
+// are resolved.
+func readFileUnder(dir, file string) ([]byte, error) {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("the folder of CMF credential files %s: %w", dir, err)
+	}
+	real, err := filepath.EvalSymlinks(file)
+	if err != nil {
+		return nil, err
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil, fmt.Errorf("%s is not in %s, the folder flinksync reads CMF credential files from (%s)", file, dir, FilesDirEnv)
+	}
+	return os.ReadFile(real)
+}
+
+// LoadCredentials reads the credentials spec.cmf of env names: files in
+// src.FilesDir, or Secrets in the environment's namespace.
+func LoadCredentials(ctx context.Context, env *model.Environment, src Sources) (Credentials, error) {
+	secrets := src.Secrets
+	filesDir := src.FilesDir
+	if filesDir == "" {
+		filesDir = FilesDir()
+	}
 	spec := env.Spec.CMF
 	if spec == nil {
 		return Credentials{}, fmt.Errorf("environment %s has no spec.cmf", env.Metadata.Name)
@@ -134,7 +189,7 @@ func LoadCredentials(ctx context.Context, env *model.Environment, secrets Secret
 		return v, nil
 	}
 	file := func(field, path string) ([]byte, error) {
-		b, err := os.ReadFile(path)
+		b, err := readFileUnder(filesDir, path)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}

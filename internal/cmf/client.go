@@ -138,7 +138,8 @@ type Client struct {
 // carries the authentication (Credentials.HTTPClient).
 func New(endpoint string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(endpoint, "/"))
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	if err != nil || u.Host == "" || u.Scheme != "https" {
+		// Whatever policy waives (TLS-006): credentials never travel in clear.
 		return nil, fmt.Errorf("CMF endpoint %q is not an https:// URL", endpoint)
 	}
 	base := u.String()

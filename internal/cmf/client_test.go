@@ -156,3 +156,15 @@ func TestClientErrors(t *testing.T) {
 	noViolations(t, s)
 	noViolations(t, o)
 }
+
+// TestNoCredentialsInClear: whatever policy waives, the client refuses an
+// http:// CMF endpoint and an http:// token endpoint.
+func TestNoCredentialsInClear(t *testing.T) {
+	if _, err := cmf.New("http://cmf:8080", nil); err == nil {
+		t.Error("an http:// CMF endpoint was accepted")
+	}
+	_, err := cmf.Credentials{OAuth: &cmf.OAuth{TokenURL: "http://idp/token", ClientID: "f", ClientSecret: "s"}}.HTTPClient()
+	if err == nil || !strings.Contains(err.Error(), "not https://") {
+		t.Errorf("an http:// token endpoint: %v", err)
+	}
+}

@@ -32,5 +32,5 @@ func (d *Daemon) envSyncer(ctx context.Context, env *model.Environment, clusterE
 		}
 		secrets = k8s.ReadSecret
 	}
-	return cmfsync.New(ctx, env, secrets)
+	return cmfsync.New(ctx, env, cmf.Sources{Secrets: secrets})
 }

@@ -54,10 +54,9 @@ type Syncer struct {
 var _ sync.EnvSyncer = (*Syncer)(nil)
 
 // New is a syncer for env's CMF, authenticated with the credentials
-// env's spec.cmf names; secrets reads the Secrets among them (nil when
-// there is no cluster to read them from).
-func New(ctx context.Context, env *model.Environment, secrets cmf.SecretReader) (*Syncer, error) {
-	creds, err := cmf.LoadCredentials(ctx, env, secrets)
+// env's spec.cmf names, read from src.
+func New(ctx context.Context, env *model.Environment, src cmf.Sources) (*Syncer, error) {
+	creds, err := cmf.LoadCredentials(ctx, env, src)
 	if err != nil {
 		return nil, fmt.Errorf("environment %s: CMF credentials: %w", env.Metadata.Name, err)
 	}

@@ -58,7 +58,7 @@ func (f *fixture) write(rel, text string) error {
 func (f *fixture) pass(mode sync.Mode) *sync.Result {
 	f.t.Helper()
 	env, out, blocked := f.render()
-	sy, err := cmfsync.New(context.Background(), env, nil)
+	sy, err := cmfsync.New(context.Background(), env, cmf.Sources{FilesDir: f.s.FilesDir})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestSyncOverMTLS(t *testing.T) {
 	f.s.Set("/environments/prod-cmf/applications/someone-elses", map[string]any{"apiVersion": cmf.APIVersion, "kind": "FlinkApplication",
 		"metadata": map[string]any{"name": "someone-elses"}, "spec": map[string]any{}})
 	env, out, _ := f.render()
-	sy, err := cmfsync.New(context.Background(), env, nil)
+	sy, err := cmfsync.New(context.Background(), env, cmf.Sources{FilesDir: f.s.FilesDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,8 +253,8 @@ func TestSyncFailures(t *testing.T) {
 	f.s.Allow(cmf.ScopeCluster, "")
 
 	other := cmftest.NewCA(t, "another-ca").Issue(t, "flinksync", false)
-	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	dir := f.s.FilesDir
+	cert, key := filepath.Join(dir, "other.crt"), filepath.Join(dir, "other.key")
 	_ = os.WriteFile(cert, other.Cert, 0o600)
 	_ = os.WriteFile(key, other.Key, 0o600)
 	text, _ := os.ReadFile(filepath.Join(f.dir, "environments/prod-cmf.yaml"))
@@ -321,7 +321,7 @@ func TestCredentialsFromSecrets(t *testing.T) {
 	}
 	env := &model.Environment{Metadata: model.ObjectMeta{Name: envName}, Spec: model.EnvironmentSpec{Namespace: "flink-prod",
 		CMF: &model.CMF{Endpoint: s.URL, Auth: model.CMFAuth{MTLS: &model.CMFMTLS{SecretRef: "cmf-client"}}}}}
-	sy, err := cmfsync.New(context.Background(), env, read)
+	sy, err := cmfsync.New(context.Background(), env, cmf.Sources{Secrets: read})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestCredentialsFromSecrets(t *testing.T) {
 		t.Fatalf("mTLS from a Secret: %v", err)
 	}
 	env.Spec.CMF.Auth.MTLS.SecretRef = "half"
-	_, err = cmfsync.New(context.Background(), env, read)
+	_, err = cmfsync.New(context.Background(), env, cmf.Sources{Secrets: read})
 	if err == nil || !strings.Contains(err.Error(), `Secret flink-prod/half has no key "tls.key"`) || strings.Contains(err.Error(), "BEGIN") {
 		t.Fatalf("half a Secret: %v", err)
 	}
@@ -367,7 +367,7 @@ func TestSyncWithCredentialsFromAKubernetesSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sy, err := cmfsync.New(context.Background(), e, k8s.ReadSecret)
+	sy, err := cmfsync.New(context.Background(), e, cmf.Sources{Secrets: k8s.ReadSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,5 +445,35 @@ func TestDefaultsCMFWritesAreNotDrift(t *testing.T) {
 	f.s.Set(path, live)
 	if r := f.pass(sync.ModeObserve); len(r.Drift) != 1 || r.Drift[0].Field != `spec.flinkConfiguration["pipeline.name"]` || r.Drift[0].Desired != "(absent)" {
 		t.Fatalf("a key added in CMF: %+v", r.Drift)
+	}
+}
+
+// TestCredentialFilesOnlyFromTheirFolder: a file outside the folder of
+// CMF credential files is refused, even through a symbolic link, so that
+// a repository cannot send another file of flinksync's machine to an
+// endpoint it chooses.
+func TestCredentialFilesOnlyFromTheirFolder(t *testing.T) {
+	f := newFixture(t, cmftest.OAuth)
+	outside := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(outside, []byte("not for the repository"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(f.s.FilesDir, "link")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := os.ReadFile(filepath.Join(f.dir, "environments/prod-cmf.yaml"))
+	for _, file := range []string{outside, link} {
+		env := string(text)
+		start := strings.Index(env, "clientSecretFile: ") + len("clientSecretFile: ")
+		end := start + strings.Index(env[start:], "\n")
+		if err := f.write("environments/prod-cmf.yaml", env[:start]+file+env[end:]); err != nil {
+			t.Fatal(err)
+		}
+		e, _, _ := f.render()
+		_, err := cmfsync.New(context.Background(), e, cmf.Sources{FilesDir: f.s.FilesDir})
+		if err == nil || !strings.Contains(err.Error(), "is not in "+f.s.FilesDir) {
+			t.Errorf("%s: %v", file, err)
+		}
 	}
 }

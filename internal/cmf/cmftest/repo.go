@@ -10,11 +10,11 @@ import (
 // Repository copies a test repository (from, a folder whose cmf
 // environment says `endpoint: ENDPOINT` and has a line AUTH where its CA
 // and auth settings go) into a new folder, pointed at the stand-in with
-// credentials in files (a client certificate, or the OAuth client), and
-// returns the folder.
+// credentials in files in s.FilesDir (a client certificate, or the OAuth
+// client), and returns the folder.
 func (s *Server) Repository(t testing.TB, from string) string {
 	t.Helper()
-	ca, cert, key, secret := s.Files(t, t.TempDir())
+	ca, cert, key, secret := s.Files(t, s.FilesDir)
 	auth := "    caFile: " + ca + "\n    auth:\n      mtls: {certFile: " + cert + ", keyFile: " + key + "}\n"
 	if s.opts.Auth == OAuth {
 		auth = "    caFile: " + ca + "\n    auth:\n      oauth:\n        tokenURL: " + s.TokenURL + "\n        clientID: " + s.ClientID +

@@ -70,6 +70,9 @@ type Server struct {
 	Client Pair
 	// ClientID and ClientSecret are the OAuth client it knows.
 	ClientID, ClientSecret string
+	// FilesDir is a folder of the test's for credential files (Files,
+	// Repository): what cmf.Sources.FilesDir or FLINKSYNC_CMF_FILES names.
+	FilesDir string
 
 	opts   Options
 	router routers.Router
@@ -94,7 +97,8 @@ func New(t testing.TB, opts Options) *Server {
 	}
 	s := &Server{
 		CA: NewCA(t, "cmf-standin-ca"), ClientID: "flinksync", ClientSecret: randomHex(16),
-		opts: opts, router: router, store: map[string]cmf.Object{}, forbidden: map[string]bool{}, tokens: map[string]time.Time{},
+		FilesDir: t.TempDir(),
+		opts:     opts, router: router, store: map[string]cmf.Object{}, forbidden: map[string]bool{}, tokens: map[string]time.Time{},
 	}
 	s.Client = s.CA.Issue(t, "flinksync", false)
 	server := s.CA.Issue(t, "cmf-standin", true)
