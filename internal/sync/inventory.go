@@ -200,4 +200,3 @@ func (s *Syncer) writeInventory(ctx context.Context, env, ns string, inv Invento
 	}
 	return nil
 }
-
