@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/flinksync/flinksync/internal/buildinfo"
 	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
@@ -237,6 +238,7 @@ func (d *Daemon) Trigger() {
 // Run syncs until ctx is cancelled. A pass in flight finishes first, and
 // the alerts it raised get up to AlertDrain to go out.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.log.Info("starting", "version", buildinfo.Get().String())
 	d.events = report.NewEvents(d.kube)
 	defer d.events.Stop()
 	defer d.deliverAlerts(ctx)()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flinksync/flinksync/internal/buildinfo"
 	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/sync"
@@ -108,6 +109,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.sourceUp, m.revision, m.health, m.taskManager, m.alertsSent, m.alertFailures, m.alertsDropped, m.alertQueue,
 		m.lastPass, m.passTimeouts, m.abandoned, m.clusterUp)
 	reg.MustRegister(m.upgrades.collectors()...)
+	registerBuildInfo(reg, buildinfo.Get())
 	return m
 }
 
