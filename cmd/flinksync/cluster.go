@@ -224,6 +224,7 @@ upgrade failed, was rolled back or had not ended in time, 2 could not run.`,
 			}
 			var results []*sync.Result
 			var passes []pass // for --wait
+			prog := newProgress(cmd.ErrOrStderr(), "apply", f.output)
 			ok := true
 			for _, env := range p.envs {
 				name := env.Metadata.Name
@@ -232,7 +233,9 @@ upgrade failed, was rolled back or had not ended in time, 2 could not run.`,
 				if err != nil {
 					r = &sync.Result{Environment: name, Namespace: env.Spec.Namespace, Cluster: env.Spec.Cluster, Errors: []string{err.Error()}}
 				} else {
-					r = sy.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: mode, AllowEmpty: allowEmpty, Blocked: p.res.Blocked[name], Guard: p.res.Guard(name)})
+					r = sy.Sync(ctx, env, p.res.Rendered[name], sync.Options{Mode: mode, AllowEmpty: allowEmpty, Blocked: p.res.Blocked[name], Guard: p.res.Guard(name),
+						Progress: prog.of(name, "objects written")})
+					prog.done()
 				}
 				r.Revision = p.res.Revision()
 				results = append(results, r)
