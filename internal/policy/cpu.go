@@ -39,16 +39,16 @@ func (c *checker) poolShapes(env *model.Environment) {
 	for _, p := range pools {
 		s, o, users := p.Spec, p.Origin, strings.Join(used[p], ", ")
 		if nodes.CPU.Set && s.TaskManager.CPU.Cmp(nodes.CPU.Quantity) > 0 {
-			c.add("CPU-001", name, "", o.File, o.LineOf("spec.taskManager.cpu"), "",
+			c.add(CPU001, name, "", o.File, o.LineOf("spec.taskManager.cpu"), "",
 				"pool %q has %s CPU per TaskManager but %s's nodes have %s: no node can schedule it (used by %s); lower spec.taskManager.cpu",
 				p.Metadata.Name, s.TaskManager.CPU.String(), name, nodes.CPU.String(), users)
 		} else if s.TaskManager.CPU.Cmp(limit) > 0 {
-			c.add("CPU-001", name, "", o.File, o.LineOf("spec.taskManager.cpu"), "",
+			c.add(CPU001, name, "", o.File, o.LineOf("spec.taskManager.cpu"), "",
 				"pool %q has %s CPU per TaskManager, above the policy's maxTaskManagerCPU %s (used by %s); lower spec.taskManager.cpu",
 				p.Metadata.Name, s.TaskManager.CPU.String(), limit.String(), users)
 		}
 		if nodes.CPU.Set && s.JobManager.CPU.Cmp(nodes.CPU.Quantity) > 0 {
-			c.add("CPU-002", name, "", o.File, o.LineOf("spec.jobManager.cpu"), "",
+			c.add(CPU002, name, "", o.File, o.LineOf("spec.jobManager.cpu"), "",
 				"pool %q has %s CPU per JobManager but %s's nodes have %s (used by %s); lower spec.jobManager.cpu",
 				p.Metadata.Name, s.JobManager.CPU.String(), name, nodes.CPU.String(), users)
 		}
@@ -57,7 +57,7 @@ func (c *checker) poolShapes(env *model.Environment) {
 			q          model.Quantity
 		}{{"TaskManager", "spec.taskManager.memory", s.TaskManager.Memory}, {"JobManager", "spec.jobManager.memory", s.JobManager.Memory}} {
 			if nodes.Memory.Set && m.q.Cmp(nodes.Memory.Quantity) > 0 {
-				c.add("CPU-006", name, "", o.File, o.LineOf(m.path), "",
+				c.add(CPU006, name, "", o.File, o.LineOf(m.path), "",
 					"pool %q gives each %s %s of memory but %s's nodes have %s (used by %s); lower %s",
 					p.Metadata.Name, m.what, m.q.String(), name, nodes.Memory.String(), users, m.path)
 			}
@@ -108,10 +108,10 @@ func (c *checker) capacity(env *model.Environment, objs []*object) {
 		name, total, capacity, nodes.Count, nodes.CPU.AsApproximateFloat64(), share*100)
 	switch {
 	case share > 1:
-		c.add("CPU-004", name, "", env.Origin.File, env.Origin.LineOf("spec.nodes.count"), "",
+		c.add(CPU004, name, "", env.Origin.File, env.Origin.LineOf("spec.nodes.count"), "",
 			"%s: more than the nodes hold; add nodes (spec.nodes.count) or shrink the apps", msg)
 	case share > capacityWarning:
-		f := c.add("CPU-004", name, "", env.Origin.File, env.Origin.LineOf("spec.nodes.count"), "",
+		f := c.add(CPU004, name, "", env.Origin.File, env.Origin.LineOf("spec.nodes.count"), "",
 			"%s: above %.0f%%, little headroom for upgrades and node loss", msg, capacityWarning*100)
 		f.Severity = "warning"
 	}
@@ -132,11 +132,11 @@ func (c *checker) podShapes(env *model.Environment, o *render.Object, kind strin
 	tmCPU, _ = toNumber(field(o.Object, cluster, "taskManager", "resource", "cpu"))
 	jmCPU, _ = toNumber(field(o.Object, cluster, "jobManager", "resource", "cpu"))
 	if (pool == nil || pool.TaskManager.CPU.AsApproximateFloat64() != tmCPU) && (tmCPU > nodeCPU || tmCPU > limit) {
-		c.addAt("CPU-001", name, o, "%s %q asks %g CPU per TaskManager; the nodes have %g and the policy allows %g",
+		c.addAt(CPU001, name, o, "%s %q asks %g CPU per TaskManager; the nodes have %g and the policy allows %g",
 			o.GetKind(), o.GetName(), tmCPU, nodeCPU, limit)
 	}
 	if (pool == nil || pool.JobManager.CPU.AsApproximateFloat64() != jmCPU) && jmCPU > nodeCPU {
-		c.addAt("CPU-002", name, o, "%s %q asks %g CPU for the JobManager; the nodes have %g", o.GetKind(), o.GetName(), jmCPU, nodeCPU)
+		c.addAt(CPU002, name, o, "%s %q asks %g CPU for the JobManager; the nodes have %g", o.GetKind(), o.GetName(), jmCPU, nodeCPU)
 	}
 	for _, part := range []string{"taskManager", "jobManager"} {
 		raw, _ := field(o.Object, cluster, part, "resource", "memory").(string)
@@ -144,7 +144,7 @@ func (c *checker) podShapes(env *model.Environment, o *render.Object, kind strin
 		fromPool := pool != nil && ((part == "taskManager" && pool.TaskManager.Memory.Value() == mem) ||
 			(part == "jobManager" && pool.JobManager.Memory.Value() == mem))
 		if ok && !fromPool && nodeMem > 0 && mem > nodeMem {
-			c.addAt("CPU-006", name, o, "%s %q asks %s of %s memory; the nodes have %s", o.GetKind(), o.GetName(),
+			c.addAt(CPU006, name, o, "%s %q asks %s of %s memory; the nodes have %s", o.GetKind(), o.GetName(),
 				raw, part, nodes.Memory.String())
 		}
 	}
@@ -191,7 +191,7 @@ func (c *checker) maxTaskManagers(env string, w *owner, tms int, o *render.Objec
 	if path == "spec.parallelism" {
 		lower = "lower spec.parallelism"
 	}
-	c.add("CPU-003", env, w.name(), w.origin().File, w.origin().LineOf(path), o.ID(),
+	c.add(CPU003, env, w.name(), w.origin().File, w.origin().LineOf(path), o.ID(),
 		"%s %s but pool %q allows at most %d; use a larger pool, raise its maxTaskManagers, or %s",
 		w.what(), what, w.pool.Metadata.Name, w.pool.Spec.MaxTaskManagers, lower)
 }

@@ -201,9 +201,9 @@ type checker struct {
 	masked map[string]bool
 }
 
-func (c *checker) add(rule, env, app, file string, line int, object, format string, args ...any) *diag.Finding {
-	r, _ := RuleByID(rule)
-	f := &diag.Finding{Rule: rule, Severity: r.Severity, File: file, Line: line, Environment: env, App: app,
+func (c *checker) add(rule RuleID, env, app, file string, line int, object, format string, args ...any) *diag.Finding {
+	r, _ := RuleByID(string(rule))
+	f := &diag.Finding{Rule: string(rule), Severity: r.Severity, File: file, Line: line, Environment: env, App: app,
 		Object: object, Message: fmt.Sprintf(format, args...)}
 	c.findings = append(c.findings, f)
 	return f
@@ -213,7 +213,7 @@ func (c *checker) add(rule, env, app, file string, line int, object, format stri
 // object that breaks the rules addAt reports: an object that does was added
 // or changed by the environment's kustomize overlay, so the finding points
 // at the overlay. Without an overlay it points at the object's source.
-func (c *checker) addAt(rule, env string, o *render.Object, format string, args ...any) *diag.Finding {
+func (c *checker) addAt(rule RuleID, env string, o *render.Object, format string, args ...any) *diag.Finding {
 	file, line := o.File, o.Line
 	if out := c.in.Rendered[env]; !o.FromOverlay && out != nil && out.Overlay != "" {
 		file, line = out.Overlay, 1
@@ -248,11 +248,11 @@ func (c *checker) namespaces() {
 			sort.Strings(same)
 			sort.Strings(elsewhere)
 			if len(same) > 0 {
-				c.add("RBAC-004", e.Metadata.Name, "", e.Origin.File, e.Origin.LineOf("spec.namespace"), "",
+				c.add(RBAC004, e.Metadata.Name, "", e.Origin.File, e.Origin.LineOf("spec.namespace"), "",
 					"namespace %q on cluster %s is shared with environment(s) %s; give each environment its own namespace", ns, clusterName(e), strings.Join(same, ", "))
 				continue
 			}
-			f := c.add("RBAC-004", e.Metadata.Name, "", e.Origin.File, e.Origin.LineOf("spec.namespace"), "",
+			f := c.add(RBAC004, e.Metadata.Name, "", e.Origin.File, e.Origin.LineOf("spec.namespace"), "",
 				"namespace %q is also the namespace of %s: safe only while cluster %s and those are different Kubernetes clusters (two names for one cluster would make the environments prune each other's objects); prefer distinct namespaces", ns, strings.Join(elsewhere, ", "), clusterName(e))
 			f.Severity = diag.Warning
 		}
@@ -270,11 +270,11 @@ func clusterName(e *model.Environment) string {
 func (c *checker) environment(env *model.Environment) {
 	name := env.Metadata.Name
 	if env.Spec.Nodes.Count > 0 && env.Spec.Nodes.Count < 3 {
-		c.add("CPU-005", name, "", env.Origin.File, env.Origin.LineOf("spec.nodes.count"), "",
+		c.add(CPU005, name, "", env.Origin.File, env.Origin.LineOf("spec.nodes.count"), "",
 			"only %d node(s): Flink on Kubernetes wants at least 3 so a node loss does not stop every job; raise spec.nodes.count", env.Spec.Nodes.Count)
 	}
 	if env.Spec.ServiceAccount == "default" {
-		c.add("RBAC-003", name, "", env.Origin.File, env.Origin.LineOf("spec.serviceAccount"), "",
+		c.add(RBAC003, name, "", env.Origin.File, env.Origin.LineOf("spec.serviceAccount"), "",
 			"Flink pods would run as the namespace's default service account; name a dedicated one in spec.serviceAccount (e.g. flink)")
 	}
 	c.tlsEnvironment(env)
@@ -296,19 +296,19 @@ func (c *checker) applyWaivers() {
 	var extra []*diag.Finding
 	for _, w := range c.eff.waivers {
 		if builtinUnwaivable(w.Rule) {
-			extra = append(extra, &diag.Finding{Rule: "WAIVER-002", Severity: diag.Warning, File: w.file, Line: w.line,
+			extra = append(extra, &diag.Finding{Rule: string(WAIVER002), Severity: diag.Warning, File: w.file, Line: w.line,
 				Environment: w.Environment, App: w.App,
 				Message: fmt.Sprintf("the waiver for %s does not apply: flinksync never waives %s (prune and isolation between environments rest on it); fix the finding instead", w.Rule, w.Rule)})
 			continue
 		}
 		if c.eff.unwaivable[w.Rule] && w.fromRepo {
-			extra = append(extra, &diag.Finding{Rule: "WAIVER-002", Severity: diag.Warning, File: w.file, Line: w.line,
+			extra = append(extra, &diag.Finding{Rule: string(WAIVER002), Severity: diag.Warning, File: w.file, Line: w.line,
 				Environment: w.Environment, App: w.App,
 				Message: fmt.Sprintf("the waiver for %s does not apply: the daemon's policy marks %s unwaivable; fix the finding instead", w.Rule, w.Rule)})
 			continue
 		}
 		if today.After(w.Expires.Time) {
-			extra = append(extra, &diag.Finding{Rule: "WAIVER-001", Severity: diag.Warning, File: w.file, Line: w.line,
+			extra = append(extra, &diag.Finding{Rule: string(WAIVER001), Severity: diag.Warning, File: w.file, Line: w.line,
 				Environment: w.Environment, App: w.App,
 				Message: fmt.Sprintf("the waiver for %s expired on %s (%s); its findings count again: fix them or renew the waiver", w.Rule, w.Expires, w.Reason)})
 			continue

@@ -38,12 +38,12 @@ func (c *checker) rbacObjects(env *model.Environment, objs []*object) {
 	for _, v := range objs {
 		o, kind := v.Object, v.kind
 		if clusterScoped[kind] {
-			c.addAt("RBAC-001", name, o, "%s %q is cluster-scoped; flinksync renders only namespaced objects into %s: remove it from %s and have the platform team manage it",
+			c.addAt(RBAC001, name, o, "%s %q is cluster-scoped; flinksync renders only namespaced objects into %s: remove it from %s and have the platform team manage it",
 				kind, o.GetName(), ns, o.File)
 			continue
 		}
 		if o.GetNamespace() != ns {
-			c.addAt("RBAC-004", name, o, "%s %q lands in namespace %q, not in the environment's namespace %q; remove the namespace override",
+			c.addAt(RBAC004, name, o, "%s %q lands in namespace %q, not in the environment's namespace %q; remove the namespace override",
 				kind, o.GetName(), o.GetNamespace(), ns)
 		}
 		switch kind {
@@ -57,7 +57,7 @@ func (c *checker) rbacObjects(env *model.Environment, objs []*object) {
 			cluster = clusterSpecPath
 		}
 		if sa, _ := field(o.Object, cluster, "podTemplate", "spec", "serviceAccountName").(string); sa == "default" {
-			c.addAt("RBAC-003", name, o, "the pod template sets serviceAccountName: default; Flink pods must run as the environment's service account %q", env.Spec.ServiceAccount)
+			c.addAt(RBAC003, name, o, "the pod template sets serviceAccountName: default; Flink pods must run as the environment's service account %q", env.Spec.ServiceAccount)
 		}
 	}
 }
@@ -103,14 +103,14 @@ func (c *checker) role(env string, o *render.Object) {
 	}
 	if len(problems) > 0 {
 		problems = uniq(problems)
-		c.addAt("RBAC-002", env, o, "Role %q grants more than the JobManager needs (%s); keep exactly the FKO flink role: pods and configmaps, apps deployments and deployments/finalizers, verbs get, list, watch, create, update, patch, delete",
+		c.addAt(RBAC002, env, o, "Role %q grants more than the JobManager needs (%s); keep exactly the FKO flink role: pods and configmaps, apps deployments and deployments/finalizers, verbs get, list, watch, create, update, patch, delete",
 			o.GetName(), strings.Join(problems, "; "))
 	}
 }
 
 func (c *checker) roleBinding(env, ns string, o *render.Object) {
 	if kind := nestedString(o, "roleRef", "kind"); kind == "ClusterRole" {
-		c.addAt("RBAC-005", env, o, "RoleBinding %q refers to ClusterRole %q; bind the namespaced Role flinksync renders instead",
+		c.addAt(RBAC005, env, o, "RoleBinding %q refers to ClusterRole %q; bind the namespaced Role flinksync renders instead",
 			o.GetName(), nestedString(o, "roleRef", "name"))
 	}
 	subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
@@ -120,11 +120,11 @@ func (c *checker) roleBinding(env, ns string, o *render.Object) {
 		sns, _ := m["namespace"].(string)
 		sname, _ := m["name"].(string)
 		if kind == "ServiceAccount" && sns != "" && sns != ns {
-			c.addAt("RBAC-005", env, o, "RoleBinding %q binds service account %s/%s from another namespace; bind only accounts of %s",
+			c.addAt(RBAC005, env, o, "RoleBinding %q binds service account %s/%s from another namespace; bind only accounts of %s",
 				o.GetName(), sns, sname, ns)
 		}
 		if kind == "Group" || kind == "User" {
-			c.addAt("RBAC-005", env, o, "RoleBinding %q binds %s %q, which is not confined to namespace %s; bind service accounts of the namespace",
+			c.addAt(RBAC005, env, o, "RoleBinding %q binds %s %q, which is not confined to namespace %s; bind service accounts of the namespace",
 				o.GetName(), kind, sname, ns)
 		}
 	}

@@ -34,12 +34,12 @@ func (c *checker) statementSQL(env *model.Environment) {
 		}
 		for _, opt := range sqlOptions(st.Spec.SQL) {
 			file, line := sqlLine(st, opt.line)
-			report := func(rule, format string, args ...any) {
+			report := func(rule RuleID, format string, args ...any) {
 				c.add(rule, name, st.Name, file, line, "", format, args...)
 			}
 			k, v := opt.key, opt.value
 			if c.secretInline(k, v) {
-				report("TLS-003", "the SQL of statement %q writes option %q with a secret value inline (line %d of the SQL); %s",
+				report(TLS003, "the SQL of statement %q writes option %q with a secret value inline (line %d of the SQL); %s",
 					st.Name, k, opt.line, keepOutOfGit)
 			}
 			c.clientSettings(required, func() string { return fmt.Sprintf("statement %q (line %d of its SQL)", st.Name, opt.line) }, k, v, report)
@@ -59,11 +59,11 @@ func (c *checker) statementProperties(st *model.EffectiveStatement, required boo
 	for _, k := range keys {
 		v := st.Spec.Properties[k]
 		line := st.Origin.LineOf(model.KeyPath("spec.properties", k))
-		report := func(rule, format string, args ...any) {
+		report := func(rule RuleID, format string, args ...any) {
 			c.add(rule, env, st.Name, st.Origin.File, line, "", format, args...)
 		}
 		if c.secretInline(k, v) {
-			report("TLS-003", "SQL session property %q of statement %q holds a secret inline; %s", k, st.Name, keepOutOfGit)
+			report(TLS003, "SQL session property %q of statement %q holds a secret inline; %s", k, st.Name, keepOutOfGit)
 		}
 		c.clientSettings(required, func() string { return fmt.Sprintf("statement %q", st.Name) }, k, v, report)
 	}
@@ -74,14 +74,14 @@ func (c *checker) statementProperties(st *model.EffectiveStatement, required boo
 // protocols (TLS-004), Kafka without TLS and Schema Registry over http://
 // where TLS is required (TLS-005, TLS-008). subject is only called for a
 // finding's message.
-func (c *checker) clientSettings(required bool, subject func() string, k, v string, report func(rule, format string, args ...any)) {
+func (c *checker) clientSettings(required bool, subject func() string, k, v string, report func(rule RuleID, format string, args ...any)) {
 	switch c.keyOf(k).setting {
 	case tlsProtocols:
 		for _, p := range strings.Split(v, ",") {
 			p = strings.TrimSpace(p)
 			for _, w := range weakProtocols {
 				if strings.EqualFold(p, w) {
-					report("TLS-004", "%q allows %s for %s; use TLSv1.2 or TLSv1.3 only", k, p, subject())
+					report(TLS004, "%q allows %s for %s; use TLSv1.2 or TLSv1.3 only", k, p, subject())
 				}
 			}
 		}
@@ -90,14 +90,14 @@ func (c *checker) clientSettings(required bool, subject func() string, k, v stri
 			return
 		}
 		if up := strings.ToUpper(strings.TrimSpace(v)); up == "PLAINTEXT" || up == "SASL_PLAINTEXT" {
-			report("TLS-005", "%q is %s for %s in an environment that requires TLS; use SSL or SASL_SSL", k, up, subject())
+			report(TLS005, "%q is %s for %s in an environment that requires TLS; use SSL or SASL_SSL", k, up, subject())
 		}
 	case registryURLs:
 		if !required {
 			return
 		}
 		if u := plainHTTP(v); u != "" {
-			report("TLS-008", "%q reaches Schema Registry over plain http (%s) for %s in an environment that requires TLS; use https://", k, redact.URL(u), subject())
+			report(TLS008, "%q reaches Schema Registry over plain http (%s) for %s in an environment that requires TLS; use https://", k, redact.URL(u), subject())
 		}
 	}
 }
@@ -252,7 +252,7 @@ func (c *checker) catalogObject(env *model.Environment, o *render.Object) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := fmt.Sprint(conf[k])
-		report := func(rule, format string, args ...any) {
+		report := func(rule RuleID, format string, args ...any) {
 			if field := catalogField(cat, o, v); field != "" {
 				c.add(rule, name, "", cat.Origin.File, cat.Origin.LineOf(field), o.ID(), format, args...)
 			} else {
@@ -264,9 +264,9 @@ func (c *checker) catalogObject(env *model.Environment, o *render.Object) {
 }
 
 // connection judges one connection setting of a catalog or database.
-func (c *checker) connection(required bool, kind, obj, k, v string, report func(rule, format string, args ...any)) {
+func (c *checker) connection(required bool, kind, obj, k, v string, report func(rule RuleID, format string, args ...any)) {
 	if c.secretInline(k, v) {
-		report("TLS-003", "connection setting %q of %s %q holds a secret inline; %s", k, kind, obj, keepOutOfGit)
+		report(TLS003, "connection setting %q of %s %q holds a secret inline; %s", k, kind, obj, keepOutOfGit)
 	}
 	c.clientSettings(required, func() string { return fmt.Sprintf("%s %q", kind, obj) }, k, v, report)
 }
@@ -300,7 +300,7 @@ func (c *checker) catalogs(env *model.Environment) {
 		return
 	}
 	for _, cat := range c.in.Repo.EffectiveCatalogs(name) {
-		report := func(rule, format string, args ...any) {
+		report := func(rule RuleID, format string, args ...any) {
 			c.add(rule, name, "", cat.Origin.File, cat.Origin.LineOf("spec.schemaRegistry.url"), "", format, args...)
 		}
 		c.connection(c.eff.RequiresTLS(env), model.KindKafkaCatalog, cat.Name, "schema.registry.url", cat.Spec.SchemaRegistry.URL, report)

@@ -31,7 +31,7 @@ var weakProtocols = []string{"SSLv3", "TLSv1", "TLSv1.1"}
 func (c *checker) tlsEnvironment(env *model.Environment) {
 	name := env.Metadata.Name
 	if c.eff.RequiresTLS(env) && (env.Spec.TLS == nil || env.Spec.TLS.SecretName == "") {
-		c.add("TLS-002", name, "", env.Origin.File, env.Origin.LineOf("spec.tls"), "",
+		c.add(TLS002, name, "", env.Origin.File, env.Origin.LineOf("spec.tls"), "",
 			"TLS is required in %s but no certificate secret is mounted: set spec.tls.secretName to a kubernetes.io/tls secret holding %s and %s",
 			name, render.KeystoreFile, render.TruststoreFile)
 	}
@@ -42,11 +42,11 @@ func (c *checker) tlsEnvironment(env *model.Environment) {
 	if _, rendered := c.in.Rendered[name]; !rendered && env.Spec.CFK != nil && env.Spec.CFK.CMFRest != nil {
 		r := env.Spec.CFK.CMFRest
 		if strings.HasPrefix(strings.ToLower(r.Endpoint), "http://") {
-			c.add("TLS-006", name, "", env.Origin.File, env.Origin.LineOf("spec.cfk.cmfRest.endpoint"), "",
+			c.add(TLS006, name, "", env.Origin.File, env.Origin.LineOf("spec.cfk.cmfRest.endpoint"), "",
 				"the CMF REST endpoint %q is plain http; use https://", r.Endpoint)
 		}
 		if r.Authentication != "mtls" && r.Authentication != "oauth" {
-			c.add("TLS-006", name, "", env.Origin.File, env.Origin.LineOf("spec.cfk.cmfRest.authentication"), "",
+			c.add(TLS006, name, "", env.Origin.File, env.Origin.LineOf("spec.cfk.cmfRest.authentication"), "",
 				"the CMF REST class authenticates with %q; use mtls or oauth", r.Authentication)
 		}
 	}
@@ -63,7 +63,7 @@ func (c *checker) cmfEndpoints(env *model.Environment) {
 	}
 	check := func(path, what, u string) {
 		if strings.HasPrefix(strings.ToLower(u), "http://") {
-			c.add("TLS-006", env.Metadata.Name, "", env.Origin.File, env.Origin.LineOf(path), "",
+			c.add(TLS006, env.Metadata.Name, "", env.Origin.File, env.Origin.LineOf(path), "",
 				"%s %q is plain http: flinksync would send its credentials readable; use https://", what, u)
 		}
 	}
@@ -100,7 +100,7 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment, 
 		conf := flinkConf(flinkEnvs, o, kind)
 		args, _, _ := nestedStrings(o, "spec", "job", "args")
 		fo := &flinkObject{Object: o, owner: w, conf: conf, keys: slices.Sorted(maps.Keys(conf)), args: args}
-		at := func(rule, key, fallback, format string, args ...any) {
+		at := func(rule RuleID, key, fallback, format string, args ...any) {
 			file, line := keyOrigin(env, w, key, fallback)
 			if o.FromOverlay {
 				file, line = o.File, o.Line
@@ -110,10 +110,10 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment, 
 		if kind == "FlinkDeployment" || kind == render.FlinkApplicationGVK.Kind {
 			// A default account set in the environment is reported there.
 			if sa := nestedString(o, "spec", "serviceAccount"); sa == "" || (sa == "default" && env.Spec.ServiceAccount != "default") {
-				c.addAt("RBAC-003", name, o, "%s %q runs its pods as the default service account; set spec.serviceAccount in the environment", kind, o.GetName())
+				c.addAt(RBAC003, name, o, "%s %q runs its pods as the default service account; set spec.serviceAccount in the environment", kind, o.GetName())
 			}
 			if mode := nestedString(o, "spec", "mode"); required && (mode == "" || mode == "native") {
-				at("RBAC-006", "", "spec.tls", "%s %q runs in native mode in %s, which requires TLS: its JobManager can create pods; set spec.mode: standalone to remove its Kubernetes API access",
+				at(RBAC006, "", "spec.tls", "%s %q runs in native mode in %s, which requires TLS: its JobManager can create pods; set spec.mode: standalone to remove its Kubernetes API access",
 					kind, o.GetName(), name)
 			}
 		}
@@ -158,7 +158,7 @@ func (c *checker) clusterTLS(env *model.Environment, out *render.Environment, o 
 		if _, set := conf[keySSL]; set && conf[keySSL] != "true" {
 			key = keySSL
 		}
-		at("TLS-001", key, "spec.tls", "TLS is required in %s but %s is off for %s %q; remove the setting that turns it off (flinksync turns TLS on when spec.tls is set)",
+		at(TLS001, key, "spec.tls", "TLS is required in %s but %s is off for %s %q; remove the setting that turns it off (flinksync turns TLS on when spec.tls is set)",
 			name, strings.Join(off, " and "), o.GetKind(), o.GetName())
 	}
 	if !internal && !rest {
@@ -183,7 +183,7 @@ func (c *checker) clusterTLS(env *model.Environment, out *render.Environment, o 
 		missing = append(missing, "a mounted certificate secret (kubernetes.secrets or spec.tls.secretName)")
 	}
 	if len(missing) > 0 && (env.Spec.TLS == nil || env.Spec.TLS.SecretName != "") {
-		at("TLS-002", keySSLInternal, "spec.tls", "TLS is on for %q but not configured: missing %s", o.GetName(), strings.Join(missing, ", "))
+		at(TLS002, keySSLInternal, "spec.tls", "TLS is on for %q but not configured: missing %s", o.GetName(), strings.Join(missing, ", "))
 	}
 	if cluster != nil {
 		c.passwordDelivery(env, out, o, cluster)
@@ -198,7 +198,7 @@ func sslOn(conf map[string]string, key string) bool {
 	return strings.EqualFold(conf[keySSL], "true")
 }
 
-type reporter func(rule, key, fallback, format string, args ...any)
+type reporter func(rule RuleID, key, fallback, format string, args ...any)
 
 // inlineSecrets reports passwords and tokens written into configuration or
 // job arguments (TLS-003).
@@ -208,11 +208,11 @@ func (c *checker) inlineSecrets(envName string, o *flinkObject, at reporter) {
 		switch {
 		case !c.secretInline(k, v):
 		case strings.HasSuffix(lk, "sasl.jaas.config"):
-			at("TLS-003", k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
+			at(TLS003, k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
 		case strings.HasPrefix(lk, "security.ssl.") && strings.Contains(lk, "password"):
-			at("TLS-003", k, "spec", "%q is written inline in the Flink configuration of %q; remove it: flinksync delivers the keystore and truststore password from Secret <spec.tls.secretName>%s (see docs/tls.md)", k, o.GetName(), render.TLSPasswordSecretSuffix)
+			at(TLS003, k, "spec", "%q is written inline in the Flink configuration of %q; remove it: flinksync delivers the keystore and truststore password from Secret <spec.tls.secretName>%s (see docs/tls.md)", k, o.GetName(), render.TLSPasswordSecretSuffix)
 		default:
-			at("TLS-003", k, "spec", "%q is written inline in the Flink configuration of %q; deliver it from a Kubernetes Secret (pod template env with secretKeyRef) instead", k, o.GetName())
+			at(TLS003, k, "spec", "%q is written inline in the Flink configuration of %q; deliver it from a Kubernetes Secret (pod template env with secretKeyRef) instead", k, o.GetName())
 		}
 	}
 	args, w := o.args, o.owner
@@ -230,7 +230,7 @@ func (c *checker) inlineSecrets(envName string, o *flinkObject, at reporter) {
 		if w != nil {
 			file, line = w.origin().File, w.origin().LineOf("spec.job.args")
 		}
-		c.add("TLS-003", envName, o.App, file, line, o.ID(),
+		c.add(TLS003, envName, o.App, file, line, o.ID(),
 			"job argument %q of %q passes a secret inline; read it from a file or environment variable filled from a Kubernetes Secret", a, o.GetName())
 	}
 }
@@ -310,7 +310,7 @@ func (c *checker) keyOf(k string) *keyInfo {
 func (c *checker) protocols(required bool, o *flinkObject, at reporter) {
 	subject := func() string { return fmt.Sprintf("%q", o.GetName()) }
 	for _, k := range o.keys {
-		c.clientSettings(required, subject, k, o.conf[k], func(rule, format string, args ...any) {
+		c.clientSettings(required, subject, k, o.conf[k], func(rule RuleID, format string, args ...any) {
 			at(rule, k, "spec", format, args...)
 		})
 	}
@@ -326,7 +326,7 @@ func (c *checker) protocols(required bool, o *flinkObject, at reporter) {
 			val = args[i+1]
 		}
 		if up := strings.ToUpper(val); up == "PLAINTEXT" || up == "SASL_PLAINTEXT" {
-			at("TLS-005", "", "spec", "job argument %q sets a Kafka client to %s for %q in an environment that requires TLS; use SSL or SASL_SSL", a, up, o.GetName())
+			at(TLS005, "", "spec", "job argument %q sets a Kafka client to %s for %q in an environment that requires TLS; use SSL or SASL_SSL", a, up, o.GetName())
 		}
 	}
 }
@@ -342,9 +342,9 @@ func (c *checker) cmfRestObject(env *model.Environment, o *render.Object) {
 	}
 	report := func(fromEnv bool, key, format string, args ...any) {
 		if fromEnv {
-			c.add("TLS-006", env.Metadata.Name, "", env.Origin.File, env.Origin.LineOf(key), o.ID(), format, args...)
+			c.add(TLS006, env.Metadata.Name, "", env.Origin.File, env.Origin.LineOf(key), o.ID(), format, args...)
 		} else {
-			c.addAt("TLS-006", env.Metadata.Name, o, format, args...)
+			c.addAt(TLS006, env.Metadata.Name, o, format, args...)
 		}
 	}
 	if ep := nestedString(o, "spec", "cmfRest", "endpoint"); strings.HasPrefix(strings.ToLower(ep), "http://") {
@@ -389,7 +389,7 @@ func nestedSlice(o *render.Object, path ...string) ([]any, bool, error) {
 func CheckCertificate(env *model.Environment, tlsCrt []byte, now time.Time) *diag.Finding {
 	file, line := env.Origin.File, env.Origin.LineOf("spec.tls.secretName")
 	mk := func(format string, args ...any) *diag.Finding {
-		return &diag.Finding{Rule: "TLS-007", Severity: diag.Warning, File: file, Line: line, Environment: env.Metadata.Name,
+		return &diag.Finding{Rule: string(TLS007), Severity: diag.Warning, File: file, Line: line, Environment: env.Metadata.Name,
 			Object: "Secret/" + env.Spec.Namespace + "/" + env.Spec.TLS.SecretName, Message: fmt.Sprintf(format, args...)}
 	}
 	block, _ := pem.Decode(tlsCrt)
@@ -435,7 +435,7 @@ func (c *checker) passwordDelivery(env *model.Environment, out *render.Environme
 	case out.Overlay != "":
 		file, line = out.Overlay, 1
 	}
-	c.add("TLS-002", env.Metadata.Name, o.App, file, line, o.ID(),
+	c.add(TLS002, env.Metadata.Name, o.App, file, line, o.ID(),
 		"the %s pods of %q do not get the keystore password from Secret %q: the pod template lacks init container %s or %s=%s on %s; patch the pod templates without replacing them (see docs/tls.md)",
 		strings.Join(broken, " and "), o.GetName(), secret, render.TLSInitContainer, render.EnvFlinkConfDir, render.TLSConfDir, render.MainContainer)
 }

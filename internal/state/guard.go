@@ -6,16 +6,17 @@ import (
 
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/policy"
 )
 
 // The guard's policy rules (listed with the others in internal/policy).
 const (
 	// RuleStateLoss: a change throws a stateful job's state away and the
 	// environment does not acknowledge it.
-	RuleStateLoss = "STATE-001"
+	RuleStateLoss = string(policy.STATE001)
 	// RuleAcknowledgement: an acknowledgement has expired or runs too far
 	// ahead; it does not apply.
-	RuleAcknowledgement = "STATE-002"
+	RuleAcknowledgement = string(policy.STATE002)
 )
 
 // MaxAcknowledgement is the longest ahead an acknowledgement may expire:
