@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flinksync/flinksync/internal/diag"
-	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/plan"
 	"github.com/flinksync/flinksync/internal/report"
@@ -67,11 +66,9 @@ on head), 2 could not run (including a cluster that could not be read).`,
 			default:
 				return cantRun(fmt.Errorf("--fail-on %q: want error or warning", failOn))
 			}
-			var daemon *model.Policy
-			if policyFile != "" {
-				if daemon, err = model.LoadPolicyFile(policyFile); err != nil {
-					return cantRun(fmt.Errorf("--policy: %w", err))
-				}
+			daemon, err := daemonPolicy(policyFile)
+			if err != nil {
+				return cantRun(err)
 			}
 			r, err := source.Open(repo)
 			if err != nil {

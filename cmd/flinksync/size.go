@@ -61,13 +61,11 @@ be sized).`,
 			if err := checkSizeFilters(r, env, app); err != nil {
 				return cantRun(err)
 			}
-			var daemonPolicy *model.Policy
-			if policyFile != "" {
-				if daemonPolicy, err = model.LoadPolicyFile(policyFile); err != nil {
-					return cantRun(fmt.Errorf("--policy: %w", err))
-				}
+			dp, err := daemonPolicy(policyFile)
+			if err != nil {
+				return cantRun(err)
 			}
-			plan, err := sizing.ForRepository(r, limits(daemonPolicy, r))
+			plan, err := sizing.ForRepository(r, limits(dp, r))
 			if err != nil && !isAppErrors(err) {
 				return cantRun(err)
 			}

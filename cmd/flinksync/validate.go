@@ -66,12 +66,9 @@ Exit codes: 0 no errors, 1 errors found, 2 could not run.`,
 // runPipeline reads the repository folder and the daemon policy file and
 // runs load → size → render → policy.
 func runPipeline(repo, policyFile, revision string, lim source.Limits) (*pipeline.Result, error) {
-	var daemon *model.Policy
-	if policyFile != "" {
-		var err error
-		if daemon, err = model.LoadPolicyFile(policyFile); err != nil {
-			return nil, fmt.Errorf("--policy: %w", err)
-		}
+	daemon, err := daemonPolicy(policyFile)
+	if err != nil {
+		return nil, err
 	}
 	dir, err := openRepo(repo, lim)
 	if err != nil {
