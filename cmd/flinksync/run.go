@@ -15,7 +15,6 @@ import (
 
 	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/daemon"
-	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/source"
@@ -71,11 +70,9 @@ status page: / (every environment), /environments/NAME, /events
 			if err != nil {
 				return cantRun(err)
 			}
-			var policy *model.Policy
-			if policyFile != "" {
-				if policy, err = model.LoadPolicyFile(policyFile); err != nil {
-					return cantRun(fmt.Errorf("--policy: %w", err))
-				}
+			policy, err := daemonPolicy(policyFile)
+			if err != nil {
+				return cantRun(err)
 			}
 			var secret []byte
 			if secretFile != "" {
