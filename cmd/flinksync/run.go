@@ -25,6 +25,8 @@ func newRunCommand() *cobra.Command {
 		repoURL, branch, listen, secretFile, kubeconfigPath, policyFile, alertFormat, cacheDir string
 		userFile, passFile, sshKeyFile, knownHostsFile, keyringFile, clustersDir               string
 		leaseNamespace, leaseName                                                              string
+		shardPrefix                                                                            string
+		sharding                                                                               bool
 		interval, driftInterval, gitTimeout, passTimeout                                       time.Duration
 		alertURLs, clusterFlags                                                                []string
 		leaderElect                                                                            bool
@@ -134,6 +136,17 @@ status page: / (every environment), /environments/NAME, /events
 				}
 				dc.LeaderElection = &daemon.LeaderElection{Namespace: ns, Name: leaseName, Identity: host + "_" + fmt.Sprint(os.Getpid())}
 			}
+			if sharding {
+				if leaderElect {
+					return cantRun(errors.New("--sharding and --leader-elect: choose one (with sharding every replica syncs its share of the environments)"))
+				}
+				host, _ := os.Hostname() // the pod's name: unique among the replicas
+				ns := leaseNamespace
+				if ns == "" {
+					ns = podNamespace()
+				}
+				dc.Sharding = &daemon.Sharding{Namespace: ns, Prefix: shardPrefix, Identity: host}
+			}
 			d, err := daemon.New(dc)
 			if err != nil {
 				return cantRun(err)
@@ -174,6 +187,8 @@ status page: / (every environment), /environments/NAME, /events
 	f.BoolVar(&leaderElect, "leader-elect", false, "hold a Lease so only one replica syncs")
 	f.StringVar(&leaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
 	f.StringVar(&leaseName, "leader-election-name", "flinksync", "name of the Lease")
+	f.BoolVar(&sharding, "sharding", false, "spread the environments over the live replicas, each syncing its share (Leases <prefix>-member-<pod> and <prefix>-env-<environment> in --leader-election-namespace); not with --leader-elect")
+	f.StringVar(&shardPrefix, "sharding-lease-prefix", "flinksync", "prefix of the sharding Leases; replicas with one prefix share the environments")
 	f.StringVar(&cacheDir, "cache-dir", "/var/cache/flinksync", "folder of the cached shallow clone")
 	f.DurationVar(&gitTimeout, "git-timeout", source.DefaultTimeout, "timeout of each Git request")
 	f.DurationVar(&passTimeout, "pass-timeout", daemon.DefaultPassTimeout,

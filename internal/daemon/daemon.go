@@ -71,7 +71,10 @@ type Config struct {
 	Alerts        []report.AlertTarget
 	// LeaderElection, when set, makes only the Lease holder sync.
 	LeaderElection *LeaderElection
-	Logger         *slog.Logger
+	// Sharding, when set, spreads the environments over the live replicas
+	// (shard.go); not with LeaderElection.
+	Sharding *Sharding
+	Logger   *slog.Logger
 	// Registry receives the metrics; nil means a new one.
 	Registry *prometheus.Registry
 	// BackoffBase and BackoffMax override the defaults (tests).
@@ -115,6 +118,7 @@ type Daemon struct {
 	alerts   *report.AlertQueue
 	events   *report.Events
 	kube     kubernetes.Interface
+	shard    *shard // nil without sharding
 
 	trigger chan struct{}
 	leader  atomic.Bool
@@ -208,6 +212,14 @@ func New(cfg Config) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: cfg.Logger, clusters: set, kube: kube, registry: cfg.Registry,
 		metrics: report.NewMetrics(cfg.Registry), trigger: make(chan struct{}, 1), envs: map[string]*envState{},
 		abandoned: map[string]chan struct{}{}, orphans: map[string][]sync.Orphan{}, probes: map[string]probe{}}
+	if cfg.Sharding != nil {
+		if cfg.LeaderElection != nil {
+			return nil, errors.New("sharding and leader election: choose one (with sharding every replica syncs its share)")
+		}
+		if d.shard, err = newShard(*cfg.Sharding, kube.CoordinationV1().Leases(cfg.Sharding.Namespace), cfg.Registry); err != nil {
+			return nil, err
+		}
+	}
 	d.alerts = report.NewAlertQueue(cfg.Alerts, cfg.AlertQueue, d.metrics, cfg.Logger)
 	d.alerter = &report.Alerter{Targets: cfg.Alerts, Metrics: d.metrics, Queue: d.alerts, TTL: alertTTL(cfg)}
 	if cfg.Remote != nil {
@@ -242,6 +254,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.events = report.NewEvents(d.kube)
 	defer d.events.Stop()
 	defer d.deliverAlerts(ctx)()
+	if d.shard != nil {
+		d.runSharded(ctx)
+		return nil
+	}
 	le := d.cfg.LeaderElection
 	if le == nil {
 		d.loop(ctx)
@@ -462,6 +478,11 @@ func (d *Daemon) syncAll(ctx context.Context, names []string, why string) (o out
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			release, ok := d.lockEnv(ctx, j)
+			if !ok {
+				return
+			}
+			defer release()
 			if d.syncEnv(ctx, j, why, probed[j.env.Spec.Cluster]) == cut {
 				wasCut.Store(true)
 			}
@@ -497,7 +518,7 @@ func (d *Daemon) dueJobs(names []string) []job {
 	var jobs []job
 	for _, name := range names {
 		st := d.envs[name]
-		if st == nil || now.Before(st.nextTry) {
+		if st == nil || now.Before(st.nextTry) || (d.shard != nil && !d.shard.owns(name)) {
 			continue
 		}
 		if env := res.Repo.Environment(name); env != nil {

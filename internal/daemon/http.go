@@ -171,6 +171,9 @@ type Status struct {
 	// ClustersDirErrors are the kubeconfigs of the clusters directory that
 	// do not load (masked); their clusters are left out.
 	ClustersDirErrors []string `json:"clustersDirErrors,omitempty"`
+	// Shard is this replica's identity, the live members and the
+	// environments it owns, with sharding (shard.go).
+	Shard *ShardStatus `json:"shard,omitempty"`
 }
 
 // SourceStatus is the state of the Git remote.
@@ -213,6 +216,7 @@ func (d *Daemon) Snapshot() Status {
 	}
 	s.Clusters = d.clusterStatus()
 	s.ClustersDirErrors = append([]string(nil), d.dirErrs...)
+	s.Shard = d.shardStatus()
 	if d.cfg.Remote != nil {
 		s.Source = SourceStatus{URL: redact.URL(d.cfg.Remote.URL), Ref: d.cfg.Remote.Ref, OK: d.sourceOK, Error: redact.Text(d.srcErr), LastPoll: d.lastPoll}
 	}
