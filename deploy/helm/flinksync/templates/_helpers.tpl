@@ -67,7 +67,8 @@ when it is null, more than one replica.
 */}}
 {{- define "flinksync.leaderElection" -}}
 {{- $le := .Values.leaderElection.enabled }}
-{{- if kindIs "invalid" $le }}
+{{- if include "flinksync.sharding" . }}
+{{- else if kindIs "invalid" $le }}
 {{- if gt (int .Values.replicas) 1 }}true{{ end }}
 {{- else if $le }}true{{ end }}
 {{- end }}
@@ -111,7 +112,10 @@ Checks of values that the schema cannot express; included by the Deployment.
 {{- fail (printf "managedNamespaces lists a namespace twice: %v" .Values.managedNamespaces) }}
 {{- end }}
 {{- $le := .Values.leaderElection.enabled }}
-{{- if and (gt (int .Values.replicas) 1) (not (kindIs "invalid" $le)) (not $le) }}
+{{- if and (include "flinksync.sharding" .) $le }}
+{{- fail "shards > 1 and leaderElection.enabled: choose one (with shards every replica syncs its share of the environments)" }}
+{{- end }}
+{{- if and (gt (int .Values.replicas) 1) (not (include "flinksync.sharding" .)) (not (kindIs "invalid" $le)) (not $le) }}
 {{- fail "replicas > 1 needs leader election: set leaderElection.enabled to true or null (only the Lease holder may sync)" }}
 {{- end }}
 {{- with .Values.git.credentials }}
@@ -129,4 +133,11 @@ Checks of values that the schema cannot express; included by the Deployment.
 {{- if and .Values.policy.enabled (not .Values.policy.existingConfigMap) (not .Values.policy.document) }}
 {{- fail "policy.enabled needs policy.existingConfigMap or policy.document" }}
 {{- end }}
+{{- end }}
+
+{{/*
+"true" when the daemon runs with --sharding: shards > 1.
+*/}}
+{{- define "flinksync.sharding" -}}
+{{- if gt (int (.Values.shards | default 1)) 1 }}true{{ end }}
 {{- end }}
