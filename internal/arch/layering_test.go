@@ -20,6 +20,8 @@ const module = "github.com/flinksync/flinksync/"
 var layers = map[string]int{
 	// Leaves: shared vocabulary and tools every stage may use.
 	"internal/diag": 0, "internal/redact": 0, "internal/source": 0, "internal/buildinfo": 0,
+	// Flink's configuration vocabulary: keys, duration and memory formats.
+	"internal/flinkconf": 0,
 	// The status page renders a view model of its own; it knows nothing of
 	// the daemon, the cluster or the pipeline.
 	"internal/statuspage": 0,

@@ -1,14 +1,12 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"strconv"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/flinksync/flinksync/internal/flinkconf"
 	"github.com/flinksync/flinksync/internal/render"
 )
 
@@ -180,30 +178,5 @@ func toNumber(v any) (float64, bool) {
 	return 0, false
 }
 
-// flinkMemoryUnits are the units of a Flink memory size, in bytes.
-var flinkMemoryUnits = map[string]int64{"": 1, "b": 1, "bytes": 1, "k": 1 << 10, "kb": 1 << 10, "kibibytes": 1 << 10,
-	"m": 1 << 20, "mb": 1 << 20, "mebibytes": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gibibytes": 1 << 30,
-	"t": 1 << 40, "tb": 1 << 40, "tebibytes": 1 << 40}
-
 // parseFlinkMemory reads a Flink memory size ("8192m", "2g", "1024 mb", bytes).
-func parseFlinkMemory(s string) (int64, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	n, err := strconv.ParseInt(s[:i], 10, 64)
-	if errors.Is(err, strconv.ErrRange) {
-		n = math.MaxInt64 // more digits than any node has bytes: too big, not unknown
-	} else if err != nil {
-		return 0, false
-	}
-	mult := flinkMemoryUnits[strings.TrimSpace(s[i:])]
-	if mult == 0 {
-		return 0, false
-	}
-	if n > math.MaxInt64/mult {
-		return math.MaxInt64, true // saturate: an overflow must not wrap round to a small size
-	}
-	return n * mult, true
-}
+func parseFlinkMemory(s string) (int64, bool) { return flinkconf.ParseMemory(s) }

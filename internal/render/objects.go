@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/flinksync/flinksync/internal/flinkconf"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/redact"
 )
@@ -545,31 +546,13 @@ func CFKCPU(cores float64) any {
 	return strconv.FormatFloat(cores, 'f', -1, 64)
 }
 
-// FlinkMemory formats bytes the way Flink reads memory sizes: whole
-// mebibytes as "8192m", else kibibytes "k", else plain bytes.
-func FlinkMemory(bytes int64) string {
-	const ki, mi = 1 << 10, 1 << 20
-	switch {
-	case bytes%mi == 0:
-		return strconv.FormatInt(bytes/mi, 10) + "m"
-	case bytes%ki == 0:
-		return strconv.FormatInt(bytes/ki, 10) + "k"
-	default:
-		return strconv.FormatInt(bytes, 10)
-	}
-}
+// FlinkMemory formats bytes the way Flink reads memory sizes ("8192m";
+// flinkconf.FormatMemory).
+func FlinkMemory(bytes int64) string { return flinkconf.FormatMemory(bytes) }
 
-// FlinkDuration formats a duration the way Flink reads it ("30 s", "500 ms").
-func FlinkDuration(d time.Duration) string {
-	switch {
-	case d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + " min"
-	case d%time.Second == 0:
-		return strconv.FormatInt(int64(d/time.Second), 10) + " s"
-	default:
-		return strconv.FormatInt(int64(d/time.Millisecond), 10) + " ms"
-	}
-}
+// FlinkDuration formats a duration the way Flink reads it ("30 s", "500 ms";
+// flinkconf.FormatDuration).
+func FlinkDuration(d time.Duration) string { return flinkconf.FormatDuration(d) }
 
 func strs(s []string) []any {
 	out := make([]any, len(s))

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/flinksync/flinksync/internal/flinkconf"
 	"github.com/flinksync/flinksync/internal/model"
 )
 
@@ -38,8 +39,8 @@ const (
 
 // Flink configuration keys that sizing owns.
 const (
-	KeySlots              = "taskmanager.numberOfTaskSlots"
-	KeyCheckpointInterval = "execution.checkpointing.interval"
+	KeySlots              = flinkconf.Slots
+	KeyCheckpointInterval = flinkconf.CheckpointInterval
 )
 
 // Group versions of the rendered kinds.

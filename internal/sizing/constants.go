@@ -1,6 +1,10 @@
 package sizing
 
-import "time"
+import (
+	"time"
+
+	"github.com/flinksync/flinksync/internal/flinkconf"
+)
 
 // The factors of the model. Each says where it comes from; docs/sizing.md
 // explains them step by step. "field guide" is the product's sizing guidance
@@ -162,16 +166,16 @@ const (
 const (
 	// KeyCheckpointInterval sets the checkpoint interval; when present at any
 	// level it wins over the latency class's.
-	KeyCheckpointInterval = "execution.checkpointing.interval"
+	KeyCheckpointInterval = flinkconf.CheckpointInterval
 	// KeyIncremental and KeyIncrementalLegacy turn on incremental RocksDB
 	// checkpoints (Flink 2.x name, and the 1.x name it replaced); Flink's
 	// default is off: every checkpoint uploads the whole state.
-	KeyIncremental       = "execution.checkpointing.incremental"
-	KeyIncrementalLegacy = "state.backend.incremental"
+	KeyIncremental       = flinkconf.Incremental
+	KeyIncrementalLegacy = flinkconf.IncrementalLegacy
 	// KeyStateBackend and KeyStateBackendLegacy choose the state backend
 	// (Flink 1.17+ and 2.x name, and the older one). Only RocksDB (and
 	// Flink 2's ForSt) checkpoint incrementally; Flink's default, hashmap,
 	// ignores the incremental keys and uploads the whole state every time.
-	KeyStateBackend       = "state.backend.type"
-	KeyStateBackendLegacy = "state.backend"
+	KeyStateBackend       = flinkconf.StateBackend
+	KeyStateBackendLegacy = flinkconf.StateBackendLegacy
 )
