@@ -152,19 +152,18 @@ type Daemon struct {
 
 // envState is what the daemon knows of one environment.
 type envState struct {
-	name        string
-	cluster     string // spec.cluster of its last pass
-	last        *sync.Result
-	lastPass    time.Time
-	applied     string // the revision last applied without errors
-	failures    int
-	nextTry     time.Time
-	nextDrift   time.Time
-	findings    []*diag.Finding
-	sizing      []*sizing.Result
-	missing     bool // no longer in the repository
-	cut         bool // its last pass was cut off by the pass deadline
-	inFlightRev string
+	name      string
+	cluster   string // spec.cluster of its last pass
+	last      *sync.Result
+	lastPass  time.Time
+	applied   string // the revision last applied without errors
+	failures  int
+	nextTry   time.Time
+	nextDrift time.Time
+	findings  []*diag.Finding
+	sizing    []*sizing.Result
+	missing   bool // no longer in the repository
+	cut       bool // its last pass was cut off by the pass deadline
 }
 
 // New prepares a daemon.

@@ -185,10 +185,6 @@ func (s *shard) fresh(l *coordinationv1.Lease, now time.Time) bool {
 	return now.Sub(o.at) < d
 }
 
-func (s *shard) record(l *coordinationv1.Lease, now time.Time) {
-	s.mu.seen[l.Name] = observed{version: l.ResourceVersion, at: now}
-}
-
 // hold sets l's holder to this replica, renewed now.
 func (s *shard) hold(l *coordinationv1.Lease, now time.Time) {
 	secs := int32((s.cfg.LeaseDuration + time.Second - 1) / time.Second)

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"sort"
 	gosync "sync"
 	"time"
 
@@ -264,11 +263,3 @@ func (m *Metrics) PassTimedOut(stage string) { m.passTimeouts.WithLabelValues(st
 func (m *Metrics) AbandonedRenders(n int) { m.abandoned.Set(float64(n)) }
 
 // sortedKeys is used by the alert formats.
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
