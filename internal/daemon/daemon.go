@@ -540,10 +540,7 @@ func (d *Daemon) syncEnv(ctx context.Context, j job, why string, clusterErr erro
 	defer cancel()
 	opts := sync.Options{Blocked: res.Blocked[name], Guard: res.Guard(name)}
 	start := time.Now()
-	sy, err := d.clusters.For(env)
-	if err == nil {
-		err = clusterErr
-	}
+	sy, err := d.envSyncer(pctx, env, clusterErr) // cmf.go: CMF for target cmf
 	var r *sync.Result
 	if err != nil {
 		r = &sync.Result{Environment: name, Namespace: env.Spec.Namespace, Cluster: env.Spec.Cluster, Blocked: opts.Blocked,
