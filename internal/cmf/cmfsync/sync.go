@@ -120,9 +120,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 	write := opts.Mode == sync.ModeApply
 	var writes []*item
 	for _, it := range p.items {
-		for _, d := range it.driftOf(env) {
-			res.Drift = append(res.Drift, d)
-		}
+		res.Drift = append(res.Drift, it.driftOf(env)...)
 		if it.drift && !correct {
 			it.action = sync.Drifted
 		}
