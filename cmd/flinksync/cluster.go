@@ -115,8 +115,10 @@ type prepared struct {
 	res  *pipeline.Result
 	set  *clusters.Set
 	envs []*model.Environment
-	// probed is each cluster's probe outcome in this command.
+	// probed is each cluster's probe outcome in this command; warm
+	// delivers the probes started before the pipeline ran.
 	probed map[string]error
+	warm   map[string]chan error
 }
 
 // syncerFor is env's cluster's syncer, or why there is none: the cluster
@@ -133,7 +135,11 @@ func (p *prepared) syncerFor(ctx context.Context, env *model.Environment) (*sync
 		p.probed = map[string]error{}
 	}
 	if _, done := p.probed[c]; !done {
-		p.probed[c] = p.set.Reachable(ctx, c)
+		if ch, started := p.warm[c]; started {
+			p.probed[c] = <-ch
+		} else {
+			p.probed[c] = p.set.Reachable(ctx, c)
+		}
 	}
 	if err := p.probed[c]; err != nil {
 		return nil, err
@@ -147,6 +153,17 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 	}
 	if f.output != "text" && f.output != "json" {
 		return nil, fmt.Errorf("--output %q: want text or json", f.output)
+	}
+	// Connect to the clusters while the pipeline runs: the probe and the
+	// API discovery are round trips that would otherwise come after it.
+	early, earlyErr := clusterSet(f.kubeconfig, f.clusters, nil)
+	warm := map[string]chan error{}
+	if earlyErr == nil {
+		for _, name := range early.Names() {
+			ch := make(chan error, 1)
+			warm[name] = ch
+			go func() { ch <- early.Warm(context.Background(), name) }()
+		}
 	}
 	rev, dirty, err := source.Revision(f.repo)
 	if err != nil {
@@ -167,11 +184,16 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 		}
 		envs = []*model.Environment{e}
 	}
-	set, err := clusterSet(f.kubeconfig, f.clusters, envs)
-	if err != nil {
-		return nil, err
+	if earlyErr != nil {
+		return nil, earlyErr
 	}
-	return &prepared{res: res, set: set, envs: envs}, nil
+	if _, err := early.Syncer(clusters.Default); err != nil {
+		// No default cluster: say why, as before, if an environment needs it.
+		if _, err := clusterSet(f.kubeconfig, f.clusters, envs); err != nil {
+			return nil, err
+		}
+	}
+	return &prepared{res: res, set: early, envs: envs, warm: warm}, nil
 }
 
 // withCluster wraps a cluster command: it runs the pipeline, connects to

@@ -227,6 +227,18 @@ func (s *Set) Reachable(ctx context.Context, name string) error {
 	return err
 }
 
+// Warm probes cluster name (Reachable) and, when it answers, reads its API
+// discovery, so that a command can do both while it renders.
+func (s *Set) Warm(ctx context.Context, name string) error {
+	if err := s.Reachable(ctx, name); err != nil {
+		return err
+	}
+	if sy, err := s.Syncer(name); err == nil {
+		sy.Warm()
+	}
+	return nil
+}
+
 // Record notes the outcome of talking to cluster name: an error starts or
 // lengthens its backoff, nil ends it.
 func (s *Set) Record(name string, err error) {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -101,6 +102,12 @@ func New(cfg *rest.Config) (*Syncer, error) {
 		Workers: 8,
 		Now:     time.Now,
 	}, nil
+}
+
+// Warm reads the cluster's API discovery now (the first REST mapping
+// does), so that a pass need not wait for it later.
+func (s *Syncer) Warm() {
+	_, _ = s.mapper.RESTMapping(schema.GroupKind{Group: "flink.apache.org", Kind: "FlinkDeployment"})
 }
 
 // CountWrites wraps cfg so that every request other than GET, LIST and WATCH
