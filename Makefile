@@ -24,11 +24,12 @@ test: lint controlplane sarif-schema helm alertmanager promtool github-webhooks 
 unit:
 	$(GO) test -count=1 $(PKGS)
 
-## lint: gofmt check and go vet
-lint:
+## lint: gofmt check, go vet and staticcheck (pinned, built from the module proxy)
+lint: staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './hack/controlplane/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(BIN)/staticcheck $(PKGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -39,7 +40,7 @@ bench: controlplane
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s); their seed corpora run in `make test`
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./internal/model:FuzzLoad ./internal/model:FuzzClassifySQL ./internal/render:FuzzOverlay ./internal/render:FuzzOverlayFiles ./internal/render:FuzzMapPatches ./internal/sizing:FuzzSize ./internal/sizing:FuzzParseFlinkDuration ./internal/source:FuzzDirReader ./internal/redact:FuzzText ./internal/sync:FuzzPointerRoundTrip
+FUZZ_TARGETS := ./internal/model:FuzzLoad ./internal/model:FuzzClassifySQL ./internal/render:FuzzOverlay ./internal/render:FuzzOverlayFiles ./internal/render:FuzzMapPatches ./internal/sizing:FuzzSize ./internal/sizing:FuzzParseFlinkDuration ./internal/flinkconf:FuzzParseDuration ./internal/source:FuzzDirReader ./internal/redact:FuzzText ./internal/sync:FuzzPointerRoundTrip
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz: $$fn ($$pkg) for $(FUZZTIME)"; 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; 	done
 
@@ -52,4 +53,5 @@ include hack/make/helm.mk
 include hack/make/alertmanager.mk
 include hack/make/promtool.mk
 include hack/make/github-webhooks.mk
+include hack/make/staticcheck.mk
 include hack/make/chromium.mk
