@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 type clusterFlags struct {
 	repo, env, kubeconfig, policy, output string
 	clusters                              []string
+	limits                                clientLimits
 	read                                  readFlags
 }
 
@@ -37,6 +39,7 @@ func (f *clusterFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.env, "env", "", "only this environment")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file of the default cluster (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	registerClusterFlag(cmd, &f.clusters)
+	f.limits.register(cmd)
 	cmd.Flags().StringVar(&f.policy, "policy", "", "the daemon's own policy file")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	f.read.register(cmd.Flags())
@@ -75,8 +78,8 @@ func registerClusterFlag(cmd *cobra.Command, to *[]string) {
 // With envs nil (plan --live, before the environments are known) the
 // default cluster is optional: connected when it can be, else its
 // environments' comparisons fail alone.
-func clusterSet(kubeconfig string, flags []string, envs []*model.Environment) (*clusters.Set, error) {
-	set := clusters.New(clusters.Options{})
+func clusterSet(kubeconfig string, flags []string, envs []*model.Environment, lim clientLimits) (*clusters.Set, error) {
+	set := clusters.New(clusters.Options{QPS: lim.qps, Burst: lim.burst})
 	needDefault := envs == nil
 	for _, e := range envs {
 		// A cmf environment needs its cluster only for Secrets (cmf.go).
@@ -156,7 +159,7 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 	}
 	// Connect to the clusters while the pipeline runs: the probe and the
 	// API discovery are round trips that would otherwise come after it.
-	early, earlyErr := clusterSet(f.kubeconfig, f.clusters, nil)
+	early, earlyErr := clusterSet(f.kubeconfig, f.clusters, nil, f.limits)
 	warm := map[string]chan error{}
 	if earlyErr == nil {
 		for _, name := range early.Names() {
@@ -189,7 +192,7 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 	}
 	if _, err := early.Syncer(clusters.Default); err != nil {
 		// No default cluster: say why, as before, if an environment needs it.
-		if _, err := clusterSet(f.kubeconfig, f.clusters, envs); err != nil {
+		if _, err := clusterSet(f.kubeconfig, f.clusters, envs, f.limits); err != nil {
 			return nil, err
 		}
 	}
@@ -198,9 +201,17 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 
 // withCluster wraps a cluster command: it runs the pipeline, connects to
 // the cluster (exit 2 when either fails) and hands over a context that
-// SIGINT or SIGTERM cancels.
+// SIGINT or SIGTERM cancels. Time spent waiting for the client-side rate
+// limit is told on stderr at the end, so a slow run is never silently so.
 func (f *clusterFlags) withCluster(run func(ctx context.Context, cmd *cobra.Command, p *prepared) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
+		var waited atomic.Int64
+		sync.OnThrottle(func(_ string, d time.Duration) { waited.Add(int64(d)) })
+		defer func() {
+			if w := time.Duration(waited.Load()); w > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: requests waited %s in all for the client-side rate limit (--qps, --burst); raise them if the API server has room\n", w.Round(time.Millisecond))
+			}
+		}()
 		p, err := f.prepare()
 		if err != nil {
 			return cantRun(err)
@@ -209,6 +220,18 @@ func (f *clusterFlags) withCluster(run func(ctx context.Context, cmd *cobra.Comm
 		defer cancel()
 		return run(ctx, cmd, p)
 	}
+}
+
+// clientLimits are --qps and --burst: the client-side rate limit of each
+// cluster's client (0: the sync package's defaults).
+type clientLimits struct {
+	qps   float32
+	burst int
+}
+
+func (l *clientLimits) register(cmd *cobra.Command) {
+	cmd.Flags().Float32Var(&l.qps, "qps", 0, fmt.Sprintf("requests per second to each cluster's API server (default %d; waits over 50ms are reported)", sync.DefaultQPS))
+	cmd.Flags().IntVar(&l.burst, "burst", 0, fmt.Sprintf("burst of requests to each cluster's API server (default %d)", sync.DefaultBurst))
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM.

@@ -24,6 +24,7 @@ func newPlanCommand() *cobra.Command {
 	var repo, base, head, kubeconfig, policyFile, output, failOn string
 	var live bool
 	var liveClusters []string
+	var limits clientLimits
 	var read readFlags
 	cmd := &cobra.Command{
 		Use:   "plan --repo DIR --base REF [--head REF]",
@@ -88,7 +89,7 @@ on head), 2 could not run (including a cluster that could not be read).`,
 			}
 			opts := plan.Options{Pipeline: pipeline.Options{Daemon: daemon}}
 			if live {
-				set, err := clusterSet(kubeconfig, liveClusters, nil)
+				set, err := clusterSet(kubeconfig, liveClusters, nil, limits)
 				if err != nil {
 					return cantRun(err)
 				}
@@ -119,6 +120,7 @@ on head), 2 could not run (including a cluster that could not be read).`,
 	cmd.Flags().BoolVar(&live, "live", false, "also compare the cluster with the base (drift the merge would overwrite)")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file of the default cluster for --live (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	registerClusterFlag(cmd, &liveClusters)
+	limits.register(cmd)
 	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file; the repository can only tighten it")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, markdown, json or sarif")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 1 when head has a finding of this severity or worse: error or warning")

@@ -21,6 +21,7 @@ import (
 )
 
 func newRunCommand() *cobra.Command {
+	var limits clientLimits
 	var (
 		repoURL, branch, listen, secretFile, kubeconfigPath, policyFile, alertFormat, cacheDir string
 		userFile, passFile, sshKeyFile, knownHostsFile, keyringFile, clustersDir               string
@@ -103,7 +104,8 @@ status page: / (every environment), /environments/NAME, /events
 				Auth:   source.Auth{UsernameFile: userFile, PasswordFile: passFile, SSHKeyFile: sshKeyFile, KnownHostsFile: knownHostsFile},
 				Limits: read.limits()}
 			dc := daemon.Config{Remote: remote, Interval: interval, DriftInterval: driftInterval, RestConfig: cfg,
-				Policy: policy, WebhookSecret: secret, Alerts: alerts, Logger: logger, PassTimeout: passTimeout, ClustersDir: clustersDir}
+				Policy: policy, WebhookSecret: secret, Alerts: alerts, Logger: logger, PassTimeout: passTimeout, ClustersDir: clustersDir,
+				QPS: limits.qps, Burst: limits.burst}
 			if dc.StatusPage, err = page.config(); err != nil {
 				return cantRun(err)
 			}
@@ -191,6 +193,7 @@ status page: / (every environment), /environments/NAME, /events
 	f.StringVar(&shardPrefix, "sharding-lease-prefix", "flinksync", "prefix of the sharding Leases; replicas with one prefix share the environments")
 	f.StringVar(&cacheDir, "cache-dir", "/var/cache/flinksync", "folder of the cached shallow clone")
 	f.DurationVar(&gitTimeout, "git-timeout", source.DefaultTimeout, "timeout of each Git request")
+	limits.register(cmd)
 	f.DurationVar(&passTimeout, "pass-timeout", daemon.DefaultPassTimeout,
 		"deadline of one pass (head check, fetch, render and sync of every environment, or a drift pass); /readyz fails while passes are cut off")
 	f.StringVar(&userFile, "git-username-file", "", "HTTPS username file")

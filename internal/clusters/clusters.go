@@ -124,6 +124,12 @@ func (s *Set) Add(name string, cfg *rest.Config, source, fingerprint string) err
 	cfg = rest.CopyConfig(cfg)
 	if s.opts.QPS > 0 {
 		cfg.QPS, cfg.Burst = s.opts.QPS, s.opts.Burst
+		if cfg.Burst <= 0 {
+			cfg.Burst = max(1, int(2*s.opts.QPS)) // as the defaults: twice the rate
+		}
+	}
+	if s.opts.QPS == 0 && s.opts.Burst > 0 {
+		cfg.QPS, cfg.Burst = sync.DefaultQPS, s.opts.Burst
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = s.opts.Timeout

@@ -24,7 +24,7 @@ func newClusterSet(cfg Config) (*clusters.Set, error) {
 	if cfg.ClustersDir != "" && len(cfg.Clusters) > 0 {
 		return nil, errors.New("named clusters come either from a clusters directory or from --cluster flags, not both")
 	}
-	set := clusters.New(clusters.Options{Timeout: min(cfg.PassTimeout, clusters.DefaultTimeout)})
+	set := clusters.New(clusters.Options{Timeout: min(cfg.PassTimeout, clusters.DefaultTimeout), QPS: cfg.QPS, Burst: cfg.Burst})
 	if err := set.Add(clusters.Default, cfg.RestConfig, "default", ""); err != nil {
 		return nil, err
 	}

@@ -81,6 +81,10 @@ type Config struct {
 	BackoffBase, BackoffMax time.Duration
 	// PassTimeout is the deadline of one pass; zero means DefaultPassTimeout.
 	PassTimeout time.Duration
+	// QPS and Burst are each cluster's client-side rate limit (zero: the
+	// sync package's defaults).
+	QPS   float32
+	Burst int
 	// HTTP bounds the HTTP server; zero fields take the defaults.
 	HTTP HTTPLimits
 	// AlertQueue bounds the delivery of alerts; zero fields take the defaults.
@@ -126,6 +130,10 @@ type Daemon struct {
 	// heartbeat is when the leader's loop last came back from a step
 	// (Unix nanoseconds), for /readyz.
 	heartbeat atomic.Int64
+
+	// throttleLogged is when each API server's throttling was last logged.
+	throttleMu     gosync.Mutex
+	throttleLogged map[string]time.Time
 
 	mu       gosync.Mutex
 	revision string           // the revision of current
@@ -220,6 +228,7 @@ func New(cfg Config) (*Daemon, error) {
 		}
 	}
 	d.alerts = report.NewAlertQueue(cfg.Alerts, cfg.AlertQueue, d.metrics, cfg.Logger)
+	sync.OnThrottle(d.throttled)
 	d.alerter = &report.Alerter{Targets: cfg.Alerts, Metrics: d.metrics, Queue: d.alerts, TTL: alertTTL(cfg)}
 	if cfg.Remote != nil {
 		prev := cfg.Remote.OnRequest

@@ -45,6 +45,8 @@ type Metrics struct {
 	abandoned    prometheus.Gauge
 	// The jobs' upgrades (upgrades.go).
 	upgrades *upgradeMetrics
+	// Waits for the client-side rate limit (throttle.go).
+	throttle *throttleMetrics
 	// Each cluster's reachability, and the cluster each environment was
 	// last synced on (an environment that moves loses its old series).
 	clusterUp *prometheus.GaugeVec
@@ -107,6 +109,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.reconcile, m.duration, m.drifted, m.dryRuns, m.managed, m.findings, m.gitRequests, m.gitErrors,
 		m.sourceUp, m.revision, m.health, m.taskManager, m.alertsSent, m.alertFailures, m.alertsDropped, m.alertQueue,
 		m.lastPass, m.passTimeouts, m.abandoned, m.clusterUp)
+	m.throttle = newThrottleMetrics()
+	reg.MustRegister(m.throttle.collectors()...)
 	reg.MustRegister(m.upgrades.collectors()...)
 	registerBuildInfo(reg, buildinfo.Get())
 	return m

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -12,12 +13,16 @@ import (
 // rate limiter before the wait is reported (Throttled).
 const ThrottleLogAfter = 50 * time.Millisecond
 
-// Throttled, when set, is told of every request that waited for the
-// client-side rate limiter (QPS and burst) longer than ThrottleLogAfter:
-// the daemon counts it in flinksync_client_throttled_seconds and logs it,
-// so a pass slowed by the client's own limit never stalls silently. It is
-// set once at start, before any Syncer is made.
-var Throttled func(host string, wait time.Duration)
+// throttled is told of every request that waited for the client-side
+// rate limiter (QPS and burst) longer than ThrottleLogAfter (OnThrottle).
+var throttled atomic.Pointer[func(host string, wait time.Duration)]
+
+// OnThrottle sets what is told of a request that waited for the
+// client-side rate limiter longer than ThrottleLogAfter: the daemon counts
+// it (flinksync_client_throttled_seconds_total) and logs it, the CLI warns,
+// so that a pass slowed by the client's own limit never stalls silently.
+// The last caller wins, for every Syncer of the process.
+func OnThrottle(f func(host string, wait time.Duration)) { throttled.Store(&f) }
 
 // observedLimiter is a token bucket that reports long waits.
 type observedLimiter struct {
@@ -28,8 +33,10 @@ type observedLimiter struct {
 func (l observedLimiter) Wait(ctx context.Context) error {
 	t0 := time.Now()
 	err := l.RateLimiter.Wait(ctx)
-	if w := time.Since(t0); w > ThrottleLogAfter && Throttled != nil {
-		Throttled(l.host, w)
+	if w := time.Since(t0); w > ThrottleLogAfter {
+		if f := throttled.Load(); f != nil && *f != nil {
+			(*f)(l.host, w)
+		}
 	}
 	return err
 }
