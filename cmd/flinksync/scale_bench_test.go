@@ -28,7 +28,7 @@ func cliNoOp(b *testing.B, n int) {
 	ns := fmt.Sprintf("bench-cli-%d-%d-%d", n, os.Getpid(), scaleRuns)
 	testenv.CreateNamespace(b, cfg, ns)
 	repo := b.TempDir()
-	testrepo.Write(b, repo, testrepo.Files(testrepo.Options{Apps: n, EnvName: func(int) string { return "bench" },
+	testrepo.Write(b, repo, testrepo.Files(testrepo.Options{Apps: n, Nodes: max(2000, 5*n), EnvName: func(int) string { return "bench" },
 		Namespace: func(string) string { return ns }}))
 	// A Git checkout, as users run it: apply stamps the revision.
 	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=b", "-c", "user.email=b@x", "commit", "-qm", "apps"}} {

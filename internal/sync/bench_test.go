@@ -30,7 +30,7 @@ var benchRuns atomic.Int64
 
 // benchRepo is one environment, "bench" in namespace ns, with n applications.
 func benchRepo(ns string, n int) fstest.MapFS {
-	return testrepo.FS(testrepo.Files(testrepo.Options{Apps: n, EnvName: func(int) string { return "bench" },
+	return testrepo.FS(testrepo.Files(testrepo.Options{Apps: n, Nodes: max(2000, 5*n), EnvName: func(int) string { return "bench" },
 		Namespace: func(string) string { return ns }}))
 }
 
@@ -246,7 +246,7 @@ func benchNoOp(b *testing.B, n int) {
 	cfg := testenv.Config(b)
 	ns := fmt.Sprintf("bench-noop-%d-%d", os.Getpid(), benchRuns.Add(1))
 	testenv.CreateNamespace(b, cfg, ns)
-	files := testrepo.Files(testrepo.Options{Apps: n, Overlays: 1, EnvName: func(int) string { return "bench" },
+	files := testrepo.Files(testrepo.Options{Apps: n, Overlays: 1, Nodes: max(2000, 5*n), EnvName: func(int) string { return "bench" },
 		Namespace: func(string) string { return ns }})
 	benchOverlay(files, ns)
 	res, err := pipeline.Run(testrepo.FS(files), pipeline.Options{Revision: "bench"})
