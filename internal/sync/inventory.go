@@ -1,11 +1,14 @@
 package sync
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -23,8 +26,12 @@ import (
 // carries the ApplySet part-of label, so kubectl and other tools can see the
 // membership.
 const (
-	InventoryName      = "flinksync-inventory"
-	inventoryKey       = "objects.json"
+	InventoryName = "flinksync-inventory"
+	inventoryKey  = "objects.json"
+	// inventoryGzipKey holds the entries gzipped (binaryData) when their
+	// JSON is over inventoryInlineMax: a ConfigMap holds at most 1 MiB, and
+	// 10,000 objects' entries are more than that as plain JSON.
+	inventoryGzipKey   = "objects.json.gz"
 	LabelApplySetID    = "applyset.kubernetes.io/id"
 	LabelApplySetPart  = "applyset.kubernetes.io/part-of"
 	AnnApplySetTooling = "applyset.kubernetes.io/tooling"
@@ -145,9 +152,26 @@ func (s *Syncer) inventoryOf(ctx context.Context, env, ns string) (Inventory, ow
 	return inv, own, err
 }
 
-// decodeInventory reads the entries of an inventory ConfigMap.
+// inventoryInlineMax is the largest entries' JSON written as plain text;
+// above it, the entries are gzipped into binaryData.
+const inventoryInlineMax = 256 << 10
+
+// inventoryMaxEntriesJSON bounds what a gzipped inventory may expand to: the
+// ConfigMap is anyone's with write access to the namespace, and a small
+// gzip can expand to gigabytes.
+const inventoryMaxEntriesJSON = 64 << 20
+
+// decodeInventory reads the entries of an inventory ConfigMap: plain JSON
+// in data, or gzipped JSON in binaryData.
 func decodeInventory(u *unstructured.Unstructured) (Inventory, error) {
 	raw, _, _ := unstructured.NestedString(u.Object, "data", inventoryKey)
+	if b64, found, _ := unstructured.NestedString(u.Object, "binaryData", inventoryGzipKey); found {
+		text, err := gunzipInventory(b64)
+		if err != nil {
+			return nil, fmt.Errorf("inventory ConfigMap %s/%s: %s is not valid: %w", u.GetNamespace(), u.GetName(), inventoryGzipKey, err)
+		}
+		raw = text
+	}
 	var entries []Entry
 	if raw != "" {
 		if err := json.Unmarshal([]byte(raw), &entries); err != nil {
@@ -191,12 +215,54 @@ func (s *Syncer) writeInventory(ctx context.Context, env, ns string, inv Invento
 			},
 			"annotations": map[string]any{AnnApplySetTooling: toolingValue, AnnApplySetKinds: strings.Join(gks, ",")},
 		},
-		"data": map[string]any{inventoryKey: string(raw)},
 	}}
+	if len(raw) > inventoryInlineMax {
+		gz, err := gzipInventory(raw)
+		if err != nil {
+			return err
+		}
+		cm.Object["binaryData"] = map[string]any{inventoryGzipKey: gz}
+	} else {
+		cm.Object["data"] = map[string]any{inventoryKey: string(raw)}
+	}
 	_, err = s.dyn.Resource(configMapGVR).Namespace(ns).Apply(ctx, InventoryName, cm,
 		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if err != nil {
 		return fmt.Errorf("writing inventory ConfigMap %s/%s: %w", ns, InventoryName, err)
 	}
 	return nil
+}
+
+// gzipInventory is raw gzipped, base64 as binaryData holds it.
+func gzipInventory(raw []byte) (string, error) {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := w.Write(raw); err != nil {
+		return "", err
+	}
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes()), nil
+}
+
+// gunzipInventory reads binaryData's base64 gzip, up to
+// inventoryMaxEntriesJSON bytes.
+func gunzipInventory(b64 string) (string, error) {
+	data, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", err
+	}
+	r, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return "", err
+	}
+	out, err := io.ReadAll(io.LimitReader(r, inventoryMaxEntriesJSON+1))
+	if err != nil {
+		return "", err
+	}
+	if len(out) > inventoryMaxEntriesJSON {
+		return "", fmt.Errorf("it expands to more than %d bytes", inventoryMaxEntriesJSON)
+	}
+	return string(out), nil
 }
