@@ -9,11 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"github.com/flinksync/flinksync/internal/sync"
@@ -22,23 +19,6 @@ import (
 
 var fdGVRm = schema.GroupVersionResource{Group: "flink.apache.org", Version: "v1beta1", Resource: "flinkdeployments"}
 var cmGVRm = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-
-// get reads an object from one cluster; nil when it does not exist.
-func get(t *testing.T, cfg *rest.Config, gvr schema.GroupVersionResource, ns, name string) *unstructured.Unstructured {
-	t.Helper()
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := dyn.Resource(gvr).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		t.Fatalf("%s %s/%s on %s: %v", gvr.Resource, ns, name, cfg.Host, err)
-	}
-	return u
-}
 
 // Environments on two real API servers: staging ("live") on cluster b, the
 // others on the default cluster. Each object and each inventory lands only
@@ -97,13 +77,13 @@ func TestApplyAcrossTwoClusters(t *testing.T) {
 		t.Errorf("staging on b: %+v", res["staging"])
 	}
 	nsStaging, nsDev := "flink-staging"+sfx, "flink-dev"+sfx
-	if get(t, b.Config, fdGVRm, nsStaging, "orders-enrich") == nil || get(t, cfgA, fdGVRm, nsStaging, "orders-enrich") != nil {
+	if testenv.Get(t, b.Config, fdGVRm, nsStaging, "orders-enrich") == nil || testenv.Get(t, cfgA, fdGVRm, nsStaging, "orders-enrich") != nil {
 		t.Errorf("staging's FlinkDeployment must be on cluster b only")
 	}
-	if get(t, cfgA, fdGVRm, nsDev, "orders-enrich") == nil || get(t, b.Config, fdGVRm, nsDev, "orders-enrich") != nil {
+	if testenv.Get(t, cfgA, fdGVRm, nsDev, "orders-enrich") == nil || testenv.Get(t, b.Config, fdGVRm, nsDev, "orders-enrich") != nil {
 		t.Errorf("dev's FlinkDeployment must be on the default cluster only")
 	}
-	if get(t, b.Config, cmGVRm, nsStaging, sync.InventoryName) == nil || get(t, cfgA, cmGVRm, nsStaging, sync.InventoryName) != nil {
+	if testenv.Get(t, b.Config, cmGVRm, nsStaging, sync.InventoryName) == nil || testenv.Get(t, cfgA, cmGVRm, nsStaging, sync.InventoryName) != nil {
 		t.Errorf("staging's inventory must be on cluster b only")
 	}
 
@@ -130,7 +110,7 @@ func TestApplyAcrossTwoClusters(t *testing.T) {
 		t.Fatalf("dev must be applied while b is down: %+v", res["dev"])
 	}
 	image := func(cfg *rest.Config, ns string) string {
-		s, _, _ := unstructured.NestedString(get(t, cfg, fdGVRm, ns, "orders-enrich").Object, "spec", "image")
+		s, _, _ := unstructured.NestedString(testenv.Get(t, cfg, fdGVRm, ns, "orders-enrich").Object, "spec", "image")
 		return s
 	}
 	if img := image(cfgA, nsDev); !strings.HasSuffix(img, ":1.4.3") {

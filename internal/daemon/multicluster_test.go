@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,23 +22,6 @@ import (
 )
 
 var cmGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-
-// liveObject reads an object from one cluster: nil when it does not exist.
-func liveObject(t *testing.T, cfg *rest.Config, gvr schema.GroupVersionResource, ns, name string) *unstructured.Unstructured {
-	t.Helper()
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := dyn.Resource(gvr).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		t.Fatalf("%s %s/%s on %s: %v", gvr.Resource, ns, name, cfg.Host, err)
-	}
-	return u
-}
 
 // writeCluster puts a cluster's kubeconfig in the clusters directory as a
 // mounted Secret lays it out (<dir>/<name>/kubeconfig); removeCluster
@@ -113,10 +95,10 @@ func TestDaemonAcrossTwoClusters(t *testing.T) {
 		on, notOn *rest.Config
 	}{{"dev", cfgA, b.Config}, {"staging", b.Config, cfgA}} {
 		ns := f.ns(c.env)
-		if liveObject(t, c.on, fdGVR, ns, "orders-enrich") == nil || liveObject(t, c.notOn, fdGVR, ns, "orders-enrich") != nil {
+		if testenv.Get(t, c.on, fdGVR, ns, "orders-enrich") == nil || testenv.Get(t, c.notOn, fdGVR, ns, "orders-enrich") != nil {
 			t.Errorf("%s's FlinkDeployment must be on its own cluster only", c.env)
 		}
-		if liveObject(t, c.on, cmGVR, ns, sync.InventoryName) == nil || liveObject(t, c.notOn, cmGVR, ns, sync.InventoryName) != nil {
+		if testenv.Get(t, c.on, cmGVR, ns, sync.InventoryName) == nil || testenv.Get(t, c.notOn, cmGVR, ns, sync.InventoryName) != nil {
 			t.Errorf("%s's inventory must be on its own cluster only", c.env)
 		}
 	}
@@ -156,7 +138,7 @@ func TestDaemonAcrossTwoClusters(t *testing.T) {
 	// c appears in the directory: prod syncs on a later round, no restart.
 	writeCluster(t, dir, "c", b.Config)
 	eventually(t, 30*time.Second, "prod applied on cluster c", appliedAt("prod", rev1))
-	if liveObject(t, b.Config, fdGVR, f.ns("prod"), "orders-enrich") == nil || liveObject(t, cfgA, fdGVR, f.ns("prod"), "orders-enrich") != nil {
+	if testenv.Get(t, b.Config, fdGVR, f.ns("prod"), "orders-enrich") == nil || testenv.Get(t, cfgA, fdGVR, f.ns("prod"), "orders-enrich") != nil {
 		t.Error("prod's FlinkDeployment must be on cluster c (b's API server) only")
 	}
 	if st := f.clusterStatus("c"); st == nil || !st.Reachable || len(st.Environments) != 1 || st.Environments[0] != "prod" {
@@ -212,7 +194,7 @@ func TestDaemonAcrossTwoClusters(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 90*time.Second, "staging converged after b returned", appliedAt("staging", rev3))
-	img, _, _ := unstructured.NestedString(liveObject(t, b.Config, fdGVR, f.ns("staging"), "orders-enrich").Object, "spec", "image")
+	img, _, _ := unstructured.NestedString(testenv.Get(t, b.Config, fdGVR, f.ns("staging"), "orders-enrich").Object, "spec", "image")
 	if !strings.HasSuffix(img, ":1.4.4") {
 		t.Errorf("staging's image on b: %s", img)
 	}
