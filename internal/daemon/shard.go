@@ -454,6 +454,11 @@ func (d *Daemon) reassign() {
 	if len(gained) > 0 {
 		d.Trigger() // rather than wait for the drift tick
 	}
+	for _, name := range lost {
+		if st := d.envs[name]; st != nil && !st.missing {
+			d.forget(name)
+		}
+	}
 	if len(gained) > 0 || len(lost) > 0 {
 		sort.Strings(gained)
 		sort.Strings(lost)
@@ -461,16 +466,33 @@ func (d *Daemon) reassign() {
 	}
 }
 
+// forget drops what this replica exports of environment name, which it no
+// longer syncs: its metrics and its firing alerts (the new owner raises
+// them afresh). An environment that left Git is not forgotten here: it
+// stays in the status, with its last figures, as without sharding.
+func (d *Daemon) forget(name string) {
+	d.metrics.Forget(name)
+	d.alerter.Forget(name)
+}
+
 // lockEnv takes the environment Lease of j before its sync, with sharding;
 // ok is false when the environment is to be skipped this round, and it is
-// made due again so the next tick retries.
+// made due again so the next tick retries. release gives the Lease back
+// and, when the environment went to another replica while it synced,
+// forgets it again: reassign forgot it when it moved, and the sync in
+// flight then recorded its figures.
 func (d *Daemon) lockEnv(ctx context.Context, j job) (release func(), ok bool) {
 	if d.shard == nil {
 		return func() {}, true
 	}
-	release, err := d.shard.lock(ctx, j.st.name)
+	unlock, err := d.shard.lock(ctx, j.st.name)
 	if err == nil {
-		return release, true
+		return func() {
+			unlock()
+			if !d.shard.owns(j.st.name) {
+				d.forget(j.st.name)
+			}
+		}, true
 	}
 	if errors.Is(err, errHeld) {
 		d.shard.skips.Inc()

@@ -408,3 +408,88 @@ func TestThreeShardsSplitTheEnvironmentsAndTakeOverFromADeadOne(t *testing.T) {
 		}
 	}
 }
+
+// A replica that loses environments to a replica joining stops exporting
+// their series (flinksync_reconcile_total and the other per-environment
+// metrics), which the new owner exports; it keeps those it still owns.
+func TestShardLosingAnEnvironmentForgetsItsMetrics(t *testing.T) {
+	cfg := testenv.Config(t)
+	suffix := fmt.Sprintf("-d%d", fixtureN.Add(1))
+	git := newGitServer(t, shardRepo(t), testenv.UniqueNamespaces(t, cfg, suffix))
+	envs := []string{"dev", "prod", "prod-eu", "qa", "sandbox", "staging"}
+	start := func(id string) *Daemon {
+		sh := testSharding
+		sh.Prefix, sh.Identity = "shard"+suffix, id
+		d, err := New(Config{
+			Remote:   &source.Remote{URL: git.url(), Ref: "main", CacheDir: t.TempDir(), Timeout: 5 * time.Second},
+			Interval: 300 * time.Millisecond, DriftInterval: time.Hour,
+			RestConfig: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sharding: &sh,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = d.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return d
+	}
+	// exports: whether d exports flinksync_reconcile_total of env; series:
+	// the metrics of which d exports a series of env.
+	exports := func(d *Daemon, env string) bool {
+		return metricValue(d.registry, "flinksync_reconcile_total", map[string]string{"environment": env}) > 0
+	}
+	series := func(d *Daemon, env string) []string {
+		mfs, _ := d.registry.Gather()
+		var out []string
+		for _, mf := range mfs {
+			for _, m := range mf.Metric {
+				if matches(m, map[string]string{"environment": env}) {
+					out = append(out, mf.GetName())
+					break
+				}
+			}
+		}
+		return out
+	}
+	a := start("a")
+	eventually(t, 60*time.Second, "replica a alone syncing every environment", func() bool {
+		for _, e := range envs {
+			if !exports(a, e) {
+				return false
+			}
+		}
+		return true
+	})
+	b := start("b")
+	// Both agree on two members and split the environments; b has synced
+	// its share.
+	var lost []string
+	eventually(t, 60*time.Second, "b taking its share and syncing it", func() bool {
+		sa, sb := a.Snapshot().Shard, b.Snapshot().Shard
+		if len(sa.Members) != 2 || len(sb.Members) != 2 || len(sa.Owned)+len(sb.Owned) != len(envs) || len(sb.Owned) == 0 {
+			return false
+		}
+		for _, e := range sb.Owned {
+			if !exports(b, e) {
+				return false
+			}
+		}
+		lost = sb.Owned
+		return true
+	})
+	t.Logf("b took %v from a", lost)
+	// a forgets at the refresh that moved them, or when the sync in flight
+	// ends: give it a retry period more.
+	time.Sleep(2 * testSharding.RetryPeriod)
+	for _, e := range lost {
+		if s := series(a, e); len(s) > 0 {
+			t.Errorf("a still exports %s of environment %s, which b owns", s, e)
+		}
+	}
+	for _, e := range a.Snapshot().Shard.Owned {
+		if !exports(a, e) {
+			t.Errorf("a lost the series of environment %s, which it still owns", e)
+		}
+	}
+}
