@@ -411,6 +411,68 @@ func TestLeaderElectionFollowsReplicas(t *testing.T) {
 	}
 }
 
+// shards > 1 runs that many replicas, each syncing its share of the
+// environments: --sharding with the Leases in the release namespace and
+// no leader election (the two exclude each other), and a Role on Leases
+// of any name there (they are named after pods and environments), with
+// no more than the shards need: no watch, no deletecollection.
+func TestRenderShards(t *testing.T) {
+	r := renderChart(t, "flinksync-system", append(minimal("flink-dev"), "--set", "shards=3")...)
+	dep := r.deployment(t)
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 3 {
+		t.Errorf("replicas = %v, want 3", dep.Spec.Replicas)
+	}
+	flags := flagMap(dep.Spec.Template.Spec.Containers[0].Args)
+	if _, ok := flags["--sharding"]; !ok {
+		t.Errorf("no --sharding in %v", dep.Spec.Template.Spec.Containers[0].Args)
+	}
+	if ns := flags["--leader-election-namespace"]; !slices.Equal(ns, []string{"flinksync-system"}) {
+		t.Errorf("--leader-election-namespace = %v, want [flinksync-system] (where the shards' Leases are)", ns)
+	}
+	if p := flags["--sharding-lease-prefix"]; !slices.Equal(p, []string{"flinksync"}) {
+		t.Errorf("--sharding-lease-prefix = %v, want [flinksync]", p)
+	}
+	for _, flag := range []string{"--leader-elect", "--leader-election-name"} {
+		if _, ok := flags[flag]; ok {
+			t.Errorf("%s with shards: the daemon refuses --sharding with --leader-elect", flag)
+		}
+	}
+	var role rbacv1.Role
+	var found bool
+	for _, u := range r.ofKind("Role") {
+		if u.GetNamespace() == "flinksync-system" {
+			typed(t, u, &role)
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no Role in the release namespace: %v", r.ids())
+	}
+	for _, verb := range []string{"get", "list", "create", "update", "delete"} {
+		if !allows(role.Rules, "coordination.k8s.io", "leases", verb, "flinksync-env-prod") {
+			t.Errorf("Role %s: cannot %s Leases of any name: %+v", role.Name, verb, role.Rules)
+		}
+	}
+	for _, verb := range []string{"watch", "patch", "deletecollection"} {
+		if allows(role.Rules, "coordination.k8s.io", "leases", verb, "flinksync-env-prod") {
+			t.Errorf("Role %s: %s on Leases, which the shards never do", role.Name, verb)
+		}
+	}
+	for _, rule := range role.Rules {
+		if !slices.Equal(rule.Resources, []string{"leases"}) {
+			t.Errorf("Role %s: a rule beyond Leases: %+v", role.Name, rule)
+		}
+	}
+	if !slices.Contains(r.ids(), "RoleBinding/flinksync-system/flinksync-leader-election") {
+		t.Errorf("no RoleBinding of the Leases' Role: %v", r.ids())
+	}
+	// Shards and leader election exclude each other.
+	if out, err := helm(t, append([]string{"template", releaseName, chartDir}, append(minimal("flink-dev"),
+		"--set", "shards=3", "--set", "leaderElection.enabled=true")...)...); err == nil || !strings.Contains(out+err.Error(), "choose one") {
+		t.Errorf("shards=3 with leaderElection.enabled: want refused, got %v\n%s", err, out)
+	}
+}
+
 // checkDeployment checks what every rendering must have and returns the
 // daemon's flags.
 func checkDeployment(t *testing.T, dep *appsv1.Deployment, replicas int32) map[string][]string {
