@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -11,16 +10,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/hashicorp/go-multierror"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
-	"github.com/flinksync/flinksync/internal/policy"
+	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/sizing"
-	"github.com/flinksync/flinksync/internal/source"
 )
 
 func newSizeCommand() *cobra.Command {
@@ -54,22 +51,21 @@ be sized).`,
 			if output != "text" && output != "json" {
 				return cantRun(fmt.Errorf("--output %q: want text or json", output))
 			}
-			r, err := loadForSizing(cmd.ErrOrStderr(), repo, read.limits())
+			// The pipeline sizes (with the policy in force); size shows its
+			// sizing and stops at what keeps it from sizing: load errors,
+			// and the apps and statements that cannot be sized.
+			res, err := runPipeline(repo, policyFile, "", read.limits())
 			if err != nil {
 				return cantRun(err)
 			}
+			if err := loadErrors(cmd.ErrOrStderr(), res.Findings); err != nil {
+				return cantRun(err)
+			}
+			r, plan := res.Repo, res.Sizing
 			if err := checkSizeFilters(r, env, app); err != nil {
 				return cantRun(err)
 			}
-			dp, err := daemonPolicy(policyFile)
-			if err != nil {
-				return cantRun(err)
-			}
-			plan, err := sizing.ForRepository(r, limits(dp, r))
-			if err != nil && !isAppErrors(err) {
-				return cantRun(err)
-			}
-			failed := selectedErrors(err, env, app)
+			failed := sizingFailures(res.Findings, env, app)
 			results := selectResults(plan.Results, env, app)
 			if output == "json" {
 				err = writeSizeJSON(cmd.OutOrStdout(), results)
@@ -80,8 +76,8 @@ be sized).`,
 				return cantRun(err)
 			}
 			if len(failed) > 0 {
-				for _, e := range failed {
-					fmt.Fprintln(cmd.ErrOrStderr(), e)
+				if err := report.WriteFindingsText(cmd.ErrOrStderr(), failed); err != nil {
+					return cantRun(err)
 				}
 				return cantRun(fmt.Errorf("%d application(s) or statement(s) could not be sized (listed above)", len(failed)))
 			}
@@ -104,29 +100,38 @@ be sized).`,
 	return cmd
 }
 
-// loadForSizing loads the repository; load errors are printed to w with
-// file and line, and stop the command.
-func loadForSizing(w io.Writer, repo string, lim source.Limits) (*model.Repository, error) {
-	dir, err := openRepo(repo, lim)
-	if err != nil {
-		return nil, err
+// loadErrors prints the load findings (file and line) and stops the
+// command when one is an error: a repository that does not load cannot be
+// sized.
+func loadErrors(w io.Writer, findings []*diag.Finding) error {
+	var load []*diag.Finding
+	for _, f := range findings {
+		if strings.HasPrefix(f.Rule, "LOAD-") {
+			load = append(load, f)
+		}
 	}
-	defer dir.Close()
-	r, err := model.LoadFS(dir)
-	if err == nil {
-		return r, nil
+	if len(load) == 0 {
+		return nil
 	}
-	findings := model.Findings(err)
-	if findings == nil {
-		return nil, err
+	if err := report.WriteFindingsText(w, load); err != nil {
+		return err
 	}
-	if werr := report.WriteFindingsText(w, findings); werr != nil {
-		return nil, werr
+	if n := diag.Summarize(load).Errors; n > 0 {
+		return fmt.Errorf("the repository has %d load error(s), listed above: fix them to size it", n)
 	}
-	if n := diag.Summarize(findings).Errors; n > 0 {
-		return nil, fmt.Errorf("the repository has %d load error(s), listed above: fix them to size it", n)
+	return nil
+}
+
+// sizingFailures are the pipeline's findings of apps and statements that
+// cannot be sized (SIZE-001), of the selected environment and app.
+func sizingFailures(findings []*diag.Finding, env, app string) []*diag.Finding {
+	var out []*diag.Finding
+	for _, f := range findings {
+		if f.Rule == pipeline.RuleSizing && (env == "" || f.Environment == env) && (app == "" || f.App == app) {
+			out = append(out, f)
+		}
 	}
-	return r, nil
+	return out
 }
 
 // checkSizeFilters rejects an --env or --app the repository does not have;
@@ -215,43 +220,6 @@ func aboveMaxTaskManagers(r *model.Repository, results []*sizing.Result) []strin
 		}
 		out = append(out, fmt.Sprintf("%s:%d: environment %s: %s %s needs %d TaskManagers but pool %q allows at most %d (maxTaskManagers, policy CPU-003): use a larger pool, raise its maxTaskManagers, or %s",
 			file, line, res.Environment, kind, res.App, res.TaskManagers, p.Metadata.Name, p.Spec.MaxTaskManagers, lower))
-	}
-	return out
-}
-
-// limits is the policy in force: the daemon's (or the default
-// maxTaskManagerCPU), tightened by the repository's policies.
-func limits(daemon *model.Policy, r *model.Repository) sizing.Limits {
-	return sizing.Limits{MaxTaskManagerCPU: policy.Merge(daemon, r.Policies).MaxTaskManagerCPU.AsApproximateFloat64()}
-}
-
-func isAppErrors(err error) bool {
-	var merr *multierror.Error
-	if !errors.As(err, &merr) {
-		return false
-	}
-	for _, e := range merr.Errors {
-		var ae *sizing.AppError
-		if !errors.As(e, &ae) {
-			return false
-		}
-	}
-	return true
-}
-
-// selectedErrors returns the sizing errors of the selected environment and app.
-func selectedErrors(err error, env, app string) []error {
-	var merr *multierror.Error
-	if !errors.As(err, &merr) {
-		return nil
-	}
-	var out []error
-	for _, e := range merr.Errors {
-		var ae *sizing.AppError
-		if errors.As(e, &ae) && (env != "" && ae.Environment != env || app != "" && ae.App != app) {
-			continue
-		}
-		out = append(out, e)
 	}
 	return out
 }

@@ -222,7 +222,7 @@ func TestSizeCannotRun(t *testing.T) {
 		{"DDL statement", []string{"--repo", exampleRepo, "--app", "create-checkout-pageviews"}, []string{"statement create-checkout-pageviews is DDL", "not sized"}},
 		{"app not in env", []string{"--repo", exampleRepo, "--env", "dev", "--app", "fraud-detection"}, []string{"does not run in environment \"dev\""}},
 		{"load errors", []string{"--repo", broken}, []string{"environments/dev.yaml:8: error LOAD-002", "load error(s)"}},
-		{"absurd workload", []string{"--repo", absurd}, []string{"apps/huge.yaml:8: environment dev: app huge: workload.recordsPerSecond:", "sane bound", "could not be sized"}},
+		{"absurd workload", []string{"--repo", absurd}, []string{"apps/huge.yaml:8: error SIZE-001 dev/huge: cannot size: workload.recordsPerSecond:", "sane bound", "could not be sized"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut, code := execSize(t, tc.args...)
