@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -211,36 +209,12 @@ func writePlanSARIF(w io.Writer, r *plan.Result, root string) error {
 	if sourceRoot == "." {
 		sourceRoot = ""
 	}
-	var buf bytes.Buffer
-	if err := report.WriteSARIF(&buf, findings, pipeline.Rules(), report.SARIFOptions{Version: version, SourceRoot: sourceRoot}); err != nil {
-		return err
-	}
-	var doc map[string]any
-	dec := json.NewDecoder(&buf)
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		return err
-	}
-	runs, _ := doc["runs"].([]any)
-	if len(runs) != 1 {
-		return fmt.Errorf("sarif: want one run, got %d", len(runs))
-	}
-	run, _ := runs[0].(map[string]any)
-	results, _ := run["results"].([]any)
-	if len(results) != len(all) {
-		return fmt.Errorf("sarif: %d results for %d findings", len(results), len(all))
-	}
-	// The writer keeps the findings' order; check it before relying on it.
-	for i, x := range results {
-		res, _ := x.(map[string]any)
-		if res["ruleId"] != all[i].Rule {
-			return fmt.Errorf("sarif: result %d is %v, want %s", i, res["ruleId"], all[i].Rule)
+	baseline := make([]string, len(all))
+	for i, f := range all {
+		baseline[i] = "unchanged"
+		if f.New {
+			baseline[i] = "new"
 		}
-		state := "unchanged"
-		if all[i].New {
-			state = "new"
-		}
-		res["baselineState"] = state
 	}
-	return writeJSON(w, doc)
+	return report.WriteSARIF(w, findings, pipeline.Rules(), report.SARIFOptions{Version: version, SourceRoot: sourceRoot, Baseline: baseline})
 }

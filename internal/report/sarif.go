@@ -68,7 +68,10 @@ type sarifResult struct {
 	Message      sarifText          `json:"message"`
 	Locations    []sarifLocation    `json:"locations,omitempty"`
 	Suppressions []sarifSuppression `json:"suppressions,omitempty"`
-	Properties   map[string]string  `json:"properties,omitempty"`
+	// BaselineState is "new" or "unchanged" against a base (SARIF 2.1.0
+	// §3.27.24), when the caller knows it (plan).
+	BaselineState string            `json:"baselineState,omitempty"`
+	Properties    map[string]string `json:"properties,omitempty"`
 }
 
 type sarifLocation struct {
@@ -109,6 +112,9 @@ type SARIFOptions struct {
 	// the first file another finding names is used, and "." (the
 	// repository's folder) when no finding names one.
 	RepositoryFile string
+	// Baseline, when set, is each finding's baselineState, in the
+	// findings' order: "new" or "unchanged" against the base of a plan.
+	Baseline []string
 }
 
 // WriteFindingsSARIF writes findings as a SARIF 2.1.0 log; rules lists every
@@ -164,12 +170,15 @@ func WriteSARIF(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo, opts SAR
 	if fallback == "" {
 		fallback = "."
 	}
-	for _, f := range fs {
+	for i, f := range fs {
 		msg := f.Message
 		if msg == "" {
 			msg = all[index[f.Rule]].Summary
 		}
 		res := sarifResult{RuleID: f.Rule, RuleIndex: index[f.Rule], Level: level(f.Severity), Message: sarifText{msg}}
+		if i < len(opts.Baseline) {
+			res.BaselineState = opts.Baseline[i]
+		}
 		// Paths are relative to the checkout's root, which is how code
 		// scanning resolves them.
 		file, line := f.File, max(f.Line, 1)
