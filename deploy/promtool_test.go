@@ -101,6 +101,10 @@ tests:
         values: '5x42'
       - series: 'flinksync_reconcile_total{job="flinksync",namespace="flinksync-system",cluster="eu-1",environment="prod",result="failed",pod="flinksync-0"}'
         values: '0+1x42'
+      - series: 'flinksync_upgrades_total{job="flinksync",namespace="flinksync-system",cluster="default",environment="dev",result="rolled_back",pod="flinksync-0"}'
+        values: '0x20 1x22'
+      - series: 'flinksync_upgrades_total{job="flinksync",namespace="flinksync-system",cluster="default",environment="dev",result="succeeded",pod="flinksync-0"}'
+        values: '0+1x42'
       - series: 'flinksync_cluster_up{job="flinksync",namespace="flinksync-system",cluster="eu-1",pod="flinksync-0"}'
         values: '1x10 0x32'
       - series: 'flinksync_cluster_up{job="flinksync",namespace="flinksync-system",cluster="default",pod="flinksync-0"}'
@@ -132,6 +136,16 @@ tests:
             exp_annotations:
               summary: Syncs of environment prod keep failing
               description: "Sync passes of environment prod failed in every 15m window for 15m: the cluster or Git refuses flinksync's requests. The last good state stays; see flinksync's logs and /api/v1/status."
+      - eval_time: 15m
+        alertname: FlinksyncUpgradeFailed
+        exp_alerts: []
+      - eval_time: 25m
+        alertname: FlinksyncUpgradeFailed
+        exp_alerts:
+          - exp_labels: {cluster: default, environment: dev, severity: critical, team: platform}
+            exp_annotations:
+              summary: An upgrade failed in environment dev
+              description: "A job upgrade flinksync applied in environment dev failed, was rolled back by the operator or did not become healthy in time, within the last 30m. flinksync apply --wait, /api/v1/status and the UpgradeFailed Event name the job and the operator's error."
       - eval_time: 15m
         alertname: FlinksyncClusterUnreachable
         exp_alerts: []
