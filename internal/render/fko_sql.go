@@ -123,8 +123,7 @@ func (b *builder) sqlRunnerJob(st *model.EffectiveStatement, deps *ddlIndex, siz
 	script, name := string(buf), hashedName(st.Name, sha256.Sum256(buf))
 	labels := statementLabels(st)
 
-	cm := b.meta("ConfigMap", "v1", name, st.Name, labels)
-	cm.Object["data"] = map[string]any{SQLScriptKey: script}
+	cm := toUnstructured(b.configMap(name, st.Name, labels, map[string]string{SQLScriptKey: script}))
 
 	fd := b.meta(FlinkDeploymentGVK.Kind, FlinkDeploymentGVK.GroupVersion().String(), name, st.Name, labels)
 	fd.Object["spec"] = b.sqlRunnerSpec(st, runner, res, name)
@@ -251,7 +250,7 @@ func sqlScript(buf []byte, st *model.EffectiveStatement, deps *ddlIndex) ([]byte
 	for _, k := range sortedKeys(props) {
 		line, err := setStatement(k, props[k])
 		if err != nil {
-			return buf, &fieldError{path: "spec.properties", err: err}
+			return buf, &fieldError{path: propertyPath(st, k), err: err}
 		}
 		buf = append(buf, line...)
 	}
@@ -284,6 +283,19 @@ func setStatement(key, value string) (string, error) {
 	}
 	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 	return "SET " + quote(key) + " = " + quote(value) + ";\n", nil
+}
+
+// propertyPath is the field of st's document that SQL session property key
+// comes from: spec.catalog and spec.database for the two StatementProperties
+// adds, else the key under spec.properties.
+func propertyPath(st *model.EffectiveStatement, key string) string {
+	switch {
+	case key == "sql.current-catalog" && st.Spec.Catalog != "":
+		return "spec.catalog"
+	case key == "sql.current-database" && st.Spec.Database != "":
+		return "spec.database"
+	}
+	return model.KeyPath("spec.properties", key)
 }
 
 // terminated is sql without surrounding blank space, ending with ';' so

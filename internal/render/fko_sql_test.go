@@ -243,8 +243,8 @@ func TestFKOSQLPropertyLineBreakIsAnError(t *testing.T) {
 	files["statements/orders-to-sink.yaml"] = strings.Replace(ordersToSink, "pipeline.name: it's orders", `pipeline.name: "two\nlines"`, 1)
 	repo, fsys := load(t, files)
 	_, err := Render(InputOf(repo, repo.Environment("dev"), fixedSize), Options{Source: fsys})
-	if err == nil || !strings.Contains(err.Error(), "statements/orders-to-sink.yaml:11: statement orders-to-sink: spec.properties:") {
-		t.Fatalf("want an error at the statement's properties, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), `statements/orders-to-sink.yaml:12: statement orders-to-sink: spec.properties["pipeline.name"]:`) {
+		t.Fatalf("want an error at the property's line, got %v", err)
 	}
 }
 

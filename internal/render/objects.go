@@ -106,25 +106,10 @@ func (b *builder) envObject(u *unstructured.Unstructured, path string) *Object {
 // the RoleBinding between them.
 func (b *builder) rbac() []*Object {
 	sa := b.env.Spec.ServiceAccount
-	acct := b.meta("ServiceAccount", "v1", sa, "", nil)
-
-	role := b.meta("Role", "rbac.authorization.k8s.io/v1", sa, "", nil)
-	var rules []any
-	for _, r := range FlinkRoleRules {
-		rules = append(rules, map[string]any{
-			"apiGroups": strs(r.APIGroups), "resources": strs(r.Resources), "verbs": strs(r.Verbs),
-		})
-	}
-	role.Object["rules"] = rules
-
-	binding := b.meta("RoleBinding", "rbac.authorization.k8s.io/v1", sa+"-role-binding", "", nil)
-	binding.Object["roleRef"] = map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa}
-	binding.Object["subjects"] = []any{map[string]any{"kind": "ServiceAccount", "name": sa, "namespace": b.env.Spec.Namespace}}
-
 	return []*Object{
-		b.envObject(acct, "spec.serviceAccount"),
-		b.envObject(role, "spec.serviceAccount"),
-		b.envObject(binding, "spec.serviceAccount"),
+		b.envObject(toUnstructured(b.serviceAccount(sa)), "spec.serviceAccount"),
+		b.envObject(toUnstructured(b.flinkRole(sa)), "spec.serviceAccount"),
+		b.envObject(toUnstructured(b.roleBinding(sa+"-role-binding", sa, sa)), "spec.serviceAccount"),
 	}
 }
 

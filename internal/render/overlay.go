@@ -90,6 +90,11 @@ func applyOverlay(opts Options, env string, objs []*Object) (*overlayResult, err
 		for _, i := range appObjs {
 			o, err := plan.apply(objs[i])
 			if err != nil {
+				// kustomize, run over the object alone, fails the same
+				// way and finds the patch at fault.
+				if _, _, kerr := run.kustomize(&patchesOnly, objs[i:i+1]); kerr != nil {
+					return nil, kerr
+				}
 				return nil, &OverlayError{File: tree.file, Err: fmt.Errorf("kustomize overlay failed: %v", err)}
 			}
 			out, origin = append(out, o), append(origin, i)

@@ -203,7 +203,7 @@ func (t *overlayTree) kustomization(src fs.FS, dir, file string) error {
 	// result holds what the file says, field for field.
 	k := &types.Kustomization{}
 	if err := k.Unmarshal(data); err != nil {
-		return overlayErr(file, 1, "%v", err)
+		return overlayErr(file, decodeErrorLine(root, err), "%v", err)
 	}
 	if errs := k.EnforceFields(); len(errs) > 0 {
 		return overlayErr(file, lineAt(root, "kind"), "%s", strings.Join(errs, "; "))

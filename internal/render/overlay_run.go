@@ -38,8 +38,19 @@ func newNonce() string {
 // of all in an in-memory filesystem holding only the overlay's checked
 // files, every kustomization confined. It returns the objects and, for
 // each, the index in all of the object it was rendered from, or -1 for an
-// object the overlay added.
+// object the overlay added. kustomize's own errors are placed at the patch
+// that causes them (blame).
 func (r *overlayRun) kustomize(k *types.Kustomization, part []*Object) ([]*Object, []int, error) {
+	out, origin, err := r.kustomizeOnce(k, part)
+	if ke, ok := err.(*kustomizeError); ok {
+		return nil, nil, r.blame(k, part, ke)
+	}
+	return out, origin, err
+}
+
+// kustomizeOnce is kustomize without placing kustomize's own errors
+// (a *kustomizeError) in the overlay.
+func (r *overlayRun) kustomizeOnce(k *types.Kustomization, part []*Object) ([]*Object, []int, error) {
 	t := r.tree
 	fail := func(err error) ([]*Object, []int, error) {
 		return nil, nil, &OverlayError{File: t.file, Err: err}
@@ -103,7 +114,7 @@ func (r *overlayRun) kustomize(k *types.Kustomization, part []*Object) ([]*Objec
 
 	rm, err := krusty.MakeKustomizer(sandboxOptions()).Run(mem, memDir)
 	if err != nil {
-		return fail(fmt.Errorf("kustomize overlay failed: %s", strings.ReplaceAll(err.Error(), memOverlay+"/", OverlayDir+"/")))
+		return nil, nil, &kustomizeError{fmt.Errorf("kustomize overlay failed: %s", strings.ReplaceAll(err.Error(), memOverlay+"/", OverlayDir+"/"))}
 	}
 	var out []*Object
 	var origin []int
