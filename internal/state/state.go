@@ -84,13 +84,22 @@ func IsStatement(u *unstructured.Unstructured) bool { return u.GetLabels()[rende
 
 // SizeOf is the declared state size render stamped on a job's object
 // (render.AnnStateSize), "" when none or when it is not a quantity.
+// The live object's annotation is anyone's with write access to the
+// namespace: a value longer than maxSizeLength is no size, not read.
 func SizeOf(u *unstructured.Unstructured) string {
 	v := u.GetAnnotations()[render.AnnStateSize]
+	if len(v) > maxSizeLength {
+		return ""
+	}
 	if q, err := resource.ParseQuantity(v); err != nil || q.Sign() <= 0 {
 		return ""
 	}
 	return v
 }
+
+// maxSizeLength bounds a state-size annotation, as the repository loader
+// bounds every quantity.
+const maxSizeLength = 64
 
 // keepsState reports whether an application's upgradeMode carries state
 // over an upgrade, and the mode (FKO's default is stateless).

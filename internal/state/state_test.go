@@ -1,6 +1,7 @@
 package state
 
 import (
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -114,7 +115,7 @@ func TestDeletedJobStateImpact(t *testing.T) {
 // The size comes from the annotation render stamps; anything that is not a
 // positive quantity is no declared state.
 func TestSizeOf(t *testing.T) {
-	for v, want := range map[string]string{"200Gi": "200Gi", "0": "", "-1Gi": "", "lots": "", "": ""} {
+	for v, want := range map[string]string{"200Gi": "200Gi", "0": "", "-1Gi": "", "lots": "", "": "", strings.Repeat("9", 65) + "Gi": ""} {
 		u := job("FlinkDeployment", "", "", 1, nil)
 		u.SetAnnotations(map[string]string{render.AnnStateSize: v})
 		if got := SizeOf(u); got != want {
