@@ -3,6 +3,7 @@ package sync
 import (
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/redact"
+	"github.com/flinksync/flinksync/internal/state"
 )
 
 // Masked returns a copy of r for output: the free text of a pass (why it
@@ -48,6 +49,21 @@ func Masked(r *Result) *Result {
 			// credential.
 			sp.Path, sp.Error = redact.Text(sp.Path), redact.Text(sp.Error)
 			m.Savepoints[i] = sp
+		}
+	}
+	if r.State != nil {
+		m.State = make([]state.Impact, len(r.State))
+		for i, st := range r.State {
+			st.Message = redact.Text(st.Message)
+			m.State[i] = st
+		}
+	}
+	if r.Upgrades != nil {
+		m.Upgrades = make([]Upgrade, len(r.Upgrades))
+		for i, u := range r.Upgrades {
+			// The operator's words, which may quote a job's argument.
+			u.Message = redact.Text(u.Message)
+			m.Upgrades[i] = u
 		}
 	}
 	m.Findings = MaskedFindings(r.Findings)

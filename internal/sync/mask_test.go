@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/redact/redacttest"
+
+	"github.com/flinksync/flinksync/internal/state"
 )
 
 // The markers planted in Git's and the cluster's Secret.
@@ -55,12 +57,16 @@ func FuzzMaskedOutputs(f *testing.F) {
 
 // Masked masks what the operator writes into a savepoint's error or path
 // (an exception quoting a key, a path with userinfo) and health messages.
+// Savepoints, health, upgrades and state impacts quote the operator or a
+// change; none may carry a secret out.
 func TestMaskedSavepointsAndHealth(t *testing.T) {
 	const secret = "AKIAsecretValue42"
 	res := &Result{
 		Savepoints: []Savepoint{{Snapshot: "s", State: SnapshotFailed, Path: "s3://user:" + secret + "@bucket/sp",
 			Error: "upload failed: fs.s3a.secret.key=" + secret}},
-		Health: []AppHealth{{App: "a", Health: Degraded, Message: "job failed: --password=" + secret}},
+		Health:   []AppHealth{{App: "a", Health: Degraded, Message: "job failed: --password=" + secret}},
+		Upgrades: []Upgrade{{Job: "a", State: UpgradeFailed, Message: "rolled back: --password=" + secret}},
+		State:    []state.Impact{{Job: "a", Effect: state.Lost, Message: "replaced (password=" + secret + ")"}},
 	}
 	j, _ := json.Marshal(Masked(res))
 	if strings.Contains(string(j), secret) {
