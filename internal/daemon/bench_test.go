@@ -103,12 +103,7 @@ func benchDaemon(b *testing.B, o daemonBench) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	srv := httptest.NewServer(d.Handler())
-	defer srv.Close()
+	srv := startDaemon(b, d)
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -195,6 +190,16 @@ func benchDaemon(b *testing.B, o daemonBench) {
 
 // histogram is the sum and count of the observations of a histogram,
 // over all its series.
+// startDaemon runs d until the benchmark ends and serves its handler.
+func startDaemon(b *testing.B, d *Daemon) *httptest.Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	srv := httptest.NewServer(d.Handler())
+	b.Cleanup(func() { srv.Close(); cancel(); <-done })
+	return srv
+}
+
 func histogram(reg prometheus.Gatherer, name string) (sum float64, count uint64) {
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {

@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"sort"
 	gosync "sync"
@@ -43,12 +41,7 @@ func BenchmarkStatusPage1000Apps(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	srv := httptest.NewServer(d.Handler())
-	defer srv.Close()
+	srv := startDaemon(b, d)
 	eventually(b, 180*time.Second, "the first apply of 1,000 apps", func() bool {
 		s := d.Snapshot()
 		return len(s.Environments) == 1 && s.Environments[0].AppliedRevision == g.git(g.work, "rev-parse", "HEAD")
