@@ -1,9 +1,30 @@
 // Package diag is the shared vocabulary for problems found in a repository:
 // a Finding names a rule, a severity and the file and line it comes from.
 //
-// The loader (internal/model) reports load errors as findings with LOAD-…
-// rule IDs; the policy engine (internal/policy) adds its own. Output formats
-// live in internal/report. diag depends on nothing else in the project.
+// # The stage contract
+//
+// Every offline stage returns three things: its value, its findings, and an
+// error.
+//
+//	model.LoadFS(fsys)                 (*model.Repository, []*diag.Finding, error)
+//	sizing.ForRepository(repo, limits) (*sizing.Plan, []*diag.Finding, error)
+//	render.Render(in, opts)            (*render.Environment, []*diag.Finding, error)
+//	policy.Evaluate(in)                []*diag.Finding
+//	pipeline.Run(fsys, opts)           (*pipeline.Result, error), Result.Findings
+//
+// A problem in the repository, however bad, is a Finding (file, line, rule,
+// severity, message) and the value beside it is as much as could be made of
+// the rest. The error means only that the stage could not run at all (the
+// repository cannot be read, a caller's mistake): never a problem a user
+// fixes in the repository, and never a carrier of findings. A new kind or
+// target adds findings under its own rules; it never adds an error channel.
+//
+// Findings are made from a Rule (Rule.At), which carries its ID, severity
+// and summary: no finding can name a rule that lacks them. The loader
+// (internal/model) reports under LOAD-… rules, sizing SIZE-…, render
+// RENDER-…, policy (internal/policy) its own, the state guard STATE-….
+// Output formats live in internal/report. diag depends on nothing else in
+// the project.
 package diag
 
 import (
@@ -39,14 +60,19 @@ type Finding struct {
 	WaivedBy string `json:"waivedBy,omitempty"`
 }
 
-// Error formats the finding as "file:line: message", so findings can travel
-// as errors (for example inside a go-multierror).
-func (f *Finding) Error() string {
+// String formats the finding as "file:line: message".
+func (f *Finding) String() string {
 	var b strings.Builder
 	b.WriteString(f.Location())
 	b.WriteString(": ")
 	b.WriteString(f.Message)
 	return b.String()
+}
+
+// For sets the environment and app the finding concerns, and returns it.
+func (f *Finding) For(env, app string) *Finding {
+	f.Environment, f.App = env, app
+	return f
 }
 
 // Location is "file:line", "file" or "" as far as they are known.
@@ -86,6 +112,53 @@ func Sort(fs []*Finding) {
 		}
 		return a.Message < b.Message
 	})
+}
+
+// Rule is a rule findings are reported under: a fixed ID, the severity its
+// findings have, and one line on what it finds. A Rule is made once, by
+// NewRule, as a package variable; every finding of it comes from At or Atf,
+// so none can name a rule without its severity.
+type Rule struct {
+	id       string
+	severity Severity
+	summary  string
+}
+
+// NewRule makes a rule. An empty ID, severity or summary is a programming
+// error, caught when the package holding the rule is initialised.
+func NewRule(id string, severity Severity, summary string) *Rule {
+	if id == "" || (severity != Error && severity != Warning) || summary == "" {
+		panic(fmt.Sprintf("diag.NewRule(%q, %q, %q): a rule needs an ID, a severity and a summary", id, severity, summary))
+	}
+	return &Rule{id: id, severity: severity, summary: summary}
+}
+
+// ID is the rule's fixed ID, such as "CPU-003".
+func (r *Rule) ID() string { return r.id }
+
+// Severity is the severity of the rule's findings.
+func (r *Rule) Severity() Severity { return r.severity }
+
+// Info describes the rule for output formats that list rules.
+func (r *Rule) Info() RuleInfo { return RuleInfo{ID: r.id, Severity: r.severity, Summary: r.summary} }
+
+// At is a finding of the rule at file and line, saying msg.
+func (r *Rule) At(file string, line int, msg string) *Finding {
+	return &Finding{Rule: r.id, Severity: r.severity, File: file, Line: line, Message: msg}
+}
+
+// Atf is At with a formatted message.
+func (r *Rule) Atf(file string, line int, format string, args ...any) *Finding {
+	return r.At(file, line, fmt.Sprintf(format, args...))
+}
+
+// Infos describes rules for output formats that list rules.
+func Infos(rules ...*Rule) []RuleInfo {
+	out := make([]RuleInfo, len(rules))
+	for i, r := range rules {
+		out[i] = r.Info()
+	}
+	return out
 }
 
 // RuleInfo describes a rule for output formats that list rules (SARIF, JUnit).

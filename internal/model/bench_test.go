@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"testing/fstest"
+
+	"github.com/flinksync/flinksync/internal/diag"
 )
 
 // writeLargeRepo writes a repository of apps applications spread over envs
@@ -71,7 +73,7 @@ func BenchmarkLoad2000x5(b *testing.B) {
 	b.ResetTimer()
 	var peak uint64
 	for i := 0; i < b.N; i++ {
-		repo, err := Load(dir)
+		repo, err := loaded(Load(dir))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -109,14 +111,14 @@ func largeOverrideRepo(size int) fstest.MapFS {
 // the heap in use after a load, with the repository alive, and the CPU time
 // of a load, which unlike ns/op does not grow when other processes load the
 // machine.
-func benchLoadFS(b *testing.B, fsys fstest.MapFS, check func(*Repository, error) error) {
+func benchLoadFS(b *testing.B, fsys fstest.MapFS, check func(*Repository, []*diag.Finding, error) error) {
 	b.ReportAllocs()
 	var peak uint64
 	var ru0, ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	for b.Loop() {
-		repo, err := LoadFS(fsys)
-		if err := check(repo, err); err != nil {
+		repo, findings, err := LoadFS(fsys)
+		if err := check(repo, findings, err); err != nil {
 			b.Fatal(err)
 		}
 		var ms runtime.MemStats
@@ -135,8 +137,8 @@ func benchLoadFS(b *testing.B, fsys fstest.MapFS, check func(*Repository, error)
 // 300 MB; the merge was quadratic (26 s).
 func BenchmarkLoadLargeOverride(b *testing.B) {
 	fsys := largeOverrideRepo(1200 << 10)
-	benchLoadFS(b, fsys, func(repo *Repository, err error) error {
-		if err != nil {
+	benchLoadFS(b, fsys, func(repo *Repository, findings []*diag.Finding, err error) error {
+		if _, err := loaded(repo, findings, err); err != nil {
 			return err
 		}
 		if conf := repo.EffectiveApps("dev")[1].Spec.FlinkConfiguration; conf["pipeline.k-0000002"] != "o0000001" || conf["pipeline.k-0000001"] != "v-0000001" {
@@ -150,10 +152,10 @@ func BenchmarkLoadLargeOverride(b *testing.B) {
 // Each benchmark checks the load ends with the findings it should.
 
 // wantFindings checks that a load failed with n findings (n < 0: any number).
-func wantFindings(n int) func(*Repository, error) error {
-	return func(_ *Repository, err error) error {
-		if got := len(Findings(err)); got == 0 || (n >= 0 && got != n) {
-			return fmt.Errorf("want %d findings, got %d: %.500v", n, got, err)
+func wantFindings(n int) func(*Repository, []*diag.Finding, error) error {
+	return func(_ *Repository, findings []*diag.Finding, err error) error {
+		if got := len(findings); got == 0 || (n >= 0 && got != n) {
+			return fmt.Errorf("want %d findings, got %d: %.500v (err %v)", n, got, findings, err)
 		}
 		return nil
 	}
@@ -209,8 +211,8 @@ func BenchmarkLoadLongDocument(b *testing.B) {
 	for i := 0; doc.Len() < 1200<<10; i++ {
 		fmt.Fprintf(&doc, "    k%07d: v\n", i)
 	}
-	benchLoadFS(b, repoFS(map[string]string{"apps/a.yaml": doc.String()}), func(repo *Repository, err error) error {
-		if err != nil {
+	benchLoadFS(b, repoFS(map[string]string{"apps/a.yaml": doc.String()}), func(repo *Repository, findings []*diag.Finding, err error) error {
+		if _, err := loaded(repo, findings, err); err != nil {
 			return err
 		}
 		if n := len(repo.EffectiveApps("dev")[0].Spec.Job.Args); n != 40_000 {

@@ -120,8 +120,8 @@ func TestLoadHostileNumbers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := within(t, "loading "+tc.name, func() []*diag.Finding {
-				_, err := LoadFS(repoFS(tc.files))
-				return Findings(err)
+				_, findings, _ := LoadFS(repoFS(tc.files))
+				return findings
 			})
 			if len(fs) != 1 || (want{fs[0].Rule, fs[0].File, fs[0].Line}) != tc.want {
 				t.Fatalf("want one finding %v, got %.2000v", tc.want, fs)
@@ -159,10 +159,10 @@ func TestLoadRepeatedKeys(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := LoadFS(repoFS(map[string]string{"apps/b.yaml": tc.doc}))
+			_, findings, _ := LoadFS(repoFS(map[string]string{"apps/b.yaml": tc.doc}))
 			var got []string
 			found := false
-			for _, f := range Findings(err) {
+			for _, f := range findings {
 				got = append(got, fmt.Sprintf("%s %s:%d %s", f.Rule, f.File, f.Line, f.Message))
 				if f.Rule == RuleSyntax && f.File == "apps/b.yaml" && f.Line == tc.line && strings.Contains(f.Message, "written twice") {
 					found = true
@@ -200,8 +200,8 @@ func TestLoadAliasesOfCollections(t *testing.T) {
 	// and 2 missing fields, and one finding per alias.
 	const small = 20
 	fs := within(t, "loading a policy of aliases", func() []*diag.Finding {
-		_, err := LoadFS(repoFS(map[string]string{"policy.yaml": policyOf(small)}))
-		return Findings(err)
+		_, findings, _ := LoadFS(repoFS(map[string]string{"policy.yaml": policyOf(small)}))
+		return findings
 	})
 	aliases := 0
 	for _, f := range fs {
@@ -216,15 +216,15 @@ func TestLoadAliasesOfCollections(t *testing.T) {
 	// in one more finding instead of listed.
 	const n = 5000
 	fs = within(t, "loading a large policy of aliases", func() []*diag.Finding {
-		_, err := LoadFS(repoFS(map[string]string{"policy.yaml": policyOf(n)}))
-		return Findings(err)
+		_, findings, _ := LoadFS(repoFS(map[string]string{"policy.yaml": policyOf(n)}))
+		return findings
 	})
 	more := fmt.Sprintf("%d more problem(s) in this file not listed", 2*n+2-MaxFindingsPerFile)
 	if len(fs) != MaxFindingsPerFile+1 || !strings.Contains(fmt.Sprint(fs), more) {
 		t.Fatalf("want %d findings, the last saying %q; got %d", MaxFindingsPerFile+1, more, len(fs))
 	}
 
-	repo, err := LoadFS(repoFS(map[string]string{"apps/a.yaml": `apiVersion: flinksync.dev/v1alpha1
+	repo, err := loaded(LoadFS(repoFS(map[string]string{"apps/a.yaml": `apiVersion: flinksync.dev/v1alpha1
 kind: FlinkApplication
 metadata:
   name: a
@@ -237,7 +237,7 @@ spec:
     recordsPerSecond: 1000
   flinkConfiguration:
     pool.name: *p
-`}))
+`})))
 	if err != nil {
 		t.Fatalf("an alias of a plain value: %v", err)
 	}
@@ -250,9 +250,9 @@ spec:
 // other path of the loader, also deep in a list.
 func TestRepeatedKeyPaths(t *testing.T) {
 	doc := "apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  waivers:\n  - {rule: CPU-001, reason: r, expires: 2030-01-01}\n  - {rule: CPU-001, reason: r, expires: 2030-01-01, reason: s}\n  x:\n    a.b: [{c: 1, c: 2}]\n"
-	_, err := LoadFS(repoFS(map[string]string{"policy.yaml": doc}))
+	_, findings, _ := LoadFS(repoFS(map[string]string{"policy.yaml": doc}))
 	var got []string
-	for _, f := range Findings(err) {
+	for _, f := range findings {
 		if strings.Contains(f.Message, "written twice") {
 			got = append(got, f.Message)
 		}

@@ -13,8 +13,8 @@ func cmfEnv(cmf string) string {
 
 func TestLoadCMF(t *testing.T) {
 	const mtls = "    endpoint: https://cmf.confluent.svc:8080\n    auth:\n      mtls: {secretRef: cmf-client-tls}\n"
-	repo, err := LoadFS(repoFS(map[string]string{"environments/dev.yaml": cmfEnv(mtls + "    caSecretRef: {name: cmf-ca}\n"),
-		"apps/a.yaml": strings.Replace(base["apps/a.yaml"], "[dev]", "[prod-cmf]", 1)}))
+	repo, err := loaded(LoadFS(repoFS(map[string]string{"environments/dev.yaml": cmfEnv(mtls + "    caSecretRef: {name: cmf-ca}\n"),
+		"apps/a.yaml": strings.Replace(base["apps/a.yaml"], "[dev]", "[prod-cmf]", 1)})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +51,9 @@ func TestLoadCMF(t *testing.T) {
 		{"environment name CMF refuses", with(strings.Replace(cmfEnv(mtls), "name: prod-cmf", "name: qa", 1)), []want{{RuleReference, "apps/a.yaml", 6}, {RuleName, f, 4}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := LoadFS(repoFS(tc.files))
+			_, findings, err := LoadFS(repoFS(tc.files))
 			var got, wantS []string
-			for _, f := range Findings(err) {
+			for _, f := range findings {
 				got = append(got, want{f.Rule, f.File, f.Line}.String())
 			}
 			for _, w := range tc.want {

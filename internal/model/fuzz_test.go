@@ -38,18 +38,11 @@ func FuzzLoad(f *testing.F) {
 			repoFS(sqlFS(map[string]string{"statements/fuzz.yaml": string(data)})),
 			{"only.yaml": &fstest.MapFile{Data: data}},
 		} {
-			repo, err := LoadFS(fsys)
-			if repo == nil {
-				t.Fatalf("LoadFS returned no repository (err %v)", err)
+			repo, findings, err := LoadFS(fsys)
+			if repo == nil || err != nil {
+				t.Fatalf("LoadFS returned no repository or an error (err %v): every problem of a document is a finding", err)
 			}
-			if err == nil {
-				continue
-			}
-			fs := Findings(err)
-			if len(fs) == 0 {
-				t.Fatalf("an error that carries no finding: %v", err)
-			}
-			for _, f := range fs {
+			for _, f := range findings {
 				if !rule.MatchString(f.Rule) || f.Message == "" || f.Line < 0 {
 					t.Fatalf("malformed finding %+v", f)
 				}

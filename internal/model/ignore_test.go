@@ -14,7 +14,7 @@ func TestIgnoreRules(t *testing.T) {
       - managers: [kubectl-edit]
 `
 	app := strings.Replace(base["apps/a.yaml"], "spec:\n", "spec:\n  ignore:\n    - paths: [/spec/job/autoscalerResetNonce]\n", 1)
-	repo, err := LoadFS(repoFS(map[string]string{"environments/dev.yaml": env, "apps/a.yaml": app}))
+	repo, err := loaded(LoadFS(repoFS(map[string]string{"environments/dev.yaml": env, "apps/a.yaml": app})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestIgnoreRules(t *testing.T) {
 	if got := repo.EffectiveApps("dev")[0].Spec.Ignore; len(got) != 1 || got[0].Paths[0] != "/spec/job/autoscalerResetNonce" {
 		t.Errorf("app rules: %+v", got)
 	}
-	none, err := LoadFS(repoFS(map[string]string{"environments/dev.yaml": base["environments/dev.yaml"] + "  sync: {presets: []}\n"}))
+	none, err := loaded(LoadFS(repoFS(map[string]string{"environments/dev.yaml": base["environments/dev.yaml"] + "  sync: {presets: []}\n"})))
 	if err != nil || none.Environment("dev").Spec.Sync.Presets == nil || len(none.Environment("dev").Spec.Sync.Presets) != 0 {
 		t.Errorf("presets: [] turns them off: %v %v", none.Environment("dev").Spec.Sync.Presets, err)
 	}
@@ -54,9 +54,9 @@ func TestIgnoreRuleErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := LoadFS(repoFS(c.files))
+			_, findings, err := LoadFS(repoFS(c.files))
 			var got []want
-			for _, f := range Findings(err) {
+			for _, f := range findings {
 				got = append(got, want{f.Rule, f.File, f.Line})
 			}
 			sortWants(got)

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hashicorp/go-multierror"
 	yaml "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -86,14 +85,14 @@ var ErrNotDirectory = errors.New("repository root is not a readable directory")
 // Load reads the repository under the directory root the way every
 // command reads it: through a source.Dir with the default limits (confined
 // to root, regular files only, byte-capped). See LoadFS.
-func Load(root string) (*Repository, error) {
+func Load(root string) (*Repository, []*diag.Finding, error) {
 	st, err := os.Stat(root)
 	if err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("%s: %w", root, ErrNotDirectory)
+		return nil, nil, fmt.Errorf("%s: %w", root, ErrNotDirectory)
 	}
 	dir, err := source.OpenDir(root, source.Limits{})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", root, ErrNotDirectory, err)
+		return nil, nil, fmt.Errorf("%s: %w: %v", root, ErrNotDirectory, err)
 	}
 	defer dir.Close()
 	return LoadFS(dir)
@@ -102,57 +101,19 @@ func Load(root string) (*Repository, error) {
 // LoadFS reads every *.yaml and *.yml file of fsys, except under overlays/
 // and hidden folders, and returns the typed repository.
 //
-// When the repository has problems, LoadFS still returns what it could read,
-// together with a *multierror.Error whose entries are *diag.Finding, one per
-// problem, each with file and line; Findings extracts them. Any other error
-// means the repository could not be read at all.
-func LoadFS(fsys fs.FS) (*Repository, error) {
+// Every problem in the repository is a finding (rule LOAD-…, with file and
+// line), sorted; the repository beside them is what could be read. The
+// error means the repository could not be read at all (its root cannot be
+// listed), and then there is no repository.
+func LoadFS(fsys fs.FS) (*Repository, []*diag.Finding, error) {
 	l := &loader{fsys: fsys, repo: newRepository(), sqlFiles: map[string]sqlFile{}, checkedPools: map[string]bool{}}
 	if err := fs.WalkDir(fsys, ".", l.visit); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l.parsePending()
 	l.check()
-	if len(l.findings) == 0 {
-		return l.repo, nil
-	}
 	diag.Sort(l.findings)
-	var merr *multierror.Error
-	for _, f := range l.findings {
-		merr = multierror.Append(merr, f)
-	}
-	merr.ErrorFormat = formatFindings
-	return l.repo, merr
-}
-
-// Findings returns the findings inside an error from Load, or nil.
-func Findings(err error) []*diag.Finding {
-	var out []*diag.Finding
-	var merr *multierror.Error
-	if errors.As(err, &merr) {
-		for _, e := range merr.Errors {
-			var f *diag.Finding
-			if errors.As(e, &f) {
-				out = append(out, f)
-			}
-		}
-		return out
-	}
-	var f *diag.Finding
-	if errors.As(err, &f) {
-		return []*diag.Finding{f}
-	}
-	return nil
-}
-
-func formatFindings(es []error) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d problem(s) in the repository:", len(es))
-	for _, e := range es {
-		b.WriteString("\n  ")
-		b.WriteString(e.Error())
-	}
-	return b.String()
+	return l.repo, l.findings, nil
 }
 
 // newRepository returns an empty repository ready to be filled.
@@ -762,30 +723,30 @@ func (l *loader) known(kind string) string {
 func KeyPath(path, key string) string { return joinKey(path, key) }
 
 // LoadPolicyFile reads a standalone Policy document, such as the daemon's
-// own policy (--policy FILE). Problems come back as findings, as from Load.
-func LoadPolicyFile(file string) (*Policy, error) {
+// own policy (--policy FILE). Problems come back as findings, as from Load,
+// and then there is no policy; the error means the file cannot be read.
+func LoadPolicyFile(file string) (*Policy, []*diag.Finding, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l := &loader{repo: newRepository()}
 	l.file(file, data)
 	if len(l.findings) == 0 && (len(l.repo.Policies) != 1 || len(l.repo.Environments)+len(l.repo.Pools)+len(l.repo.Apps)+len(l.repo.Statements)+len(l.repo.Catalogs) > 0) {
 		l.errorf(file, 1, RuleKind, "", "", "a policy file holds exactly one document of kind Policy")
 	}
+	if len(l.findings) == 0 {
+		p := l.repo.Policies[0]
+		for i, id := range p.Spec.Unwaivable {
+			if !ruleID.MatchString(id) {
+				at := fmt.Sprintf("spec.unwaivable[%d]", i)
+				l.errorf(file, p.Origin.LineOf(at), RuleInvalidValue, "", "", "%s: %q is not a rule ID", at, id)
+			}
+		}
+	}
 	if len(l.findings) > 0 {
-		var merr *multierror.Error
-		for _, f := range l.findings {
-			merr = multierror.Append(merr, f)
-		}
-		merr.ErrorFormat = formatFindings
-		return nil, merr
+		diag.Sort(l.findings)
+		return nil, l.findings, nil
 	}
-	p := l.repo.Policies[0]
-	for i, id := range p.Spec.Unwaivable {
-		if !ruleID.MatchString(id) {
-			return nil, fmt.Errorf("%s:%d: spec.unwaivable[%d]: %q is not a rule ID", file, p.Origin.LineOf(fmt.Sprintf("spec.unwaivable[%d]", i)), i, id)
-		}
-	}
-	return p, nil
+	return l.repo.Policies[0], nil, nil
 }

@@ -81,7 +81,7 @@ type want struct {
 func (w want) String() string { return fmt.Sprintf("%s %s:%d", w.rule, w.file, w.line) }
 
 func TestLoadValid(t *testing.T) {
-	repo, err := LoadFS(repoFS(nil))
+	repo, err := loaded(LoadFS(repoFS(nil)))
 	if err != nil {
 		t.Fatalf("valid repository: %v", err)
 	}
@@ -174,10 +174,10 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := LoadFS(repoFS(tc.files))
-			got := Findings(err)
-			if err == nil || len(got) == 0 {
-				t.Fatalf("want findings %v, got none (err %v)", tc.want, err)
+			_, findings, err := LoadFS(repoFS(tc.files))
+			got := findings
+			if err != nil || len(got) == 0 {
+				t.Fatalf("want findings %v and no error, got none (err %v)", tc.want, err)
 			}
 			var gotW []string
 			for _, f := range got {
@@ -226,7 +226,7 @@ spec:
         x.y: 2
 `,
 	})
-	repo, err := LoadFS(fsys)
+	repo, err := loaded(LoadFS(fsys))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,20 +256,20 @@ spec:
 
 func TestSkipsOverlaysAndHiddenFolders(t *testing.T) {
 	junk := "this: is: not yaml: ["
-	_, err := LoadFS(repoFS(map[string]string{
+	_, err := loaded(LoadFS(repoFS(map[string]string{
 		"overlays/dev/kustomization.yaml": junk,
 		".github/workflows/ci.yaml":       junk,
 		"apps/.hidden.yaml":               junk,
 		"README.md":                       junk,
-	}))
+	})))
 	if err != nil {
 		t.Fatalf("overlays, hidden folders and non-YAML files must be skipped: %v", err)
 	}
 }
 
 func TestMultiDocumentFiles(t *testing.T) {
-	repo, err := LoadFS(fstest.MapFS{"all.yml": &fstest.MapFile{Data: []byte(
-		base["environments/dev.yaml"] + "---\n" + base["pools/small.yaml"] + "---\n# empty\n---\n" + base["apps/a.yaml"])}})
+	repo, err := loaded(LoadFS(fstest.MapFS{"all.yml": &fstest.MapFile{Data: []byte(
+		base["environments/dev.yaml"] + "---\n" + base["pools/small.yaml"] + "---\n# empty\n---\n" + base["apps/a.yaml"])}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,14 +282,14 @@ func TestMultiDocumentFiles(t *testing.T) {
 }
 
 func TestLoadMissingDirectory(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope"))
-	if err == nil || Findings(err) != nil {
+	_, findings, err := Load(filepath.Join(t.TempDir(), "nope"))
+	if err == nil || findings != nil {
 		t.Fatalf("a missing directory is an error that is not a finding, got %v", err)
 	}
 }
 
 func TestExampleRepositoryLoadsClean(t *testing.T) {
-	repo, err := Load("../../examples/repo-layout")
+	repo, err := loaded(Load("../../examples/repo-layout"))
 	if err != nil {
 		t.Fatalf("examples/repo-layout must load clean:\n%v", err)
 	}
@@ -311,9 +311,9 @@ func TestAppNameFitsFlinkClusterID(t *testing.T) {
 			"pools/p.yaml":  {Data: []byte("apiVersion: flinksync.dev/v1alpha1\nkind: ComputePool\nmetadata: {name: p}\nspec: {taskManager: {cpu: \"1\", memory: 4Gi}}\n")},
 			"apps/a.yaml":   {Data: []byte("apiVersion: flinksync.dev/v1alpha1\nkind: FlinkApplication\nmetadata:\n  name: " + name + "\nspec: {environments: [dev], pool: p, job: {jarURI: local:///a.jar}, workload: {recordsPerSecond: 10}}\n")},
 		}
-		_, err := LoadFS(fsys)
+		_, findings, err := LoadFS(fsys)
 		var tooLong bool
-		for _, f := range Findings(err) {
+		for _, f := range findings {
 			tooLong = tooLong || (f.Rule == RuleName && f.File == "apps/a.yaml" && f.Line == 4 && strings.Contains(f.Message, "at most 45"))
 		}
 		if tooLong != (n > 45) {
@@ -335,8 +335,8 @@ func TestParallelParseIsDeterministic(t *testing.T) {
 	files["apps/app-100.yaml"] += "  bogus: 1\n"
 	var first string
 	for range 5 {
-		repo, err := LoadFS(repoFS(files))
-		fs := Findings(err)
+		repo, findings, err := LoadFS(repoFS(files))
+		fs := findings
 		if len(fs) != 2 || fs[0].File != "apps/app-100.yaml" || fs[1].File != "apps/zz-dup.yaml" || fs[1].Rule != RuleDuplicate {
 			t.Fatalf("want the unknown field in app-100 and the duplicate at zz-dup, got %v", err)
 		}
@@ -350,4 +350,13 @@ func TestParallelParseIsDeterministic(t *testing.T) {
 			t.Fatalf("two loads differ:\n%s\n%s", first, got)
 		}
 	}
+}
+
+// loaded is a load's result for a test that wants it clean: the repository,
+// and an error when it could not be read or has findings.
+func loaded(repo *Repository, findings []*diag.Finding, err error) (*Repository, error) {
+	if err == nil && len(findings) > 0 {
+		err = fmt.Errorf("%d finding(s): %v", len(findings), findings)
+	}
+	return repo, err
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/source"
 )
 
@@ -86,7 +87,7 @@ func sqlFS(files map[string]string) map[string]string {
 }
 
 func TestLoadSQLKinds(t *testing.T) {
-	repo, err := LoadFS(repoFS(sqlFS(nil)))
+	repo, err := loaded(LoadFS(repoFS(sqlFS(nil))))
 	if err != nil {
 		t.Fatalf("valid repository: %v", err)
 	}
@@ -222,9 +223,9 @@ func TestLoadSQLErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := LoadFS(repoFS(sqlFS(c.files)))
+			_, findings, err := LoadFS(repoFS(sqlFS(c.files)))
 			var got []want
-			for _, f := range Findings(err) {
+			for _, f := range findings {
 				got = append(got, want{f.Rule, f.File, f.Line})
 			}
 			sortWants(got)
@@ -264,8 +265,8 @@ func TestSQLFileLinkOutRefused(t *testing.T) {
 	if err := os.Symlink(outside, sql); err != nil {
 		t.Fatal(err)
 	}
-	repo, err := Load(dir)
-	fs := Findings(err)
+	repo, findings, err := Load(dir)
+	fs := findings
 	if len(fs) != 1 || fs[0].Rule != RuleRead || fs[0].File != "statements/views.yaml" || fs[0].Line != 8 {
 		t.Fatalf("want one %s at statements/views.yaml:8, got %v", RuleRead, err)
 	}
@@ -291,7 +292,7 @@ func TestSQLFileHugeOrNotARegularFile(t *testing.T) {
 		}
 	}
 	sql := filepath.Join(dir, "sql", "views.sql")
-	load := func() (*Repository, error) {
+	load := func() (*Repository, []*diag.Finding, error) {
 		d, err := source.OpenDir(dir, source.Limits{FileBytes: 64 << 10})
 		if err != nil {
 			t.Fatal(err)
@@ -305,10 +306,9 @@ func TestSQLFileHugeOrNotARegularFile(t *testing.T) {
 	}
 	check := func(what string) {
 		t.Helper()
-		repo, err := load()
-		fs := Findings(err)
-		if len(fs) != 1 || fs[0].Rule != RuleRead || fs[0].File != "statements/views.yaml" || fs[0].Line != 8 {
-			t.Fatalf("%s: want one %s at statements/views.yaml:8, got %v", what, RuleRead, err)
+		repo, fs, err := load()
+		if err != nil || len(fs) != 1 || fs[0].Rule != RuleRead || fs[0].File != "statements/views.yaml" || fs[0].Line != 8 {
+			t.Fatalf("%s: want one %s at statements/views.yaml:8, got %v (err %v)", what, RuleRead, fs, err)
 		}
 		if len(repo.EffectiveStatements("dev")) != 0 {
 			t.Fatalf("%s: a statement without its SQL must not be effective", what)

@@ -67,9 +67,9 @@ func BenchmarkRender2000x5(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		objs := 0
 		for _, env := range base.Repo.Environments {
-			out, err := render.Render(render.InputOf(base.Repo, env, size), render.Options{Source: fsys})
-			if err != nil {
-				b.Fatal(err)
+			out, findings, err := render.Render(render.InputOf(base.Repo, env, size), render.Options{Source: fsys})
+			if err != nil || len(findings) > 0 {
+				b.Fatalf("%v %v", err, findings)
 			}
 			objs += len(out.Objects)
 		}

@@ -1,14 +1,11 @@
 package pipeline
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
-
-	"github.com/flinksync/flinksync/internal/render"
 )
 
 // exampleWith is the example repository with one file's text replaced.
@@ -110,22 +107,5 @@ func TestSQLTyposBlockWhatTheyCouldAffect(t *testing.T) {
 				t.Errorf("only %v must be blocked, got %v", tc.want, res.Blocked)
 			}
 		})
-	}
-}
-
-// A render error of an app or a statement is a finding at the line of its
-// own document, not at the environment's file.
-func TestRenderFindingsArePlacedAtTheirDocument(t *testing.T) {
-	err := &render.RenderError{Environment: "dev", Errors: []*render.SourceError{
-		{File: "statements/views.yaml", Line: 12, What: "statement views", Err: errors.New("a line break in a property")},
-		{File: "apps/orders.yaml", Line: 3, What: "app orders", Err: errors.New("too big")},
-	}}
-	got := renderFindings("dev", "environments/dev.yaml", err)
-	if len(got) != 2 || got[0].File != "statements/views.yaml" || got[0].Line != 12 || got[0].App != "views" ||
-		got[1].File != "apps/orders.yaml" || got[1].Line != 3 || got[1].App != "orders" || got[0].Environment != "dev" || got[0].Rule != RuleRender {
-		t.Fatalf("findings: %+v %+v", got[0], got[1])
-	}
-	if f := renderFindings("dev", "environments/dev.yaml", errors.New("odd")); len(f) != 1 || f[0].File != "environments/dev.yaml" || f[0].Line != 1 {
-		t.Fatalf("an unplaced error goes to the environment's file: %+v", f[0])
 	}
 }

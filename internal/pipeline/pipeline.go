@@ -4,17 +4,23 @@
 // environment with an error finding, or whose render failed, must not be
 // touched by the sync stage.
 //
+// The stages keep one contract (see internal/diag): each returns its value,
+// its findings ([]*diag.Finding: file, line, rule, severity, message) and an
+// error that means only "could not run". Run chains them without looking
+// inside an error: it appends findings, and stops only on an error. Its own
+// Result carries the findings (Result.Findings) and its error is, again,
+// only for a repository that cannot be read at all. A new kind or target
+// adds findings under its rules; Run does not change.
+//
 // The commands (validate, size, render, apply, plan) and the daemon call
 // Run; nothing here talks to a cluster or to Git.
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,18 +32,16 @@ import (
 	"github.com/flinksync/flinksync/internal/state"
 )
 
-// Rule IDs for problems found after loading.
-const (
-	RuleSizing = "SIZE-001"   // an application cannot be sized
-	RuleRender = "RENDER-001" // an environment cannot be rendered (overlay, sizing)
+// The rules of the stages after loading, by the names the commands use.
+var (
+	RuleSizing = sizing.SIZE001.ID()   // an application cannot be sized
+	RuleRender = render.RENDER001.ID() // an environment cannot be rendered (overlay, sizing)
 )
 
 // Rules lists every rule a pass can report, for SARIF and JUnit.
 func Rules() []diag.RuleInfo {
 	out := append([]diag.RuleInfo(nil), model.LoadRules...)
-	out = append(out,
-		diag.RuleInfo{ID: RuleSizing, Severity: diag.Error, Summary: "an application cannot be sized from its workload"},
-		diag.RuleInfo{ID: RuleRender, Severity: diag.Error, Summary: "an environment cannot be rendered (kustomize overlay)"})
+	out = append(out, sizing.SIZE001.Info(), render.RENDER001.Info())
 	return append(out, policy.Rules...)
 }
 
@@ -94,9 +98,8 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
-	repo, err := model.LoadFS(fsys)
-	findings := model.Findings(err)
-	if err != nil && findings == nil {
+	repo, findings, err := model.LoadFS(fsys)
+	if err != nil {
 		return nil, err
 	}
 	res := &Result{revision: opts.Revision, Repo: repo, Rendered: map[string]*render.Environment{}, Blocked: map[string][]string{}}
@@ -106,11 +109,11 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 	for _, env := range repo.Environments {
 		res.Guards[env.Metadata.Name] = state.GuardOf(env, eff.RequiresTLS(env), opts.Now)
 	}
-	plan, err := sizing.ForRepository(repo, sizing.Limits{MaxTaskManagerCPU: eff.MaxTaskManagerCPU.AsApproximateFloat64()})
-	findings = append(findings, sizingFindings(err, findings)...)
-	if plan == nil {
-		plan = &sizing.Plan{}
+	plan, sized, err := sizing.ForRepository(repo, sizing.Limits{MaxTaskManagerCPU: eff.MaxTaskManagerCPU.AsApproximateFloat64()})
+	if err != nil {
+		return nil, err
 	}
+	findings = append(findings, notAgain(sized, findings)...)
 	res.Sizing = plan
 
 	size := func(env, app string) (render.Resources, error) {
@@ -124,8 +127,9 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 	}
 	// Environments render independently: spread them over the CPUs.
 	type rendered struct {
-		out *render.Environment
-		err error
+		out      *render.Environment
+		findings []*diag.Finding
+		err      error
 	}
 	outs := make([]rendered, len(repo.Environments))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -135,8 +139,8 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out, err := render.Render(render.InputOf(repo, env, size), render.Options{Revision: opts.Revision, Source: fsys})
-			outs[i] = rendered{out, err}
+			out, fs, err := render.Render(render.InputOf(repo, env, size), render.Options{Revision: opts.Revision, Source: fsys})
+			outs[i] = rendered{out, fs, err}
 		}()
 	}
 	wg.Wait()
@@ -146,37 +150,18 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 			continue // a duplicate the loader reported
 		}
 		if err := outs[i].err; err != nil {
-			findings = append(findings, renderFindings(name, env.Origin.File, err)...)
-			continue
+			return nil, fmt.Errorf("environment %s: %w", name, err)
 		}
-		res.Rendered[name] = outs[i].out
+		findings = append(findings, outs[i].findings...)
+		if outs[i].out != nil {
+			res.Rendered[name] = outs[i].out
+		}
 	}
 	findings = append(findings, policy.Evaluate(policy.Input{Repo: repo, Rendered: res.Rendered, Daemon: opts.Daemon, Now: opts.Now})...)
 	diag.Sort(findings)
 	res.Findings = findings
 	res.block()
 	return res, nil
-}
-
-// renderFindings places a render error of environment env: an overlay's at
-// its kustomization line, an app's or statement's at the line of its
-// document, anything else at the environment's file.
-func renderFindings(env, envFile string, err error) []*diag.Finding {
-	finding := func(file string, line int, app, msg string) *diag.Finding {
-		return &diag.Finding{Rule: RuleRender, Severity: diag.Error, File: file, Line: max(line, 1), Environment: env, App: app, Message: msg}
-	}
-	if oe, ok := errors.AsType[*render.OverlayError](err); ok {
-		return []*diag.Finding{finding(oe.File, oe.Line, "", oe.Err.Error())}
-	}
-	if re, ok := errors.AsType[*render.RenderError](err); ok {
-		out := make([]*diag.Finding, 0, len(re.Errors))
-		for _, se := range re.Errors {
-			_, name, _ := strings.Cut(se.What, " ")
-			out = append(out, finding(se.File, se.Line, name, fmt.Sprintf("cannot render %s: %v", se.What, se.Err)))
-		}
-		return out
-	}
-	return []*diag.Finding{finding(envFile, 1, "", err.Error())}
 }
 
 // Resources converts a sizing result into what render needs.
@@ -189,37 +174,21 @@ func Resources(r *sizing.Result) render.Resources {
 	}
 }
 
-// sizingFindings turns sizing errors into findings at the field at fault.
-// Apps that already have load findings are skipped: their sizing failed
-// because of those.
-func sizingFindings(err error, load []*diag.Finding) []*diag.Finding {
-	if err == nil {
+// notAgain drops the sizing findings of apps that already have load
+// findings: their sizing failed because of those.
+func notAgain(sized, load []*diag.Finding) []*diag.Finding {
+	if len(sized) == 0 {
 		return nil
 	}
 	loadBad := map[string]bool{}
 	for _, f := range load {
 		loadBad[f.App] = true
 	}
-	var out []*diag.Finding
-	var errs []error
-	if u, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = u.Unwrap()
-	} else if u, ok := err.(interface{ WrappedErrors() []error }); ok {
-		errs = u.WrappedErrors()
-	} else {
-		errs = []error{err}
-	}
-	for _, e := range errs {
-		f := &diag.Finding{Rule: RuleSizing, Severity: diag.Error, Message: e.Error()}
-		var ae *sizing.AppError
-		if errors.As(e, &ae) {
-			if loadBad[ae.App] {
-				continue
-			}
-			f.Environment, f.App, f.File, f.Line = ae.Environment, ae.App, ae.File, ae.Line
-			f.Message = "cannot size: " + ae.Err.Error()
+	out := make([]*diag.Finding, 0, len(sized))
+	for _, f := range sized {
+		if f.App == "" || !loadBad[f.App] {
+			out = append(out, f)
 		}
-		out = append(out, f)
 	}
 	return out
 }

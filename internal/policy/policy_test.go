@@ -105,17 +105,17 @@ func evaluate(t *testing.T, files map[string]string, res render.Resources, daemo
 // evaluateSized is evaluate with sizing per environment and app or statement.
 func evaluateSized(t *testing.T, files map[string]string, size func(env, name string) render.Resources, daemon *model.Policy) []*diag.Finding {
 	t.Helper()
-	in, err := input(t, files, size, daemon)
-	if err != nil {
-		t.Fatalf("test repository must load: %v", err)
+	in, loadFindings := input(t, files, size, daemon)
+	if len(loadFindings) > 0 {
+		t.Fatalf("test repository must load: %v", loadFindings)
 	}
 	return Evaluate(in)
 }
 
 // input loads files and renders each environment with size, as
-// pipeline.Run does: a repository with load findings (err) is rendered
-// and checked all the same.
-func input(t *testing.T, files map[string]string, size func(env, name string) render.Resources, daemon *model.Policy) (Input, error) {
+// pipeline.Run does: a repository with load findings (returned) is
+// rendered and checked all the same.
+func input(t *testing.T, files map[string]string, size func(env, name string) render.Resources, daemon *model.Policy) (Input, []*diag.Finding) {
 	t.Helper()
 	fsys := fstest.MapFS{}
 	for k, v := range files {
@@ -123,20 +123,20 @@ func input(t *testing.T, files map[string]string, size func(env, name string) re
 			fsys[k] = &fstest.MapFile{Data: []byte(v)}
 		}
 	}
-	repo, err := model.LoadFS(fsys)
-	if repo == nil {
+	repo, loadFindings, err := model.LoadFS(fsys)
+	if err != nil {
 		t.Fatalf("test repository does not load at all: %v", err)
 	}
 	rendered := map[string]*render.Environment{}
 	for _, env := range repo.Environments {
-		out, err := render.Render(render.InputOf(repo, env,
+		out, findings, err := render.Render(render.InputOf(repo, env,
 			func(e, n string) (render.Resources, error) { return size(e, n), nil }), render.Options{Source: fsys})
-		if err != nil {
-			t.Fatalf("render %s: %v", env.Metadata.Name, err)
+		if err != nil || len(findings) > 0 {
+			t.Fatalf("render %s: %v %v", env.Metadata.Name, err, findings)
 		}
 		rendered[env.Metadata.Name] = out
 	}
-	return Input{Repo: repo, Rendered: rendered, Daemon: daemon, Now: now}, err
+	return Input{Repo: repo, Rendered: rendered, Daemon: daemon, Now: now}, loadFindings
 }
 
 // with is the compliant repository with changes: triples of file, text
@@ -166,7 +166,7 @@ func edited(files map[string]string, changes ...string) map[string]string {
 func TestCompliantRepositoryPasses(t *testing.T) {
 	if fs := evaluate(t, compliant, twoTMs, nil); len(fs) > 0 {
 		for _, f := range fs {
-			t.Errorf("unexpected finding: %s %s", f.Rule, f.Error())
+			t.Errorf("unexpected finding: %s %s", f.Rule, f.String())
 		}
 	}
 }

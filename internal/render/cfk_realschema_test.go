@@ -42,9 +42,9 @@ func TestTestReposAcceptedByRealCFKSchema(t *testing.T) {
 	checked := map[string]int{}
 	for _, name := range names {
 		fsys := repos[name]
-		repo, err := model.LoadFS(fsys)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+		repo, findings, err := model.LoadFS(fsys)
+		if err != nil || len(findings) > 0 {
+			t.Fatalf("%s: %v %v", name, err, findings)
 		}
 		for _, cpu := range []float64{0.5, 1, 2.25} {
 			res := render.Resources{TaskManagers: 2, Slots: 2, TaskManagerCPU: cpu * 2, TaskManagerMemory: 8 << 30,
@@ -53,10 +53,10 @@ func TestTestReposAcceptedByRealCFKSchema(t *testing.T) {
 				if env.Spec.Target != model.TargetCFK {
 					continue
 				}
-				out, err := render.Render(render.InputOf(repo, env,
+				out, findings, err := render.Render(render.InputOf(repo, env,
 					func(string, string) (render.Resources, error) { return res, nil }), render.Options{Source: fsys, Revision: "abc"})
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
+				if err != nil || len(findings) > 0 {
+					t.Fatalf("%s: %v %v", name, err, findings)
 				}
 				for _, o := range out.Objects {
 					if o.GroupVersionKind().Group == testenv.CFKGroup && !kinds[o.GetKind()] {

@@ -41,10 +41,7 @@ func TestCFKApplicationResourcesAreQuantities(t *testing.T) {
 	}
 	repo, fsys := load(t, baseFiles())
 	for _, env := range []string{"eu", "prod"} {
-		out, err := Render(InputOf(repo, repo.Environment(env), size), Options{Source: fsys})
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := clean[*Environment](t)(Render(InputOf(repo, repo.Environment(env), size), Options{Source: fsys}))
 		kind, jm := "FlinkApplication", any("500m")
 		if env == "prod" {
 			kind, jm = "FlinkDeployment", 0.5 // FKO's schema: a number of cores

@@ -138,11 +138,7 @@ func fkoSQLSize(env, name string) (Resources, error) {
 func renderFKOSQL(t *testing.T, files map[string]string) *Environment {
 	t.Helper()
 	repo, fsys := load(t, files)
-	out, err := Render(InputOf(repo, repo.Environment("dev"), fkoSQLSize), Options{Source: fsys, Revision: "abc"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return clean[*Environment](t)(Render(InputOf(repo, repo.Environment("dev"), fkoSQLSize), Options{Source: fsys, Revision: "abc"}))
 }
 
 // runnerName is the name of statement st's runner objects in env dev.
@@ -242,8 +238,8 @@ func TestFKOSQLPropertyLineBreakIsAnError(t *testing.T) {
 	files := fkoSQLFiles()
 	files["statements/orders-to-sink.yaml"] = strings.Replace(ordersToSink, "pipeline.name: it's orders", `pipeline.name: "two\nlines"`, 1)
 	repo, fsys := load(t, files)
-	_, err := Render(InputOf(repo, repo.Environment("dev"), fixedSize), Options{Source: fsys})
-	if err == nil || !strings.Contains(err.Error(), `statements/orders-to-sink.yaml:12: statement orders-to-sink: spec.properties["pipeline.name"]:`) {
+	err := problems(t)(Render(InputOf(repo, repo.Environment("dev"), fixedSize), Options{Source: fsys}))
+	if err == nil || !strings.Contains(err.Error(), `statements/orders-to-sink.yaml:12: cannot render statement orders-to-sink: spec.properties["pipeline.name"]:`) {
 		t.Fatalf("want an error at the property's line, got %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"errors"
 	"runtime"
 	"strings"
 	"syscall"
@@ -30,17 +29,14 @@ func FuzzOverlay(f *testing.F) {
 	for k, v := range files {
 		fsys[k] = &fstest.MapFile{Data: []byte(v)}
 	}
-	repo, err := model.LoadFS(fsys)
-	if err != nil {
-		f.Fatal(err)
-	}
+	repo := clean[*model.Repository](f)(model.LoadFS(fsys))
 	env, apps := repo.Environment("prod"), repo.EffectiveApps("prod")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src := fstest.MapFS{"overlays/prod/kustomization.yaml": &fstest.MapFile{Data: data},
 			"overlays/prod/crb.yaml": &fstest.MapFile{Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")}}
-		out, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: src})
-		if err == nil && out == nil {
-			t.Fatal("no output and no error")
+		out, fs, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: src})
+		if err := problems(t)(out, fs, err); err == nil && out == nil {
+			t.Fatal("no output and no finding")
 		}
 	})
 }
@@ -69,8 +65,8 @@ func processCPU() time.Duration {
 // FuzzOverlayFiles feeds arbitrary bytes to Render as the prod overlay's
 // kustomization, one resource file and one patch file (aliases, case-variant
 // keys, URLs, forged annotations among the seeds). Each input must render
-// within fuzzMaxCPU (and fuzzMaxWall) and fuzzMaxAlloc; a failure must be an *OverlayError
-// naming a file of the overlay; a success must hold only objects with
+// within fuzzMaxCPU (and fuzzMaxWall) and fuzzMaxAlloc; a failure must be a finding
+// at a file of the overlay; a success must hold only objects with
 // valid names, no internal annotation, and flinksync's labels.
 func FuzzOverlayFiles(f *testing.F) {
 	res := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: b}\n"
@@ -96,9 +92,7 @@ func FuzzOverlayFiles(f *testing.F) {
 	env, apps := repo.Environment("prod"), repo.EffectiveApps("prod")
 	// kustomize loads its OpenAPI schema on first use (seconds): once,
 	// before the clock of any input starts.
-	if _, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: fsys}); err != nil {
-		f.Fatal(err)
-	}
+	clean[*Environment](f)(Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: fsys}))
 	f.Fuzz(func(t *testing.T, kust, res, patch []byte) {
 		if len(kust) > fuzzMaxInput || len(res) > fuzzMaxInput || len(patch) > fuzzMaxInput {
 			return
@@ -111,16 +105,16 @@ func FuzzOverlayFiles(f *testing.F) {
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		start, cpu := time.Now(), processCPU()
-		out, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: src})
+		out, fs, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: src})
 		took, tookCPU := time.Since(start), processCPU()-cpu
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		if tookCPU > fuzzMaxCPU || took > fuzzMaxWall || after.TotalAlloc-before.TotalAlloc > fuzzMaxAlloc {
 			t.Fatalf("one render took %v of CPU (%v in all) and allocated %d MB", tookCPU, took, (after.TotalAlloc-before.TotalAlloc)>>20)
 		}
-		if err != nil {
-			if oe, ok := errors.AsType[*OverlayError](err); !ok || !strings.HasPrefix(oe.File, OverlayDir+"/") {
-				t.Fatalf("an overlay failure must be an *OverlayError at an overlay file, got %v", err)
+		if problems(t)(out, fs, err) != nil {
+			if !strings.HasPrefix(fs[0].File, OverlayDir+"/") {
+				t.Fatalf("an overlay failure must be a finding at an overlay file, got %v", fs)
 			}
 			return
 		}

@@ -139,13 +139,6 @@ var mapPatchCases = []struct {
 // renderEnvTB renders environment env of files without an overlay.
 func renderEnvTB(tb testing.TB, files map[string]string, env string) *Environment {
 	tb.Helper()
-	repo, err := model.LoadFS(testrepo.FS(files))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	out, err := Render(InputOf(repo, repo.Environment(env), fixedSize), Options{Revision: "r"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
+	repo := clean[*model.Repository](tb)(model.LoadFS(testrepo.FS(files)))
+	return clean[*Environment](tb)(Render(InputOf(repo, repo.Environment(env), fixedSize), Options{Revision: "r"}))
 }

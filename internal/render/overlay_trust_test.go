@@ -1,7 +1,6 @@
 package render
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/kustomize/api/types"
+
+	"github.com/flinksync/flinksync/internal/diag"
 )
 
 const envKust = "overlays/prod/kustomization.yaml"
@@ -57,22 +58,23 @@ func (s *sentinel) check(t *testing.T, what string) {
 	os.Remove(s.git)
 }
 
-// overlayError renders prod with files and wants an *OverlayError.
-func overlayError(t *testing.T, files map[string]string) *OverlayError {
+// overlayError renders prod with files and wants one finding.
+func overlayError(t *testing.T, files map[string]string) *diag.Finding {
 	t.Helper()
 	repo, fsys := load(t, files)
-	_, err := Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys})
-	var oe *OverlayError
-	if !errors.As(err, &oe) {
-		t.Fatalf("want an *OverlayError, got %v", err)
+	out, fs, err := Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys})
+	if err := problems(t)(out, fs, err); err == nil || len(fs) != 1 {
+		t.Fatalf("want one finding, got %v", fs)
 	}
-	return oe
+	return fs[0]
 }
 
-func wantAt(t *testing.T, oe *OverlayError, file string, line int, text string) {
+// wantAt checks that f is at file and line (line 1 for an overlay problem
+// no line of which is at fault) and says text.
+func wantAt(t *testing.T, f *diag.Finding, file string, line int, text string) {
 	t.Helper()
-	if oe.File != file || oe.Line != line || !strings.Contains(oe.Error(), text) {
-		t.Errorf("want an error at %s:%d saying %q, got %s:%d: %v", file, line, text, oe.File, oe.Line, oe.Err)
+	if f.File != file || f.Line != max(line, 1) || f.Environment != "prod" || !strings.Contains(f.Message, text) {
+		t.Errorf("want a finding at %s:%d saying %q, got %s:%d: %v", file, line, text, f.File, f.Line, f.Message)
 	}
 }
 
@@ -264,9 +266,8 @@ func BenchmarkOverlayAliasBomb(b *testing.B) {
 	env, apps := repo.Environment("prod"), repo.EffectiveApps("prod")
 	b.ReportAllocs()
 	for b.Loop() {
-		var oe *OverlayError
-		if _, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: fsys}); !errors.As(err, &oe) {
-			b.Fatalf("want the bomb refused, got %v", err)
+		if _, fs, err := Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: fsys}); err != nil || len(fs) != 1 {
+			b.Fatalf("want the bomb refused, got %v (err %v)", fs, err)
 		}
 	}
 }

@@ -20,9 +20,15 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/flinkconf"
 	"github.com/flinksync/flinksync/internal/model"
 )
+
+// RENDER001 is the rule of an environment that cannot be rendered: an app
+// or statement that cannot be built (at its document's line) or a
+// kustomize overlay that fails (at the overlay's line that causes it).
+var RENDER001 = diag.NewRule("RENDER-001", diag.Error, "an environment cannot be rendered (kustomize overlay)")
 
 // Labels and annotations flinksync puts on every object it renders.
 const (
@@ -155,25 +161,59 @@ func (e *SourceError) Error() string {
 // Unwrap returns the underlying error.
 func (e *SourceError) Unwrap() error { return e.Err }
 
-// RenderError is why an environment could not be rendered: one
+// renderError is why an environment could not be rendered: one
 // SourceError per app or statement.
-type RenderError struct {
-	Environment string
-	Errors      []*SourceError
+type renderError struct {
+	errors []*SourceError
 }
 
-func (e *RenderError) Error() string {
-	msgs := make([]string, len(e.Errors))
-	for i, se := range e.Errors {
+func (e *renderError) Error() string {
+	msgs := make([]string, len(e.errors))
+	for i, se := range e.errors {
 		msgs[i] = se.Error()
 	}
-	return fmt.Sprintf("environment %s: cannot render:\n  %s", e.Environment, strings.Join(msgs, "\n  "))
+	return "cannot render:\n  " + strings.Join(msgs, "\n  ")
 }
 
 // Render renders one environment: its apps, its SQL statements and
-// catalogs, then its overlay. An error means nothing of the environment
-// should be applied.
-func Render(in Input, opts Options) (*Environment, error) {
+// catalogs, then its overlay.
+//
+// Whatever keeps the environment from rendering is a RENDER-001 finding,
+// placed: an app's or statement's at the line of its document that causes
+// it, an overlay's at the kustomization entry or file at fault, anything
+// else at the environment's file. With findings there is no Environment:
+// nothing of it may be applied. The error means Render could not run (an
+// input without an environment or a size function).
+func Render(in Input, opts Options) (*Environment, []*diag.Finding, error) {
+	if in.Env == nil || in.Size == nil {
+		return nil, nil, errors.New("render: the input has no environment or no size function")
+	}
+	out, err := render(in, opts)
+	if err != nil {
+		return nil, findings(in.Env, err), nil
+	}
+	return out, nil, nil
+}
+
+// findings places a render error of env as RENDER-001 findings.
+func findings(env *model.Environment, err error) []*diag.Finding {
+	name := env.Metadata.Name
+	if oe, ok := errors.AsType[*OverlayError](err); ok {
+		return []*diag.Finding{RENDER001.At(oe.File, max(oe.Line, 1), oe.Err.Error()).For(name, "")}
+	}
+	if re, ok := errors.AsType[*renderError](err); ok {
+		out := make([]*diag.Finding, 0, len(re.errors))
+		for _, se := range re.errors {
+			_, app, _ := strings.Cut(se.What, " ")
+			out = append(out, RENDER001.Atf(se.File, max(se.Line, 1), "cannot render %s: %v", se.What, se.Err).For(name, app))
+		}
+		return out
+	}
+	return []*diag.Finding{RENDER001.At(env.Origin.File, 1, err.Error()).For(name, "")}
+}
+
+// render is Render with its problems as one error, which findings places.
+func render(in Input, opts Options) (*Environment, error) {
 	env, apps, size := in.Env, in.Apps, in.Size
 	out := &Environment{Name: env.Metadata.Name, Namespace: env.Spec.Namespace}
 	b := &builder{env: env, opts: opts}
@@ -210,7 +250,7 @@ func Render(in Input, opts Options) (*Environment, error) {
 	out.Objects = append(out.Objects, sql...)
 	errs = append(errs, sqlErrs...)
 	if len(errs) > 0 {
-		return nil, &RenderError{Environment: env.Metadata.Name, Errors: errs}
+		return nil, &renderError{errors: errs}
 	}
 	annotateStateSize(in, out.Objects)
 	if opts.Source != nil {

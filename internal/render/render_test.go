@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
 )
 
@@ -86,11 +87,7 @@ func load(t *testing.T, files map[string]string) (*model.Repository, fstest.MapF
 	for k, v := range files {
 		fsys[k] = &fstest.MapFile{Data: []byte(v)}
 	}
-	repo, err := model.LoadFS(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return repo, fsys
+	return clean[*model.Repository](t)(model.LoadFS(fsys)), fsys
 }
 
 func baseFiles() map[string]string {
@@ -103,11 +100,7 @@ func renderEnv(t *testing.T, files map[string]string, env string, opts Options) 
 	if opts.Source == nil {
 		opts.Source = fsys
 	}
-	out, err := Render(InputOf(repo, repo.Environment(env), fixedSize), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return clean[*Environment](t)(Render(InputOf(repo, repo.Environment(env), fixedSize), opts))
 }
 
 func find(t *testing.T, e *Environment, kind, name string) *Object {
@@ -334,8 +327,8 @@ func TestOverlayRefusesRemote(t *testing.T) {
 		"helmCharts: [{name: x, repo: https://charts.example.com}]\n",
 	} {
 		repo, fsys := load(t, withOverlay(k))
-		_, err := Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys})
-		if !errors.Is(err, ErrRemoteOverlay) || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
+		err := problems(t)(Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys}))
+		if err == nil || !strings.Contains(err.Error(), ErrRemoteOverlay.Error()) || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
 			t.Errorf("%q: want a refusal naming the file, got %v", k, err)
 		}
 	}
@@ -343,7 +336,7 @@ func TestOverlayRefusesRemote(t *testing.T) {
 
 func TestOverlayErrorNamesFile(t *testing.T) {
 	repo, fsys := load(t, withOverlay("patches: [{path: missing.yaml}]\n"))
-	_, err := Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys})
+	err := problems(t)(Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys}))
 	if err == nil || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
 		t.Fatalf("want an error naming the overlay, got %v", err)
 	}
@@ -351,8 +344,8 @@ func TestOverlayErrorNamesFile(t *testing.T) {
 
 func TestSizingErrorBlocksEnvironment(t *testing.T) {
 	repo, fsys := load(t, baseFiles())
-	_, err := Render(InputOf(repo, repo.Environment("prod"),
-		func(string, string) (Resources, error) { return Resources{}, errors.New("too big") }), Options{Source: fsys})
+	err := problems(t)(Render(InputOf(repo, repo.Environment("prod"),
+		func(string, string) (Resources, error) { return Resources{}, errors.New("too big") }), Options{Source: fsys}))
 	if err == nil || !strings.Contains(err.Error(), "apps/orders.yaml") {
 		t.Fatalf("want an error naming the app's file, got %v", err)
 	}
@@ -366,9 +359,67 @@ func TestOverlayEntriesMustBeLocalFiles(t *testing.T) {
 		"transformers: [t.yaml]\n":                 "not allowed in overlays",
 	} {
 		repo, fsys := load(t, withOverlay(k))
-		_, err := Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys})
+		err := problems(t)(Render(InputOf(repo, repo.Environment("prod"), fixedSize), Options{Source: fsys}))
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
 			t.Errorf("%q: want an error %q naming the overlay, got %v", k, want, err)
 		}
+	}
+}
+
+// clean returns a function that fails tb unless a load or a render ran
+// without an error or a finding, and returns its value.
+func clean[V any](tb testing.TB) func(V, []*diag.Finding, error) V {
+	return func(v V, findings []*diag.Finding, err error) V {
+		tb.Helper()
+		if err != nil || len(findings) > 0 {
+			tb.Fatalf("want no error and no finding, got %v and %v", err, findings)
+		}
+		return v
+	}
+}
+
+// problems returns a function that takes a render that should have failed
+// and returns its findings as one error ("file:line: message" each), nil
+// when it rendered. It fails tb when the render broke the stage contract:
+// an error (Render ran), output beside findings, or a finding that is not
+// a RENDER-001 error with a file and a line.
+func problems(tb testing.TB) func(*Environment, []*diag.Finding, error) error {
+	return func(out *Environment, findings []*diag.Finding, err error) error {
+		tb.Helper()
+		if err != nil {
+			tb.Fatalf("Render could not run: %v; a render problem is a finding", err)
+		}
+		if len(findings) == 0 {
+			return nil
+		}
+		if out != nil {
+			tb.Fatalf("output beside findings %v", findings)
+		}
+		msgs := make([]string, len(findings))
+		for i, f := range findings {
+			if f.Rule != RENDER001.ID() || f.Severity != diag.Error || f.File == "" || f.Line < 1 || f.Environment == "" {
+				tb.Fatalf("a finding without its rule, severity, file, line or environment: %+v", f)
+			}
+			msgs[i] = f.String()
+		}
+		return errors.New(strings.Join(msgs, "\n"))
+	}
+}
+
+// A render error of an app or a statement is a finding at the line of its
+// own document, not at the environment's file.
+func TestRenderFindingsArePlacedAtTheirDocument(t *testing.T) {
+	env := &model.Environment{Metadata: model.ObjectMeta{Name: "dev"}, Origin: model.Origin{File: "environments/dev.yaml"}}
+	err := &renderError{errors: []*SourceError{
+		{File: "statements/views.yaml", Line: 12, What: "statement views", Err: errors.New("a line break in a property")},
+		{File: "apps/orders.yaml", Line: 3, What: "app orders", Err: errors.New("too big")},
+	}}
+	got := findings(env, err)
+	if len(got) != 2 || got[0].File != "statements/views.yaml" || got[0].Line != 12 || got[0].App != "views" ||
+		got[1].File != "apps/orders.yaml" || got[1].Line != 3 || got[1].App != "orders" || got[0].Environment != "dev" || got[0].Rule != RENDER001.ID() {
+		t.Fatalf("findings: %+v %+v", got[0], got[1])
+	}
+	if f := findings(env, errors.New("odd")); len(f) != 1 || f[0].File != "environments/dev.yaml" || f[0].Line != 1 {
+		t.Fatalf("an unplaced error goes to the environment's file: %+v", f[0])
 	}
 }

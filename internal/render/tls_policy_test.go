@@ -16,18 +16,18 @@ import (
 // an external test because policy imports render.
 func TestRenderedTLSPassesPolicy(t *testing.T) {
 	fsys := tlsPolicyRepo()
-	repo, err := model.LoadFS(fsys)
-	if err != nil {
-		t.Fatal(err)
+	repo, findings, err := model.LoadFS(fsys)
+	if err != nil || len(findings) > 0 {
+		t.Fatalf("%v %v", err, findings)
 	}
 	res := render.Resources{TaskManagers: 2, Slots: 2, TaskManagerCPU: 2, TaskManagerMemory: 8 << 30, JobManagerCPU: 1, JobManagerMemory: 2 << 30}
 	rendered := map[string]*render.Environment{}
 	wired := 0
 	for _, env := range repo.Environments {
-		out, err := render.Render(render.InputOf(repo, env,
+		out, findings, err := render.Render(render.InputOf(repo, env,
 			func(string, string) (render.Resources, error) { return res, nil }), render.Options{Source: fsys})
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || len(findings) > 0 {
+			t.Fatalf("%v %v", err, findings)
 		}
 		rendered[env.Metadata.Name] = out
 		for _, o := range out.Objects {
@@ -45,7 +45,7 @@ func TestRenderedTLSPassesPolicy(t *testing.T) {
 	}
 	for _, f := range policy.Evaluate(policy.Input{Repo: repo, Rendered: rendered, Now: time.Now()}) {
 		if strings.HasPrefix(f.Rule, "TLS-") {
-			t.Errorf("rendered TLS raises %s: %s", f.Rule, f.Error())
+			t.Errorf("rendered TLS raises %s: %s", f.Rule, f.String())
 		}
 	}
 }

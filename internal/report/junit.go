@@ -94,10 +94,10 @@ func WriteFindingsJUnit(w io.Writer, fs []*diag.Finding, rules []diag.RuleInfo) 
 				c.Skipped = &junitSkipped{Message: "waived: " + f.WaivedBy}
 				s.Skipped++
 			case f.Severity == diag.Error:
-				c.Failure = &junitFailure{Message: f.Message, Type: id, Text: f.Error()}
+				c.Failure = &junitFailure{Message: f.Message, Type: id, Text: f.String()}
 				s.Failures++
 			default:
-				c.SystemOut = "warning: " + f.Error()
+				c.SystemOut = "warning: " + f.String()
 			}
 			s.Cases = append(s.Cases, c)
 		}

@@ -56,11 +56,7 @@ spec:
 `, a, strings.Join(names, ", "), a%3, 1000+a*37%200_000, 100+a%2000, a*1013%100_000_000, a%50,
 			[]string{"simple", "medium", "complex"}[a%3], 100+a*7%20_000, []string{"low", "medium", "high"}[a%3]))
 	}
-	repo, err := model.LoadFS(fsys)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return repo
+	return clean[*model.Repository](tb)(model.LoadFS(fsys))
 }
 
 // BenchmarkSize10000 sizes 10,000 app × environment pairs (2,500 apps in 4
@@ -70,10 +66,7 @@ func BenchmarkSize10000(b *testing.B) {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	for b.Loop() {
-		plan, err := ForRepository(repo, Limits{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		plan := clean[*Plan](b)(ForRepository(repo, Limits{}))
 		if len(plan.Results) != 10_000 {
 			b.Fatalf("%d results", len(plan.Results))
 		}

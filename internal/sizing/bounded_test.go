@@ -1,12 +1,9 @@
 package sizing
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/go-multierror"
 
 	"github.com/flinksync/flinksync/internal/model"
 )
@@ -31,17 +28,17 @@ func TestHostileInputsEndQuickly(t *testing.T) {
 		{"stateSize 1e4294967296", app("    stateSize: 1e4294967296\n", ""),
 			`LOAD-009 apps/a.yaml:10: spec.workload.stateSize: "1e4294967296" has an exponent out of range`},
 		{"stateSize at the bound", app("    stateSize: 1e30\n", ""),
-			`apps/a.yaml:10: environment prod: app a: workload.stateSize: 1e30 is absurd`},
+			`SIZE-001 apps/a.yaml:10: cannot size: workload.stateSize: 1e30 is absurd`},
 		{"node CPU 1e-100000000", map[string]string{"environments/prod.yaml": strings.Replace(string(repoFS(nil)["environments/prod.yaml"].Data), `cpu: "8"`, "cpu: 1e-100000000", 1)},
 			`LOAD-009 environments/prod.yaml:7: spec.nodes.cpu: "1e-100000000" has an exponent out of range`},
 		{"TaskManager memory of a megabyte", map[string]string{"pools/big.yaml": strings.Replace(string(repoFS(nil)["pools/big.yaml"].Data), "64Gi", mb, 1)},
 			`LOAD-009 pools/big.yaml:5: spec.taskManager.memory: a quantity of 1048576 characters is too long`},
 		{"checkpoint interval of a megabyte", app("", "    execution.checkpointing.interval: "+mb+"\n"),
-			`apps/a.yaml:10: environment prod: app a: execution.checkpointing.interval: a duration of 1048576 characters is too long`},
+			`SIZE-001 apps/a.yaml:10: cannot size: execution.checkpointing.interval: a duration of 1048576 characters is too long`},
 		{"checkpoint interval 1e2147483648 s", app("", "    execution.checkpointing.interval: 1e2147483648 s\n"),
-			`apps/a.yaml:10: environment prod: app a: execution.checkpointing.interval: "1e2147483648 s" is not a duration: unknown unit`},
+			`SIZE-001 apps/a.yaml:10: cannot size: execution.checkpointing.interval: "1e2147483648 s" is not a duration: unknown unit`},
 		{"incremental of a megabyte", app("", "    state.backend.incremental: "+mb+"\n"),
-			`apps/a.yaml:10: environment prod: app a: state.backend.incremental: "9999999999999999999999999999999999999999"… (1048576 bytes) is not true or false`},
+			`SIZE-001 apps/a.yaml:10: cannot size: state.backend.incremental: "9999999999999999999999999999999999999999"… (1048576 bytes) is not true or false`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,20 +66,14 @@ func TestHostileInputsEndQuickly(t *testing.T) {
 // problems of both stages as text.
 func loadAndSize(files map[string]string) []string {
 	var out []string
-	repo, err := model.LoadFS(repoFS(files))
-	for _, f := range model.Findings(err) {
+	repo, findings, err := model.LoadFS(repoFS(files))
+	if err == nil && len(findings) == 0 {
+		_, findings, err = ForRepository(repo, Limits{})
+	}
+	for _, f := range findings {
 		out = append(out, f.Rule+" "+f.Location()+": "+f.Message)
 	}
-	if len(out) > 0 {
-		return out
-	}
-	_, err = ForRepository(repo, Limits{})
-	var merr *multierror.Error
-	if errors.As(err, &merr) {
-		for _, e := range merr.Errors {
-			out = append(out, e.Error())
-		}
-	} else if err != nil {
+	if err != nil {
 		out = append(out, err.Error())
 	}
 	return out

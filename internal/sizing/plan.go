@@ -10,10 +10,13 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hashicorp/go-multierror"
-
+	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
 )
+
+// SIZE001 is the rule of an application or DML statement that cannot be
+// sized: the finding is at the field at fault.
+var SIZE001 = diag.NewRule("SIZE-001", diag.Error, "an application cannot be sized from its workload")
 
 // AppError is a sizing error of one application in one environment, placed
 // at the file and line of the field at fault.
@@ -208,10 +211,14 @@ func (p *Plan) Environment(env string) *EnvironmentTotals {
 }
 
 // ForRepository sizes every effective application of every environment of
-// repo. An application that cannot be sized is left out of the plan and its
-// *AppError is returned, all of them together in a *multierror.Error; the
-// totals count the applications that were sized.
-func ForRepository(repo *model.Repository, limits Limits) (*Plan, error) {
+// repo. An application that cannot be sized is left out of the plan and
+// reported as a SIZE-001 finding at the field at fault; the totals count
+// the applications that were sized. The error is for a repository that
+// cannot be sized at all (there is none yet).
+func ForRepository(repo *model.Repository, limits Limits) (*Plan, []*diag.Finding, error) {
+	if repo == nil {
+		return nil, nil, errors.New("sizing: no repository")
+	}
 	envs := append([]*model.Environment(nil), repo.Environments...)
 	sort.SliceStable(envs, func(i, j int) bool { return envs[i].Metadata.Name < envs[j].Metadata.Name })
 	// Every pair, in the plan's order; DML statements size as apps.
@@ -259,7 +266,7 @@ func ForRepository(repo *model.Repository, limits Limits) (*Plan, error) {
 	wg.Wait()
 
 	p := &Plan{Results: make([]*Result, 0, len(pairs))}
-	var merr *multierror.Error
+	var findings []*diag.Finding
 	e := 0
 	for _, env := range envs {
 		if env == nil {
@@ -268,7 +275,7 @@ func ForRepository(repo *model.Repository, limits Limits) (*Plan, error) {
 		var sized []*Result
 		for i := firstOf[e]; i < firstOf[e+1]; i++ {
 			if errs[i] != nil {
-				merr = multierror.Append(merr, errs[i])
+				findings = append(findings, finding(errs[i]))
 				continue
 			}
 			sized = append(sized, results[i])
@@ -277,7 +284,17 @@ func ForRepository(repo *model.Repository, limits Limits) (*Plan, error) {
 		p.Results = append(p.Results, sized...)
 		p.Environments = append(p.Environments, Totals(env.Metadata.Name, env.Spec.Nodes, sized))
 	}
-	return p, merr.ErrorOrNil()
+	return p, findings, nil
+}
+
+// finding is the SIZE-001 finding of an application's sizing error, at the
+// field at fault when the error is an *AppError (forApp's always are).
+func finding(err error) *diag.Finding {
+	ae, ok := errors.AsType[*AppError](err)
+	if !ok {
+		return SIZE001.At("", 0, err.Error())
+	}
+	return SIZE001.At(ae.File, ae.Line, "cannot size: "+ae.Err.Error()).For(ae.Environment, ae.App)
 }
 
 // Totals sums the results of one environment and packs all their pods onto

@@ -2,32 +2,37 @@ package sizing
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
 	"testing"
 	"testing/fstest"
 
-	"github.com/hashicorp/go-multierror"
-
+	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
 )
 
 func loadExample(t *testing.T) *model.Repository {
 	t.Helper()
-	repo, err := model.Load("../../examples/repo-layout")
-	if err != nil {
-		t.Fatalf("load the example repository: %v", err)
+	return clean[*model.Repository](t)(model.Load("../../examples/repo-layout"))
+}
+
+// clean returns a function that fails tb unless a load or sizing ran
+// without an error or a finding, and returns its value.
+func clean[V any](tb testing.TB) func(V, []*diag.Finding, error) V {
+	return func(v V, findings []*diag.Finding, err error) V {
+		tb.Helper()
+		if err != nil || len(findings) > 0 {
+			tb.Fatalf("want no error and no finding, got %v and %v", err, findings)
+		}
+		return v
 	}
-	return repo
 }
 
 func TestForRepositoryExample(t *testing.T) {
 	repo := loadExample(t)
-	plan, err := ForRepository(repo, Limits{})
-	if err != nil {
-		t.Fatalf("ForRepository: %v", err)
-	}
+	plan := clean[*Plan](t)(ForRepository(repo, Limits{}))
 	pairs := 0
 	for _, e := range repo.Environments {
 		pairs += len(repo.EffectiveApps(e.Metadata.Name))
@@ -151,14 +156,8 @@ spec:
 }
 
 func TestForRepositoryClampAndEnvironmentInterval(t *testing.T) {
-	repo, err := model.LoadFS(repoFS(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := ForRepository(repo, Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := clean[*model.Repository](t)(model.LoadFS(repoFS(nil)))
+	plan := clean[*Plan](t)(ForRepository(repo, Limits{}))
 	r := plan.Result("prod", "a")
 	if !r.Clamped || r.PoolTaskManagerCPU != 16 || r.TaskManagerCPU != 8 || r.TaskManagers != 3 {
 		t.Errorf("clamp: %+v", r)
@@ -175,7 +174,7 @@ func TestForRepositoryClampAndEnvironmentInterval(t *testing.T) {
 }
 
 func TestForRepositoryErrors(t *testing.T) {
-	repo, err := model.LoadFS(repoFS(map[string]string{
+	repo := clean[*model.Repository](t)(model.LoadFS(repoFS(map[string]string{
 		"apps/b.yaml": `apiVersion: flinksync.dev/v1alpha1
 kind: FlinkApplication
 metadata: {name: b}
@@ -198,31 +197,27 @@ spec:
   workload:
     recordsPerSecond: 9000000000
 `,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := ForRepository(repo, Limits{})
-	var merr *multierror.Error
-	if !errors.As(err, &merr) || len(merr.Errors) != 2 {
-		t.Fatalf("want two errors, got %v", err)
+	})))
+	plan, findings, err := ForRepository(repo, Limits{})
+	if err != nil || len(findings) != 2 {
+		t.Fatalf("want two findings and no error, got %v and %v", findings, err)
 	}
 	if len(plan.Results) != 1 || plan.Environment("prod").Apps != 1 {
 		t.Errorf("the apps that sized are not in the plan: %d results", len(plan.Results))
 	}
 	for i, want := range []string{
-		`apps/b.yaml:10: environment prod: app b: execution.checkpointing.interval: "1 fortnight" is not a duration`,
-		`apps/c.yaml:9: environment prod: app c: workload.recordsPerSecond: the throughput needs 225,000 TaskManagers of 8 CPU, more than the sane bound of 100000`,
+		`SIZE-001 error apps/b.yaml:10: prod b: cannot size: execution.checkpointing.interval: "1 fortnight" is not a duration`,
+		`SIZE-001 error apps/c.yaml:9: prod c: cannot size: workload.recordsPerSecond: the throughput needs 225,000 TaskManagers of 8 CPU, more than the sane bound of 100000`,
 	} {
-		var ae *AppError
-		if !errors.As(merr.Errors[i], &ae) || !strings.HasPrefix(ae.Error(), want) {
-			t.Errorf("error %d = %q, want it to start with %q", i, merr.Errors[i], want)
+		f := findings[i]
+		if got := fmt.Sprintf("%s %s %s: %s %s: %s", f.Rule, f.Severity, f.Location(), f.Environment, f.App, f.Message); !strings.HasPrefix(got, want) {
+			t.Errorf("finding %d = %q, want it to start with %q", i, got, want)
 		}
 	}
 }
 
 func TestForAppWithoutPool(t *testing.T) {
-	repo, _ := model.LoadFS(repoFS(nil))
+	repo, _, _ := model.LoadFS(repoFS(nil))
 	app := repo.EffectiveApps("prod")[0]
 	broken := *app
 	broken.Pool = nil

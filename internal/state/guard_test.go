@@ -79,7 +79,7 @@ func TestGuardCheck(t *testing.T) {
 func text(fs []*diag.Finding) string {
 	var b strings.Builder
 	for _, f := range fs {
-		b.WriteString(f.Error() + " " + f.WaivedBy + "\n")
+		b.WriteString(f.String() + " " + f.WaivedBy + "\n")
 	}
 	return b.String()
 }

@@ -10,9 +10,9 @@ import (
 func TestFilesLoadClean(t *testing.T) {
 	files := Files(Options{Apps: 7, Envs: 3, Overlays: 1, TaskManagers: 2,
 		Namespace: func(env string) string { return "ns-" + env }})
-	repo, err := model.LoadFS(FS(files))
-	if err != nil {
-		t.Fatalf("a synthetic repository must load clean: %v", err)
+	repo, findings, err := model.LoadFS(FS(files))
+	if err != nil || len(findings) > 0 {
+		t.Fatalf("a synthetic repository must load clean: %v %v", err, findings)
 	}
 	if len(repo.Environments) != 3 || len(repo.Apps) != 7 || len(repo.EffectiveApps("env2")) != 7 {
 		t.Fatalf("want 3 environments × 7 apps, got %d × %d", len(repo.Environments), len(repo.Apps))
