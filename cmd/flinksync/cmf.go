@@ -12,14 +12,18 @@ import (
 )
 
 // envSyncer is what syncs env: for target cmf, CMF's REST API (cmfSyncer);
-// else env's cluster's syncer (syncerFor). k8s is the cluster's syncer,
-// nil for cmf (apply --wait follows upgrades on it).
-func (p *prepared) envSyncer(ctx context.Context, env *model.Environment) (sy sync.EnvSyncer, k8s *sync.Syncer, err error) {
+// else env's cluster's syncer (syncerFor). w follows the pass's upgrades
+// for apply --wait: the same syncer.
+func (p *prepared) envSyncer(ctx context.Context, env *model.Environment) (sy sync.EnvSyncer, w upgradeWaiter, err error) {
 	if env.Spec.Target == model.TargetCMF {
 		c, err := cmfSyncer(ctx, env, func() (*sync.Syncer, error) { return p.syncerFor(ctx, env) })
-		return c, nil, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, c, nil
 	}
-	if k8s, err = p.syncerFor(ctx, env); err != nil {
+	k8s, err := p.syncerFor(ctx, env)
+	if err != nil {
 		return nil, nil, err
 	}
 	return k8s, k8s, nil

@@ -14,10 +14,16 @@ import (
 // acts on a change within seconds, and one GET per job and poll is cheap.
 const waitPoll = 2 * time.Second
 
-// pass is one environment's result and the syncer of its cluster.
+// pass is one environment's result and what follows its upgrades.
 type pass struct {
 	r *sync.Result
-	s *sync.Syncer
+	s upgradeWaiter
+}
+
+// upgradeWaiter follows a pass's upgrades to their end: a cluster's
+// *sync.Syncer, or a cmf environment's *cmfsync.Syncer.
+type upgradeWaiter interface {
+	WaitUpgrades(ctx context.Context, r *sync.Result, poll time.Duration, done func(sync.Upgrade)) []sync.Upgrade
 }
 
 // writeUpgrades prints the upgrades of a pass, one line each.

@@ -45,6 +45,11 @@ const (
 	KindDatabase      Kind = "KafkaDatabase"
 	KindSecret        Kind = "Secret"
 	KindSecretMapping Kind = "EnvironmentSecretMapping"
+	// KindSavepoint is a savepoint of an application (Ref.Application),
+	// KindInstance one of its instances: CMF starts a new instance of an
+	// application for each spec it deploys.
+	KindSavepoint Kind = "Savepoint"
+	KindInstance  Kind = "FlinkApplicationInstance"
 )
 
 // Scope is the RBAC scope a CMF resource belongs to: CMF authorizes
@@ -69,7 +74,9 @@ type Ref struct {
 	Environment string
 	// Catalog is the catalog of a database.
 	Catalog string
-	Name    string
+	// Application is the application of a savepoint or an instance.
+	Application string
+	Name        string
 }
 
 // Scope is the RBAC scope of the resource.
@@ -88,6 +95,8 @@ func (r Ref) String() string {
 	switch {
 	case r.Kind == KindDatabase:
 		s += " of catalog " + r.Catalog
+	case r.Application != "":
+		s += " of application " + r.Application + " in environment " + r.Environment
 	case r.Scope() == ScopeEnvironment:
 		s += " in environment " + r.Environment
 	}
@@ -115,6 +124,10 @@ func (r Ref) collection() string {
 		return "/catalogs/kafka/" + url.PathEscape(r.Catalog) + "/databases"
 	case KindSecret:
 		return "/secrets"
+	case KindSavepoint:
+		return env + "/applications/" + url.PathEscape(r.Application) + "/savepoints"
+	case KindInstance:
+		return env + "/applications/" + url.PathEscape(r.Application) + "/instances"
 	}
 	return "/unknown-kind/" + string(r.Kind)
 }
@@ -268,6 +281,17 @@ func (c *Client) Delete(ctx context.Context, r Ref) error {
 		return nil
 	}
 	return err
+}
+
+// Detach detaches a savepoint from its application: CMF keeps it as a
+// detached savepoint (/detached-savepoints) when the application goes, and
+// returns it.
+func (c *Client) Detach(ctx context.Context, r Ref) (Object, error) {
+	var out Object
+	if err := c.do(ctx, "detach", r, http.MethodPost, r.item()+"/detach", nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // maxBody bounds what is read of a response: CMF's pages of 100

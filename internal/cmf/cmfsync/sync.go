@@ -19,6 +19,11 @@
 // a live resource whose hash is Git's but whose fields differ was changed
 // in CMF behind Git's back (drift); one whose hash differs changes because
 // Git did.
+//
+// The Flink state safety of a cluster's sync applies here too: the state
+// guard before any write (state.go), a savepoint before the prune of a
+// running stateful application (savepoint.go), upgrades followed to the
+// end (upgrade.go), and the ignore rules in the comparison (ignore.go).
 package cmfsync
 
 import (
@@ -81,6 +86,8 @@ type item struct {
 	diffs   []sync.FieldDiff
 	drift   bool
 	message string
+	// mark is the upgrade the pass records with its write (upgrade.go).
+	mark *upgradeMark
 }
 
 // stale is a resource of the environment that Git no longer declares.
@@ -130,6 +137,17 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 	}
 	prune := env.Spec.Sync.PruneEnabled() && opts.Mode != sync.ModeObserve
 	empty := len(out.Objects) <= 1 && !opts.AllowEmpty // only the environment
+	if opts.Mode != sync.ModeObserve {
+		// The state guard, before any write (state.go): a pass that would
+		// throw a stateful job's state away without an acknowledgement in
+		// Git leaves CMF as it is.
+		res.State = s.stateImpacts(p, prune && !empty)
+		if why := guard(opts.Guard, res.State, res); len(why) > 0 {
+			res.Blocked = why
+			s.health(ctx, p, false, res)
+			return sync.Masked(res)
+		}
+	}
 	total := len(writes)
 	if prune && !empty {
 		total += len(p.stale)
@@ -143,6 +161,11 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 	progress()
 	for _, it := range writes {
 		if write {
+			if startsUpgrade(it) {
+				s.prepareUpgrade(ctx, it)
+			} else if m, ok := annotationsOf(it.live)[AnnUpgrade]; ok {
+				annotationsOf(it.body)[AnnUpgrade] = m // still in progress: keep its record
+			}
 			s.write(ctx, it)
 		}
 		done++
@@ -167,12 +190,31 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 			continue
 		case empty:
 			c.Action, c.Message = sync.Retained, "the environment renders nothing: pruning everything needs --allow-empty"
-		case write:
-			if err := s.Client.Delete(ctx, st.ref); err != nil {
-				c.Action, c.Message = sync.Failed, err.Error()
+		default:
+			// A running stateful application goes only after a savepoint
+			// (savepoint.go).
+			sp, why, note := s.savepoint(ctx, env.Metadata.Name, st, opts.Mode)
+			if sp != nil {
+				res.Savepoints = append(res.Savepoints, *sp)
 			}
-			done++
-			progress()
+			switch {
+			case why != "":
+				c.Action, c.Message = sync.Retained, why
+				if sp != nil && sp.Failed() {
+					c.Action = sync.Failed
+				}
+			case write:
+				c.Message = note
+				if err := s.Client.Delete(ctx, st.ref); err != nil {
+					c.Action, c.Message = sync.Failed, err.Error()
+				}
+			default:
+				c.Message = note
+			}
+			if write {
+				done++
+				progress()
+			}
 		}
 		if st.ref.Kind == cmf.KindStatement && c.Action == sync.Pruned {
 			if next := replaced[labelsOf(st.live)[render.LabelName]]; next != "" {
@@ -182,6 +224,9 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		res.Changes = append(res.Changes, c)
 	}
 	s.health(ctx, p, write, res)
+	if write {
+		s.upgrades(ctx, p, res)
+	}
 	return sync.Masked(res)
 }
 
@@ -244,6 +289,7 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 			return nil, fmt.Errorf("environment %s: %w", name, err)
 		default:
 			it.live = live
+			honourIgnored(it.body, live, ignoredPaths(env, o))
 			it.compare()
 		}
 		p.items = append(p.items, it)
@@ -358,11 +404,7 @@ func (s *Syncer) health(ctx context.Context, p *pass, wrote bool, res *sync.Resu
 		}
 		h := sync.AppHealth{App: name, Kind: kind, Health: sync.Unknown, Message: "not in CMF yet"}
 		if live != nil {
-			// CMF's statuses are the ones CFK copies into its objects.
-			u := &unstructured.Unstructured{Object: live}
-			u = u.DeepCopy()
-			u.SetKind(cfkKind)
-			h = sync.HealthOf(u)
+			h = appHealth(live, it.ref.Kind)
 			h.App, h.Kind = name, kind
 		}
 		res.Health = append(res.Health, h)
@@ -437,6 +479,7 @@ func comparable(body cmf.Object) cmf.Object {
 		if ann, ok := meta["annotations"].(map[string]any); ok {
 			delete(ann, render.AnnRevision)
 			delete(ann, AnnAppliedHash)
+			delete(ann, AnnUpgrade)
 			if len(ann) == 0 {
 				delete(meta, "annotations")
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/render"
+	"github.com/flinksync/flinksync/internal/state"
 	"github.com/flinksync/flinksync/internal/sync"
 	"github.com/flinksync/flinksync/internal/testenv"
 )
@@ -30,6 +31,8 @@ type fixture struct {
 	t   *testing.T
 	s   *cmftest.Server
 	dir string
+	// guard is the environment's state guard as the last render found it.
+	guard *state.Guard
 }
 
 func newFixture(t *testing.T, mode cmftest.Auth) *fixture {
@@ -62,7 +65,7 @@ func (f *fixture) pass(mode sync.Mode) *sync.Result {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return sy.Sync(context.Background(), env, out, sync.Options{Mode: mode, Blocked: blocked})
+	return sy.Sync(context.Background(), env, out, sync.Options{Mode: mode, Blocked: blocked, Guard: f.guard})
 }
 
 func (f *fixture) render() (*model.Environment, *render.Environment, []string) {
@@ -74,6 +77,7 @@ func (f *fixture) render() (*model.Environment, *render.Environment, []string) {
 	if b := res.Blocked[envName]; len(b) > 0 {
 		f.t.Fatalf("the test repository is blocked: %v", b)
 	}
+	f.guard = res.Guard(envName)
 	return res.Repo.Environment(envName), res.Rendered[envName], nil
 }
 

@@ -10,7 +10,10 @@
 // requires a client certificate (mTLS) or bearer tokens from its own OAuth
 // token endpoint (client credentials). It can refuse a scope with 403 as
 // CMF's RBAC does, and plays CMF's status: applications run, statements
-// and pools are RUNNING.
+// and pools are RUNNING. It starts an instance of an application for each
+// spec it takes, takes savepoints the test completes or fails
+// (SetSavepoint), and detaches them; HoldJobs and SetJob play an upgrade
+// that takes time, or fails.
 package cmftest
 
 import (
@@ -84,6 +87,7 @@ type Server struct {
 	forbidden  map[string]bool
 	tokens     map[string]time.Time
 	expired    bool
+	holdJobs   bool
 	writes     int
 	seq        int
 }
@@ -365,6 +369,12 @@ func (s *Server) handle(method, template, path string, body cmf.Object) (int, an
 	if kind == cmf.KindDatabase && s.store["/catalogs/kafka/"+parts[2]] == nil {
 		return http.StatusNotFound, restError("catalog " + parts[2] + " not found")
 	}
+	if len(parts) > 4 && parts[2] == "applications" && s.store["/"+strings.Join(parts[:4], "/")] == nil {
+		return http.StatusNotFound, restError("application " + parts[3] + " not found")
+	}
+	if strings.HasSuffix(template, "/detach") {
+		return s.detach(strings.TrimSuffix(path, "/detach"))
+	}
 	switch {
 	case collection && method == http.MethodGet:
 		var items []any
@@ -385,6 +395,9 @@ func (s *Server) handle(method, template, path string, body cmf.Object) (int, an
 		}
 		item := path + "/" + name
 		prev := s.store[item]
+		if prev != nil && kind == cmf.KindSavepoint {
+			return http.StatusUnprocessableEntity, restError(fmt.Sprintf("%s %s already exists", kind, name))
+		}
 		if prev != nil && !cmf.UpsertByPost(kind) {
 			return http.StatusConflict, restError(fmt.Sprintf("%s %s already exists", kind, name))
 		}
@@ -395,8 +408,11 @@ func (s *Server) handle(method, template, path string, body cmf.Object) (int, an
 			}
 		}
 		s.store[item] = s.stored(kind, body, prev)
+		if kind == cmf.KindApplication && (prev == nil || !reflect.DeepEqual(prev["spec"], body["spec"])) {
+			s.instance(item, body)
+		}
 		code := http.StatusOK
-		if kind == cmf.KindApplication {
+		if kind == cmf.KindApplication || kind == cmf.KindSavepoint {
 			code = http.StatusCreated
 		}
 		return code, s.view(kind, s.store[item])
@@ -469,8 +485,15 @@ func (s *Server) stored(kind cmf.Kind, body, prev cmf.Object) cmf.Object {
 		meta["uid"] = fmt.Sprintf("standin-%d", s.seq)
 	}
 	switch kind {
+	case cmf.KindSavepoint:
+		// CMF has the operator take it; the test plays the operator
+		// (SetSavepoint).
+		obj["status"] = map[string]any{"state": "TRIGGER_PENDING", "triggerTimestamp": now}
 	case cmf.KindApplication:
 		obj["status"] = map[string]any{"jobStatus": map[string]any{"state": "RUNNING"}, "lifecycleState": "STABLE", "jobManagerDeploymentStatus": "READY"}
+		if prev != nil && prev["status"] != nil && reflect.DeepEqual(prev["spec"], body["spec"]) {
+			obj["status"] = deepCopy(prev)["status"] // metadata only: the job goes on as it was
+		}
 	case cmf.KindStatement:
 		phase := "RUNNING"
 		if stopped, _ := lookup(obj, "spec", "stopped").(bool); stopped {
@@ -481,6 +504,104 @@ func (s *Server) stored(kind cmf.Kind, body, prev cmf.Object) cmf.Object {
 		obj["status"] = map[string]any{"phase": "RUNNING"}
 	}
 	return obj
+}
+
+// instance records a new instance of the application at item, as CMF
+// starts one for each spec it deploys: named by a UUID, with the spec and
+// the job's state (RUNNING; SetInstanceState plays a failure).
+func (s *Server) instance(item string, app cmf.Object) {
+	name, job := uuid(), "RUNNING"
+	if s.holdJobs {
+		job = "CREATED"
+		s.store[item]["status"] = map[string]any{"jobStatus": map[string]any{"state": job}, "lifecycleState": "UPGRADING", "jobManagerDeploymentStatus": "DEPLOYING"}
+	}
+	s.store[item+"/instances/"+name] = cmf.Object{"apiVersion": cmf.APIVersion, "kind": string(cmf.KindInstance),
+		"metadata": map[string]any{"name": name, "uid": name, "creationTimestamp": time.Now().UTC().Format(time.RFC3339Nano)},
+		"status":   map[string]any{"spec": deepCopy(app)["spec"], "jobStatus": map[string]any{"jobId": randomHex(16), "state": job}}}
+}
+
+// HoldJobs makes the jobs of the application instances started from now
+// on wait (CREATED, the application UPGRADING) until SetJob plays their
+// outcome; off, they run at once.
+func (s *Server) HoldJobs(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdJobs = on
+}
+
+// detach moves the savepoint at path out of its application, to
+// /detached-savepoints, and answers with it.
+func (s *Server) detach(path string) (int, any) {
+	sp := s.store[path]
+	if sp == nil {
+		return http.StatusNotFound, restError("savepoint " + path[strings.LastIndex(path, "/")+1:] + " not found")
+	}
+	delete(s.store, path)
+	s.store["/detached-savepoints/"+path[strings.LastIndex(path, "/")+1:]] = sp
+	return http.StatusOK, deepCopy(sp)
+}
+
+// SetSavepoint plays the operator on the savepoint at path: its state,
+// and its location once COMPLETED or its error once FAILED.
+func (s *Server) SetSavepoint(path, state, pathOrError string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.store[path]
+	if sp == nil {
+		return
+	}
+	st := map[string]any{"state": state, "resultTimestamp": time.Now().UTC().Format(time.RFC3339)}
+	switch state {
+	case "COMPLETED":
+		st["path"] = pathOrError
+	case "FAILED":
+		st["error"], st["failures"] = pathOrError, 1
+	}
+	sp["status"] = st
+}
+
+// Instances are the paths of the application's instances (at app, an
+// application's path), oldest first.
+func (s *Server) Instances(app string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for p := range s.store {
+		if strings.HasPrefix(p, app+"/instances/") {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, _ := lookup(s.store[out[i]], "metadata", "creationTimestamp").(string)
+		b, _ := lookup(s.store[out[j]], "metadata", "creationTimestamp").(string)
+		return a < b
+	})
+	return out
+}
+
+// SetJob plays the operator on the application at app: its newest
+// instance's job state and the application's status (FKO's, which CMF
+// reports): a state of FAILED makes the job failed with message, else
+// the job runs in that state.
+func (s *Server) SetJob(app, state, message string) {
+	inst := s.Instances(app)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(inst) > 0 {
+		s.store[inst[len(inst)-1]]["status"].(map[string]any)["jobStatus"].(map[string]any)["state"] = state
+	}
+	if obj := s.store[app]; obj != nil {
+		st := map[string]any{"jobStatus": map[string]any{"state": state}, "lifecycleState": "STABLE", "jobManagerDeploymentStatus": "READY"}
+		if state == "FAILED" {
+			st["lifecycleState"], st["error"] = "FAILED", message
+		}
+		obj["status"] = st
+	}
+}
+
+func uuid() string {
+	h := randomHex(16)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // view is a stored resource as CMF answers with it: without what the
@@ -497,6 +618,10 @@ func (s *Server) view(kind cmf.Kind, obj cmf.Object) cmf.Object {
 func kindOf(template string) cmf.Kind {
 	t := strings.TrimPrefix(template, cmf.BasePath)
 	switch {
+	case strings.Contains(t, "/savepoints") || strings.HasPrefix(t, "/detached-savepoints"):
+		return cmf.KindSavepoint
+	case strings.Contains(t, "/instances"):
+		return cmf.KindInstance
 	case strings.Contains(t, "/databases"):
 		return cmf.KindDatabase
 	case strings.HasPrefix(t, "/catalogs/kafka"):
