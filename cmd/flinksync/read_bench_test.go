@@ -79,7 +79,7 @@ func BenchmarkHostileRepository(b *testing.B) {
 				head = append(head, f.Finding)
 			}
 			if !hasReadFinding(head, "big.yaml") {
-				b.Fatalf("plan: no %s finding at big.yaml", model.RuleRead)
+				b.Fatalf("plan: no %s finding at big.yaml", model.RuleRead.ID())
 			}
 		}
 		reportPeakRSS(b)
@@ -94,7 +94,7 @@ func benchValidate(b *testing.B, repo, file string) {
 			b.Fatal(err)
 		}
 		if !hasReadFinding(res.Findings, file) {
-			b.Fatalf("no %s finding at %s", model.RuleRead, file)
+			b.Fatalf("no %s finding at %s", model.RuleRead.ID(), file)
 		}
 	}
 	reportPeakRSS(b)
@@ -102,7 +102,7 @@ func benchValidate(b *testing.B, repo, file string) {
 
 func hasReadFinding(findings []*diag.Finding, file string) bool {
 	for _, f := range findings {
-		if f.Rule == model.RuleRead && f.File == file {
+		if f.Rule == model.RuleRead.ID() && f.File == file {
 			return true
 		}
 	}

@@ -93,7 +93,7 @@ func readFinding(t *testing.T, out, file string) *diag.Finding {
 		t.Fatalf("validate -o json: %v\n%s", err, out)
 	}
 	for _, f := range doc.Findings {
-		if f.Rule == model.RuleRead && f.File == file {
+		if f.Rule == model.RuleRead.ID() && f.File == file {
 			return f
 		}
 	}
@@ -116,7 +116,7 @@ func TestLinksOutsideTheRepositoryAreNotRead(t *testing.T) {
 		for _, name := range []string{"apps/leaked.yaml", "apps/leaked-relative.yaml"} {
 			f := readFinding(t, out, name)
 			if f == nil || !strings.Contains(f.Message, name+": symbolic link points outside the repository") {
-				t.Errorf("want a %s finding at %s saying the link leaves the repository, got %+v", model.RuleRead, name, f)
+				t.Errorf("want a %s finding at %s saying the link leaves the repository, got %+v", model.RuleRead.ID(), name, f)
 			}
 		}
 		for _, args := range [][]string{{"render", "--repo", repo}, {"render", "--repo", repo, "--env", "dev"}, {"size", "--repo", repo}} {

@@ -93,29 +93,29 @@ func TestLoadHostileNumbers(t *testing.T) {
 		want  want
 	}{
 		{"stateSize 1e2147483648", map[string]string{"apps/b.yaml": app("    stateSize: 1e2147483648\n", "")},
-			want{RuleQuantity, "apps/b.yaml", 12}},
+			want{RuleQuantity.ID(), "apps/b.yaml", 12}},
 		{"stateSize 1e4294967296 (wrapped to 1)", map[string]string{"apps/b.yaml": app("    stateSize: 1e4294967296\n", "")},
-			want{RuleQuantity, "apps/b.yaml", 12}},
+			want{RuleQuantity.ID(), "apps/b.yaml", 12}},
 		{"stateSize in an override", map[string]string{"apps/b.yaml": app("", "  overrides:\n    dev:\n      workload: {stateSize: 1e2147483648}\n")},
-			want{RuleQuantity, "apps/b.yaml", 14}},
+			want{RuleQuantity.ID(), "apps/b.yaml", 14}},
 		{"nodes.cpu 1e-100000000", map[string]string{"environments/dev.yaml": strings.Replace(base["environments/dev.yaml"], `cpu: "4"`, "cpu: 1e-100000000", 1)},
-			want{RuleQuantity, "environments/dev.yaml", 9}},
+			want{RuleQuantity.ID(), "environments/dev.yaml", 9}},
 		{"taskManager.memory 1e2147483647", map[string]string{"pools/small.yaml": strings.Replace(base["pools/small.yaml"], "4Gi", "1e2147483647", 1)},
-			want{RuleQuantity, "pools/small.yaml", 8}},
+			want{RuleQuantity.ID(), "pools/small.yaml", 8}},
 		{"maxTaskManagerCPU 1e-2147483648", map[string]string{"policy.yaml": "apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  maxTaskManagerCPU: 1e-2147483648\n"},
-			want{RuleQuantity, "policy.yaml", 5}},
+			want{RuleQuantity.ID(), "policy.yaml", 5}},
 		{"a quantity of 1 MiB", map[string]string{"apps/b.yaml": app("    stateSize: "+long+"\n", "")},
-			want{RuleQuantity, "apps/b.yaml", 12}},
+			want{RuleQuantity.ID(), "apps/b.yaml", 12}},
 		{"a duration of 1 MiB", map[string]string{"apps/b.yaml": app("    latency: "+long+"s\n", "")},
-			want{RuleInvalidValue, "apps/b.yaml", 12}},
+			want{RuleInvalidValue.ID(), "apps/b.yaml", 12}},
 		{"a whole number of 1 MiB", map[string]string{"apps/b.yaml": app("    distinctKeys: "+long+"\n", "")},
-			want{RuleWrongType, "apps/b.yaml", 12}},
+			want{RuleWrongType.ID(), "apps/b.yaml", 12}},
 		{"a whole number of 1 MiB, tagged", map[string]string{"apps/b.yaml": app("    distinctKeys: !!int "+long+"\n", "")},
-			want{RuleInvalidValue, "apps/b.yaml", 12}},
+			want{RuleInvalidValue.ID(), "apps/b.yaml", 12}},
 		{"a date of 1 MiB", map[string]string{"policy.yaml": "apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  waivers:\n  - {rule: CPU-001, reason: r, expires: " + long + "}\n"},
-			want{RuleInvalidValue, "policy.yaml", 6}},
+			want{RuleInvalidValue.ID(), "policy.yaml", 6}},
 		{"an unknown field of 1 MiB", map[string]string{"apps/b.yaml": app("    ? "+long+"\n    : 1\n", "")},
-			want{RuleUnknownField, "apps/b.yaml", 12}},
+			want{RuleUnknownField.ID(), "apps/b.yaml", 12}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,12 +164,12 @@ func TestLoadRepeatedKeys(t *testing.T) {
 			found := false
 			for _, f := range findings {
 				got = append(got, fmt.Sprintf("%s %s:%d %s", f.Rule, f.File, f.Line, f.Message))
-				if f.Rule == RuleSyntax && f.File == "apps/b.yaml" && f.Line == tc.line && strings.Contains(f.Message, "written twice") {
+				if f.Rule == RuleSyntax.ID() && f.File == "apps/b.yaml" && f.Line == tc.line && strings.Contains(f.Message, "written twice") {
 					found = true
 				}
 			}
 			if !found {
-				t.Fatalf("want %s apps/b.yaml:%d \"key written twice\", got %q", RuleSyntax, tc.line, got)
+				t.Fatalf("want %s apps/b.yaml:%d \"key written twice\", got %q", RuleSyntax.ID(), tc.line, got)
 			}
 			for i := range got {
 				for j := i + 1; j < len(got); j++ {

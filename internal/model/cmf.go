@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/flinksync/flinksync/internal/diag"
 )
 
 // Defaults of spec.cmf; docs/cmf.md lists them.
@@ -31,7 +33,7 @@ var cmfEnvironmentName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a
 // waiver can be written for a test installation.
 func (l *loader) checkCMF(e *Environment) {
 	name, o, s := e.Metadata.Name, e.Origin, &e.Spec
-	bad := func(path, rule, format string, args ...any) {
+	bad := func(path string, rule *diag.Rule, format string, args ...any) {
 		l.errorf(o.File, o.LineOf(path), rule, name, "", path+": "+format, args...)
 	}
 	switch {

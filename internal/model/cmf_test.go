@@ -40,15 +40,15 @@ func TestLoadCMF(t *testing.T) {
 		files map[string]string
 		want  []want
 	}{
-		{"target cmf without cmf", with(strings.Replace(cmfEnv(""), "  cmf:\n", "", 1)), []want{{RuleRequired, f, 5}}},
-		{"cmf on target fko", with(strings.Replace(cmfEnv(mtls), "target: cmf", "target: fko", 1)), []want{{RuleInvalidValue, f, 15}}},
-		{"no auth", with(cmfEnv("    endpoint: https://cmf:8080\n")), []want{{RuleRequired, f, 16}}},
-		{"both auths", with(cmfEnv(mtls + "      oauth: {tokenURL: https://idp/token, clientID: f, clientSecretFile: /s}\n")), []want{{RuleInvalidValue, f, 17}}},
-		{"mtls without key", with(cmfEnv("    endpoint: https://cmf:8080\n    auth:\n      mtls: {certFile: /c.crt}\n")), []want{{RuleRequired, f, 18}}},
-		{"relative file", with(cmfEnv("    endpoint: https://cmf:8080\n    auth:\n      mtls: {certFile: c.crt, keyFile: /k}\n")), []want{{RuleInvalidValue, f, 18}}},
-		{"oauth without secret", with(cmfEnv("    endpoint: https://cmf:8080\n    auth:\n      oauth:\n        tokenURL: https://idp/token\n        clientID: flinksync\n")), []want{{RuleRequired, f, 18}}},
-		{"not a URL", with(cmfEnv(strings.Replace(mtls, "https://cmf.confluent.svc:8080", "cmf:8080", 1))), []want{{RuleInvalidValue, f, 16}}},
-		{"environment name CMF refuses", with(strings.Replace(cmfEnv(mtls), "name: prod-cmf", "name: qa", 1)), []want{{RuleReference, "apps/a.yaml", 6}, {RuleName, f, 4}}},
+		{"target cmf without cmf", with(strings.Replace(cmfEnv(""), "  cmf:\n", "", 1)), []want{{RuleRequired.ID(), f, 5}}},
+		{"cmf on target fko", with(strings.Replace(cmfEnv(mtls), "target: cmf", "target: fko", 1)), []want{{RuleInvalidValue.ID(), f, 15}}},
+		{"no auth", with(cmfEnv("    endpoint: https://cmf:8080\n")), []want{{RuleRequired.ID(), f, 16}}},
+		{"both auths", with(cmfEnv(mtls + "      oauth: {tokenURL: https://idp/token, clientID: f, clientSecretFile: /s}\n")), []want{{RuleInvalidValue.ID(), f, 17}}},
+		{"mtls without key", with(cmfEnv("    endpoint: https://cmf:8080\n    auth:\n      mtls: {certFile: /c.crt}\n")), []want{{RuleRequired.ID(), f, 18}}},
+		{"relative file", with(cmfEnv("    endpoint: https://cmf:8080\n    auth:\n      mtls: {certFile: c.crt, keyFile: /k}\n")), []want{{RuleInvalidValue.ID(), f, 18}}},
+		{"oauth without secret", with(cmfEnv("    endpoint: https://cmf:8080\n    auth:\n      oauth:\n        tokenURL: https://idp/token\n        clientID: flinksync\n")), []want{{RuleRequired.ID(), f, 18}}},
+		{"not a URL", with(cmfEnv(strings.Replace(mtls, "https://cmf.confluent.svc:8080", "cmf:8080", 1))), []want{{RuleInvalidValue.ID(), f, 16}}},
+		{"environment name CMF refuses", with(strings.Replace(cmfEnv(mtls), "name: prod-cmf", "name: qa", 1)), []want{{RuleReference.ID(), "apps/a.yaml", 6}, {RuleName.ID(), f, 4}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, findings, err := LoadFS(repoFS(tc.files))

@@ -13,42 +13,28 @@ import (
 	"github.com/flinksync/flinksync/internal/diag"
 )
 
-// Load rule IDs: one per class of problem the loader finds.
-const (
-	RuleSyntax       = "LOAD-001" // malformed YAML
-	RuleUnknownField = "LOAD-002" // a field the format does not have
-	RuleWrongType    = "LOAD-003" // a value of the wrong type
-	RuleRequired     = "LOAD-004" // a required field is missing
-	RuleName         = "LOAD-005" // a name that is not a DNS-1123 label
-	RuleDuplicate    = "LOAD-006" // two objects of one kind with one name
-	RuleReference    = "LOAD-007" // a reference to a missing environment or pool
-	RulePoolNotAllow = "LOAD-008" // a pool used in an environment it does not allow
-	RuleQuantity     = "LOAD-009" // an invalid Kubernetes quantity
-	RuleEnum         = "LOAD-010" // a value outside the field's allowed set
-	RuleNoEnv        = "LOAD-011" // a repository with no environment
-	RuleKind         = "LOAD-012" // an unknown apiVersion or kind
-	RuleInvalidValue = "LOAD-013" // a value of the right type but not allowed (negative, bad duration)
-	RuleRead         = "LOAD-014" // a file that cannot be read
+// The load rules, one per class of problem the loader finds; findings are
+// made from them (Rule.At), with the severity each carries.
+var (
+	RuleSyntax       = diag.NewRule("LOAD-001", diag.Error, "malformed YAML")
+	RuleUnknownField = diag.NewRule("LOAD-002", diag.Error, "a field the repository format does not have")
+	RuleWrongType    = diag.NewRule("LOAD-003", diag.Error, "a value of the wrong type")
+	RuleRequired     = diag.NewRule("LOAD-004", diag.Error, "a required field is missing")
+	RuleName         = diag.NewRule("LOAD-005", diag.Error, "a name that is not a DNS-1123 label")
+	RuleDuplicate    = diag.NewRule("LOAD-006", diag.Error, "two objects of one kind with one name")
+	RuleReference    = diag.NewRule("LOAD-007", diag.Error, "a reference to a missing environment or pool")
+	RulePoolNotAllow = diag.NewRule("LOAD-008", diag.Error, "a pool used in an environment it does not allow")
+	RuleQuantity     = diag.NewRule("LOAD-009", diag.Error, "an invalid Kubernetes quantity")
+	RuleEnum         = diag.NewRule("LOAD-010", diag.Error, "a value outside the field's allowed set")
+	RuleNoEnv        = diag.NewRule("LOAD-011", diag.Error, "a repository with no environment")
+	RuleKind         = diag.NewRule("LOAD-012", diag.Error, "an unknown apiVersion or kind")
+	RuleInvalidValue = diag.NewRule("LOAD-013", diag.Error, "a value of the right type that is not allowed")
+	RuleRead         = diag.NewRule("LOAD-014", diag.Error, "a file that cannot be read")
 )
 
 // LoadRules describes the LOAD rules, for output formats that list rules.
-var LoadRules = []diag.RuleInfo{
-	{ID: RuleSyntax, Severity: diag.Error, Summary: "malformed YAML"},
-	{ID: RuleUnknownField, Severity: diag.Error, Summary: "a field the repository format does not have"},
-	{ID: RuleWrongType, Severity: diag.Error, Summary: "a value of the wrong type"},
-	{ID: RuleRequired, Severity: diag.Error, Summary: "a required field is missing"},
-	{ID: RuleName, Severity: diag.Error, Summary: "a name that is not a DNS-1123 label"},
-	{ID: RuleDuplicate, Severity: diag.Error, Summary: "two objects of one kind with one name"},
-	{ID: RuleReference, Severity: diag.Error, Summary: "a reference to a missing environment or pool"},
-	{ID: RulePoolNotAllow, Severity: diag.Error, Summary: "a pool used in an environment it does not allow"},
-	{ID: RuleQuantity, Severity: diag.Error, Summary: "an invalid Kubernetes quantity"},
-	{ID: RuleEnum, Severity: diag.Error, Summary: "a value outside the field's allowed set"},
-	{ID: RuleNoEnv, Severity: diag.Error, Summary: "a repository with no environment"},
-	{ID: RuleKind, Severity: diag.Error, Summary: "an unknown apiVersion or kind"},
-	{ID: RuleInvalidValue, Severity: diag.Error, Summary: "a value of the right type that is not allowed"},
-	{ID: RuleRead, Severity: diag.Error, Summary: "a file that cannot be read"},
-	{ID: RuleUnused, Severity: diag.Warning, Summary: "a declaration nothing uses (a KafkaCatalog no statement uses)"},
-}
+var LoadRules = diag.Infos(RuleSyntax, RuleUnknownField, RuleWrongType, RuleRequired, RuleName, RuleDuplicate,
+	RuleReference, RulePoolNotAllow, RuleQuantity, RuleEnum, RuleNoEnv, RuleKind, RuleInvalidValue, RuleRead, RuleUnused)
 
 // decoder turns one YAML document into a typed value, strictly: it reports
 // every unknown field, wrong type, missing required field and bad enum value
@@ -71,7 +57,7 @@ type decoder struct {
 	dropped int
 }
 
-func (d *decoder) fail(line int, path, rule, msg string) {
+func (d *decoder) fail(line int, path string, rule *diag.Rule, msg string) {
 	if d.failed != nil {
 		d.failed[path] = true
 	}
@@ -82,10 +68,7 @@ func (d *decoder) fail(line int, path, rule, msg string) {
 	if path != "" {
 		msg = path + ": " + msg
 	}
-	d.findings = append(d.findings, &diag.Finding{
-		Rule: rule, Severity: diag.Error, File: d.file, Line: line,
-		Environment: d.env, App: d.app, Message: msg,
-	})
+	d.findings = append(d.findings, rule.At(d.file, line, msg).For(d.env, d.app))
 }
 
 // line records where the field at path is written (its key's line), once.

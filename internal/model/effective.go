@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/flinksync/flinksync/internal/diag"
 )
 
 // checkApp checks one application and builds its effective spec in each of
@@ -83,20 +85,20 @@ func (l *loader) checkApp(a *FlinkApplication) {
 }
 
 // reportFunc reports a problem at the field path of an origin, once.
-type reportFunc func(origin Origin, path, rule, env, format string, args ...any)
+type reportFunc func(origin Origin, path string, rule *diag.Rule, env, format string, args ...any)
 
 // reporter returns the reportFunc of the document at o, named name: a
 // problem on a line of the base spec is the document's, not one
 // environment's, and is reported once.
 func (l *loader) reporter(o Origin, name string) reportFunc {
 	seen := map[string]bool{}
-	return func(origin Origin, path, rule, env, format string, args ...any) {
+	return func(origin Origin, path string, rule *diag.Rule, env, format string, args ...any) {
 		line := origin.LineOf(path)
 		if line == o.LineOf(path) {
 			env = ""
 		}
 		msg := path + ": " + fmt.Sprintf(format, args...)
-		key := fmt.Sprintf("%s\x00%d\x00%s\x00%s", origin.File, line, rule, msg)
+		key := fmt.Sprintf("%s\x00%d\x00%s\x00%s", origin.File, line, rule.ID(), msg)
 		if seen[key] {
 			return
 		}

@@ -43,14 +43,14 @@ func TestIgnoreRuleErrors(t *testing.T) {
 		files map[string]string
 		want  []want
 	}{
-		{"not a pointer", envWith("    ignore:\n      - paths: [spec.flinkConfiguration]\n"), []want{{RuleInvalidValue, "environments/dev.yaml", 17}}},
-		{"bad escape", envWith("    ignore:\n      - paths: [/metadata/labels/a~2b]\n"), []want{{RuleInvalidValue, "environments/dev.yaml", 17}}},
-		{"the whole object", envWith("    ignore:\n      - {kind: FlinkDeployment, paths: [/]}\n"), []want{{RuleInvalidValue, "environments/dev.yaml", 17}}},
-		{"a rule with nothing to ignore", envWith("    ignore:\n      - kind: FlinkDeployment\n"), []want{{RuleRequired, "environments/dev.yaml", 17}}},
-		{"unknown preset", envWith("    presets: [fko-autoscaler, argo]\n"), []want{{RuleEnum, "environments/dev.yaml", 16}}},
-		{"unknown field", envWith("    ignore:\n      - path: /spec\n"), []want{{RuleUnknownField, "environments/dev.yaml", 17}, {RuleRequired, "environments/dev.yaml", 17}}},
+		{"not a pointer", envWith("    ignore:\n      - paths: [spec.flinkConfiguration]\n"), []want{{RuleInvalidValue.ID(), "environments/dev.yaml", 17}}},
+		{"bad escape", envWith("    ignore:\n      - paths: [/metadata/labels/a~2b]\n"), []want{{RuleInvalidValue.ID(), "environments/dev.yaml", 17}}},
+		{"the whole object", envWith("    ignore:\n      - {kind: FlinkDeployment, paths: [/]}\n"), []want{{RuleInvalidValue.ID(), "environments/dev.yaml", 17}}},
+		{"a rule with nothing to ignore", envWith("    ignore:\n      - kind: FlinkDeployment\n"), []want{{RuleRequired.ID(), "environments/dev.yaml", 17}}},
+		{"unknown preset", envWith("    presets: [fko-autoscaler, argo]\n"), []want{{RuleEnum.ID(), "environments/dev.yaml", 16}}},
+		{"unknown field", envWith("    ignore:\n      - path: /spec\n"), []want{{RuleUnknownField.ID(), "environments/dev.yaml", 17}, {RuleRequired.ID(), "environments/dev.yaml", 17}}},
 		{"app rule in an override", map[string]string{"apps/a.yaml": base["apps/a.yaml"] + "  overrides:\n    dev:\n      ignore: [{paths: [nope]}]\n"},
-			[]want{{RuleInvalidValue, "apps/a.yaml", 14}}},
+			[]want{{RuleInvalidValue.ID(), "apps/a.yaml", 14}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

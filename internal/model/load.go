@@ -141,9 +141,8 @@ type loader struct {
 
 func (l *loader) add(f *diag.Finding) { l.findings = append(l.findings, f) }
 
-func (l *loader) errorf(file string, line int, rule, env, app, format string, args ...any) {
-	l.add(&diag.Finding{Rule: rule, Severity: diag.Error, File: file, Line: line, Environment: env, App: app,
-		Message: fmt.Sprintf(format, args...)})
+func (l *loader) errorf(file string, line int, rule *diag.Rule, env, app, format string, args ...any) {
+	l.add(rule.Atf(file, line, format, args...).For(env, app))
 }
 
 func (l *loader) visit(p string, d fs.DirEntry, err error) error {
@@ -525,7 +524,7 @@ func (l *loader) duplicate(kind, name string, o, prev Origin, env, app string) {
 
 func (l *loader) checkEnvironment(e *Environment) {
 	name, o, s := e.Metadata.Name, e.Origin, &e.Spec
-	bad := func(path, rule, format string, args ...any) {
+	bad := func(path string, rule *diag.Rule, format string, args ...any) {
 		l.errorf(o.File, o.LineOf(path), rule, name, "", path+": "+format, args...)
 	}
 	if s.Namespace != "" {
@@ -624,7 +623,7 @@ var (
 
 func (l *loader) checkPool(p *ComputePool) {
 	name, o, s := p.Metadata.Name, p.Origin, &p.Spec
-	bad := func(path, rule, format string, args ...any) {
+	bad := func(path string, rule *diag.Rule, format string, args ...any) {
 		l.errorf(o.File, o.LineOf(path), rule, "", "", path+": "+format, args...)
 	}
 	if s.TaskManager.CPU.Set && s.TaskManager.CPU.Sign() == 0 {
@@ -664,7 +663,7 @@ func (l *loader) checkPool(p *ComputePool) {
 
 func (l *loader) checkPolicy(p *Policy) {
 	o, s := p.Origin, &p.Spec
-	bad := func(path, rule, format string, args ...any) {
+	bad := func(path string, rule *diag.Rule, format string, args ...any) {
 		l.errorf(o.File, o.LineOf(path), rule, "", "", path+": "+format, args...)
 	}
 	for i, env := range s.RequireTLS {

@@ -121,56 +121,56 @@ func TestLoadErrors(t *testing.T) {
 		want  []want
 	}{
 		{"malformed YAML", map[string]string{"apps/b.yaml": "apiVersion: x\nkind: [\n"},
-			[]want{{RuleSyntax, "apps/b.yaml", 2}}},
+			[]want{{RuleSyntax.ID(), "apps/b.yaml", 2}}},
 		{"unknown field", map[string]string{"apps/b.yaml": app(okSpec + "  paralelism: 4\n")},
-			[]want{{RuleUnknownField, "apps/b.yaml", 12}}},
+			[]want{{RuleUnknownField.ID(), "apps/b.yaml", 12}}},
 		{"wrong type", map[string]string{"apps/b.yaml": app("  environments: dev\n  pool: small\n  job:\n    jarURI: local:///b.jar\n  workload:\n    recordsPerSecond: 10\n")},
-			[]want{{RuleWrongType, "apps/b.yaml", 6}}},
+			[]want{{RuleWrongType.ID(), "apps/b.yaml", 6}}},
 		{"missing required field", map[string]string{"apps/b.yaml": app("  environments: [dev]\n  pool: small\n  job:\n    entryClass: B\n  workload:\n    recordsPerSecond: 10\n")},
-			[]want{{RuleRequired, "apps/b.yaml", 9}}},
+			[]want{{RuleRequired.ID(), "apps/b.yaml", 9}}},
 		{"name not a DNS-1123 label", map[string]string{"apps/b.yaml": strings.Replace(app(okSpec), "name: b", "name: Orders_B", 1)},
-			[]want{{RuleName, "apps/b.yaml", 4}}},
+			[]want{{RuleName.ID(), "apps/b.yaml", 4}}},
 		{"duplicate name", map[string]string{"apps/z.yaml": strings.Replace(base["apps/a.yaml"], "a.jar", "z.jar", 1)},
-			[]want{{RuleDuplicate, "apps/z.yaml", 4}}},
+			[]want{{RuleDuplicate.ID(), "apps/z.yaml", 4}}},
 		{"missing environment", map[string]string{"apps/b.yaml": app(strings.Replace(okSpec, "[dev]", "[dev, qa]", 1))},
-			[]want{{RuleReference, "apps/b.yaml", 6}}},
+			[]want{{RuleReference.ID(), "apps/b.yaml", 6}}},
 		{"missing pool", map[string]string{"apps/b.yaml": app(strings.Replace(okSpec, "pool: small", "pool: huge", 1))},
-			[]want{{RuleReference, "apps/b.yaml", 7}}},
+			[]want{{RuleReference.ID(), "apps/b.yaml", 7}}},
 		{"pool not allowed", map[string]string{"pools/small.yaml": base["pools/small.yaml"] + "  environments: [prod]\n",
 			"environments/prod.yaml": strings.NewReplacer("name: dev", "name: prod", "flink-dev", "flink-prod").Replace(base["environments/dev.yaml"])},
-			[]want{{RulePoolNotAllow, "apps/a.yaml", 7}}},
+			[]want{{RulePoolNotAllow.ID(), "apps/a.yaml", 7}}},
 		// The real CFK 3.3.0 FlinkApplication CRD takes v1_18 .. v2_1 only.
 		{"Flink version CFK does not run, from the defaults", map[string]string{"environments/dev.yaml": cfkDev("v1_17")},
-			[]want{{RuleEnum, "environments/dev.yaml", 14}}},
+			[]want{{RuleEnum.ID(), "environments/dev.yaml", 14}}},
 		{"Flink version CFK does not run, from the app", map[string]string{"environments/dev.yaml": cfkDev("v1_20"),
 			"apps/b.yaml": app(okSpec + "  flinkVersion: v2_2\n")},
-			[]want{{RuleEnum, "apps/b.yaml", 12}}},
+			[]want{{RuleEnum.ID(), "apps/b.yaml", 12}}},
 		{"invalid quantity", map[string]string{"pools/small.yaml": strings.Replace(base["pools/small.yaml"], "4Gi", "4GB", 1)},
-			[]want{{RuleQuantity, "pools/small.yaml", 8}}},
+			[]want{{RuleQuantity.ID(), "pools/small.yaml", 8}}},
 		{"cluster name not a DNS-1123 label", map[string]string{"environments/dev.yaml": strings.Replace(base["environments/dev.yaml"], "namespace: flink-dev", "namespace: flink-dev\n  cluster: EU_1", 1)},
-			[]want{{RuleName, "environments/dev.yaml", 8}}},
+			[]want{{RuleName.ID(), "environments/dev.yaml", 8}}},
 		{"state acknowledgement naming no job", map[string]string{"environments/dev.yaml": base["environments/dev.yaml"] + "  stateGuard:\n    acknowledge:\n      - {reason: x, expires: 2026-12-01}\n"},
-			[]want{{RuleRequired, "environments/dev.yaml", 17}}},
+			[]want{{RuleRequired.ID(), "environments/dev.yaml", 17}}},
 		{"state acknowledgement naming an app and a statement", map[string]string{"environments/dev.yaml": base["environments/dev.yaml"] + "  stateGuard:\n    acknowledge:\n      - {app: a, statement: s, reason: x, expires: 2026-12-01}\n"},
-			[]want{{RuleRequired, "environments/dev.yaml", 17}}},
+			[]want{{RuleRequired.ID(), "environments/dev.yaml", 17}}},
 		{"state guard mode", map[string]string{"environments/dev.yaml": base["environments/dev.yaml"] + "  stateGuard:\n    mode: strict\n"},
-			[]want{{RuleEnum, "environments/dev.yaml", 16}}},
+			[]want{{RuleEnum.ID(), "environments/dev.yaml", 16}}},
 		{"unknown enum value", map[string]string{"environments/dev.yaml": strings.Replace(base["environments/dev.yaml"], "target: fko", "target: kind", 1)},
-			[]want{{RuleEnum, "environments/dev.yaml", 6}}},
+			[]want{{RuleEnum.ID(), "environments/dev.yaml", 6}}},
 		{"no environment", map[string]string{"environments/dev.yaml": ""},
-			[]want{{RuleNoEnv, "", 0}, {RuleReference, "apps/a.yaml", 6}}},
+			[]want{{RuleNoEnv.ID(), "", 0}, {RuleReference.ID(), "apps/a.yaml", 6}}},
 		{"unknown kind", map[string]string{"x.yaml": "apiVersion: flinksync.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: x}\nspec: {}\n"},
-			[]want{{RuleKind, "x.yaml", 2}}},
+			[]want{{RuleKind.ID(), "x.yaml", 2}}},
 		{"invalid duration", map[string]string{"apps/b.yaml": app(okSpec + "    latency: fast\n")},
-			[]want{{RuleInvalidValue, "apps/b.yaml", 12}}},
+			[]want{{RuleInvalidValue.ID(), "apps/b.yaml", 12}}},
 		{"override for an environment the app does not run in", map[string]string{"apps/b.yaml": app(okSpec + "  overrides:\n    qa:\n      pool: small\n")},
-			[]want{{RuleReference, "apps/b.yaml", 13}}},
+			[]want{{RuleReference.ID(), "apps/b.yaml", 13}}},
 		{"bad field inside an override", map[string]string{"apps/b.yaml": app(okSpec + "  overrides:\n    dev:\n      workload: {recordsPerSecond: many}\n")},
-			[]want{{RuleWrongType, "apps/b.yaml", 14}}},
+			[]want{{RuleWrongType.ID(), "apps/b.yaml", 14}}},
 		{"five different errors", map[string]string{
 			"apps/b.yaml":           app("  environments: [dev]\n  pool: huge\n  job:\n    jarURI: local:///b.jar\n    upgradeMode: sometimes\n  workload:\n    recordsPerSecond: 10\n    stateSize: 20GB\n  replicas: 3\n"),
 			"environments/dev.yaml": strings.Replace(base["environments/dev.yaml"], "count: 3", "count: three", 1)},
-			[]want{{RuleReference, "apps/b.yaml", 7}, {RuleEnum, "apps/b.yaml", 10}, {RuleQuantity, "apps/b.yaml", 13}, {RuleUnknownField, "apps/b.yaml", 14}, {RuleWrongType, "environments/dev.yaml", 11}}},
+			[]want{{RuleReference.ID(), "apps/b.yaml", 7}, {RuleEnum.ID(), "apps/b.yaml", 10}, {RuleQuantity.ID(), "apps/b.yaml", 13}, {RuleUnknownField.ID(), "apps/b.yaml", 14}, {RuleWrongType.ID(), "environments/dev.yaml", 11}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,7 +314,7 @@ func TestAppNameFitsFlinkClusterID(t *testing.T) {
 		_, findings, err := LoadFS(fsys)
 		var tooLong bool
 		for _, f := range findings {
-			tooLong = tooLong || (f.Rule == RuleName && f.File == "apps/a.yaml" && f.Line == 4 && strings.Contains(f.Message, "at most 45"))
+			tooLong = tooLong || (f.Rule == RuleName.ID() && f.File == "apps/a.yaml" && f.Line == 4 && strings.Contains(f.Message, "at most 45"))
 		}
 		if tooLong != (n > 45) {
 			t.Errorf("name of %d characters: too-long finding %v, want %v; findings: %v", n, tooLong, n > 45, err)
@@ -337,7 +337,7 @@ func TestParallelParseIsDeterministic(t *testing.T) {
 	for range 5 {
 		repo, findings, err := LoadFS(repoFS(files))
 		fs := findings
-		if len(fs) != 2 || fs[0].File != "apps/app-100.yaml" || fs[1].File != "apps/zz-dup.yaml" || fs[1].Rule != RuleDuplicate {
+		if len(fs) != 2 || fs[0].File != "apps/app-100.yaml" || fs[1].File != "apps/zz-dup.yaml" || fs[1].Rule != RuleDuplicate.ID() {
 			t.Fatalf("want the unknown field in app-100 and the duplicate at zz-dup, got %v", err)
 		}
 		if len(repo.Apps) != 202 || len(repo.EffectiveApps("dev")) != 201 {

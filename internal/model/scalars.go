@@ -11,6 +11,8 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/flinksync/flinksync/internal/diag"
 )
 
 type yamlNode = yaml.Node
@@ -25,7 +27,7 @@ type nodeDecoder interface {
 
 // fieldError is a problem with one value; the decoder adds file, line and path.
 type fieldError struct {
-	rule string
+	rule *diag.Rule
 	msg  string
 }
 

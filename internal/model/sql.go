@@ -12,7 +12,7 @@ import (
 )
 
 // RuleUnused marks a declaration nothing uses (a warning).
-const RuleUnused = "LOAD-015"
+var RuleUnused = diag.NewRule("LOAD-015", diag.Warning, "a declaration nothing uses (a KafkaCatalog no statement uses)")
 
 // Repository accessors of the SQL kinds.
 
@@ -417,8 +417,8 @@ func (l *loader) checkSQLNames() {
 }
 
 // warning is a finding that does not block.
-func warning(file string, line int, rule, msg string) *diag.Finding {
-	return &diag.Finding{Rule: rule, Severity: diag.Warning, File: file, Line: line, Message: msg}
+func warning(file string, line int, rule *diag.Rule, msg string) *diag.Finding {
+	return rule.At(file, line, msg)
 }
 
 // CMFInstance names the CMF a cfk environment talks to: the endpoint of the

@@ -144,82 +144,82 @@ func TestLoadSQLErrors(t *testing.T) {
 		want  []want
 	}{
 		{"missing pool", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "pool: small", "pool: huge", 1)},
-			[]want{{RuleReference, "statements/views.yaml", 7}}},
+			[]want{{RuleReference.ID(), "statements/views.yaml", 7}}},
 		{"missing catalog", map[string]string{"statements/create.yaml": strings.Replace(sqlRepo["statements/create.yaml"], "catalog: kafka", "catalog: kafak", 1)},
-			[]want{{RuleReference, "statements/create.yaml", 8}}},
+			[]want{{RuleReference.ID(), "statements/create.yaml", 8}}},
 		{"missing database", map[string]string{"statements/create.yaml": strings.Replace(sqlRepo["statements/create.yaml"], "database: clickstream", "database: clicks", 1)},
-			[]want{{RuleReference, "statements/create.yaml", 9}}},
+			[]want{{RuleReference.ID(), "statements/create.yaml", 9}}},
 		{"database override points at a missing database", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "      database: clickstream", "      database: orders", 1)},
-			[]want{{RuleReference, "statements/views.yaml", 13}}},
+			[]want{{RuleReference.ID(), "statements/views.yaml", 13}}},
 		{"catalog not in the environment", map[string]string{"catalogs/kafka.yaml": strings.Replace(sqlRepo["catalogs/kafka.yaml"], "environments: [prod]", "environments: [dev]", 1)},
 			// The statements in prod name a catalog not there.
-			[]want{{RuleReference, "statements/create.yaml", 8}, {RuleReference, "statements/views.yaml", 12},
-				{RuleReference, "catalogs/kafka.yaml", 14}}},
+			[]want{{RuleReference.ID(), "statements/create.yaml", 8}, {RuleReference.ID(), "statements/views.yaml", 12},
+				{RuleReference.ID(), "catalogs/kafka.yaml", 14}}},
 		{"catalog on an fko environment", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "  workload:", "  catalog: kafka\n  workload:", 1)},
-			[]want{{RuleInvalidValue, "statements/views.yaml", 9}}},
+			[]want{{RuleInvalidValue.ID(), "statements/views.yaml", 9}}},
 		{"46-character statement name", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "name: views", "name: "+strings.Repeat("v", 46), 1)},
-			[]want{{RuleName, "statements/views.yaml", 4}}},
+			[]want{{RuleName.ID(), "statements/views.yaml", 4}}},
 		{"statement name one past the limit", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "name: views", "name: "+long, 1)},
-			[]want{{RuleName, "statements/views.yaml", 4}}},
+			[]want{{RuleName.ID(), "statements/views.yaml", 4}}},
 		{"46-character database name", map[string]string{"catalogs/kafka.yaml": strings.Replace(sqlRepo["catalogs/kafka.yaml"], "- name: clickstream", "- name: "+strings.Repeat("d", 46), 1)},
-			[]want{{RuleName, "catalogs/kafka.yaml", 11}, {RuleReference, "statements/create.yaml", 9}, {RuleReference, "statements/views.yaml", 13}}},
+			[]want{{RuleName.ID(), "catalogs/kafka.yaml", 11}, {RuleReference.ID(), "statements/create.yaml", 9}, {RuleReference.ID(), "statements/views.yaml", 13}}},
 		{"46-character pool name used by a cfk statement", map[string]string{
 			"pools/small.yaml":       strings.Replace(base["pools/small.yaml"], "name: small", "name: "+strings.Repeat("p", 46), 1),
 			"apps/a.yaml":            strings.Replace(base["apps/a.yaml"], "pool: small", "pool: "+strings.Repeat("p", 46), 1),
 			"statements/create.yaml": strings.Replace(sqlRepo["statements/create.yaml"], "pool: small", "pool: "+strings.Repeat("p", 46), 1),
 			"statements/views.yaml":  strings.Replace(sqlRepo["statements/views.yaml"], "pool: small", "pool: "+strings.Repeat("p", 46), 1)},
-			[]want{{RuleName, "pools/small.yaml", 4}}},
+			[]want{{RuleName.ID(), "pools/small.yaml", 4}}},
 		{"secret name with capitals", map[string]string{"catalogs/kafka.yaml": strings.Replace(sqlRepo["catalogs/kafka.yaml"], "secret: sr-credentials", "secret: SR_creds", 1)},
-			[]want{{RuleName, "catalogs/kafka.yaml", 9}}},
+			[]want{{RuleName.ID(), "catalogs/kafka.yaml", 9}}},
 		{"schema registry URL without scheme", map[string]string{"catalogs/kafka.yaml": strings.Replace(sqlRepo["catalogs/kafka.yaml"], "https://sr.example.com:8081", "sr.example.com:8081", 1)},
-			[]want{{RuleInvalidValue, "catalogs/kafka.yaml", 8}}},
+			[]want{{RuleInvalidValue.ID(), "catalogs/kafka.yaml", 8}}},
 		{"ddlEnvironments outside the catalog", map[string]string{"catalogs/kafka.yaml": strings.Replace(sqlRepo["catalogs/kafka.yaml"], "ddlEnvironments: [prod]", "ddlEnvironments: [prod, dev]", 1)},
-			[]want{{RuleReference, "catalogs/kafka.yaml", 14}}},
+			[]want{{RuleReference.ID(), "catalogs/kafka.yaml", 14}}},
 		{"DDL where the database forbids it", map[string]string{
 			"environments/qa.yaml":   strings.NewReplacer("name: prod", "name: qa", "flink-prod", "flink-qa").Replace(sqlRepo["environments/prod.yaml"]),
 			"catalogs/kafka.yaml":    strings.Replace(sqlRepo["catalogs/kafka.yaml"], "environments: [prod]", "environments: [prod, qa]", 1),
 			"statements/create.yaml": strings.Replace(sqlRepo["statements/create.yaml"], "environments: [prod]", "environments: [prod, qa]", 1)},
-			[]want{{RuleInvalidValue, "statements/create.yaml", 9}}},
+			[]want{{RuleInvalidValue.ID(), "statements/create.yaml", 9}}},
 		{"sqlFile leaves the repository", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "sql/views.sql", "../../etc/passwd", 1)},
-			[]want{{RuleInvalidValue, "statements/views.yaml", 8}}},
+			[]want{{RuleInvalidValue.ID(), "statements/views.yaml", 8}}},
 		{"absolute sqlFile", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "sql/views.sql", "/etc/passwd", 1)},
-			[]want{{RuleInvalidValue, "statements/views.yaml", 8}}},
+			[]want{{RuleInvalidValue.ID(), "statements/views.yaml", 8}}},
 		{"missing sqlFile", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "sql/views.sql", "sql/nope.sql", 1)},
-			[]want{{RuleRead, "statements/views.yaml", 8}}},
+			[]want{{RuleRead.ID(), "statements/views.yaml", 8}}},
 		{"sql and sqlFile", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "  sqlFile:", "  sql: SELECT 1\n  sqlFile:", 1)},
-			[]want{{RuleInvalidValue, "statements/views.yaml", 9}}},
+			[]want{{RuleInvalidValue.ID(), "statements/views.yaml", 9}}},
 		{"no SQL", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "  sqlFile: sql/views.sql\n", "", 1)},
-			[]want{{RuleRequired, "statements/views.yaml", 5}}},
+			[]want{{RuleRequired.ID(), "statements/views.yaml", 5}}},
 		{"SET is not a statement", map[string]string{"sql/views.sql": "-- settings\nSET 'a' = 'b';\n"},
-			[]want{{RuleInvalidValue, "statements/views.yaml", 8}}},
+			[]want{{RuleInvalidValue.ID(), "statements/views.yaml", 8}}},
 		{"statement named like an app", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "name: views", "name: a", 1)},
-			[]want{{RuleDuplicate, "statements/views.yaml", 4}}},
+			[]want{{RuleDuplicate.ID(), "statements/views.yaml", 4}}},
 		{"fko without a SQL runner", map[string]string{"environments/dev.yaml": base["environments/dev.yaml"]},
-			[]want{{RuleRequired, "statements/views.yaml", 6}}},
+			[]want{{RuleRequired.ID(), "statements/views.yaml", 6}}},
 		{"DML without workload", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "  workload: {recordsPerSecond: 2000}\n", "", 1)},
-			[]want{{RuleRequired, "statements/views.yaml", 5}}},
+			[]want{{RuleRequired.ID(), "statements/views.yaml", 5}}},
 		{"unknown field in a database", map[string]string{"catalogs/kafka.yaml": strings.Replace(sqlRepo["catalogs/kafka.yaml"], "      secret: kafka-credentials", "      secrte: kafka-credentials", 1)},
-			[]want{{RuleUnknownField, "catalogs/kafka.yaml", 13}}},
+			[]want{{RuleUnknownField.ID(), "catalogs/kafka.yaml", 13}}},
 		{"wrong pool type", map[string]string{"pools/small.yaml": base["pools/small.yaml"] + "  type: DEDICATED\n"},
-			[]want{{RuleEnum, "pools/small.yaml", 9}}},
+			[]want{{RuleEnum.ID(), "pools/small.yaml", 9}}},
 		{"cfk statement without a Flink version", map[string]string{"environments/prod.yaml": strings.Replace(sqlRepo["environments/prod.yaml"], ", flinkVersion: v1_20", "", 1)},
-			[]want{{RuleRequired, "statements/create.yaml", 7}, {RuleRequired, "statements/views.yaml", 7}}},
+			[]want{{RuleRequired.ID(), "statements/create.yaml", 7}, {RuleRequired.ID(), "statements/views.yaml", 7}}},
 		{"statement name starting with a digit", map[string]string{"statements/views.yaml": strings.Replace(sqlRepo["statements/views.yaml"], "name: views", "name: 1views", 1)},
-			[]want{{RuleName, "statements/views.yaml", 4}}},
+			[]want{{RuleName.ID(), "statements/views.yaml", 4}}},
 		{"sqlRunner on cfk", map[string]string{"environments/prod.yaml": sqlRepo["environments/prod.yaml"] + "  sqlRunner: {image: x}\n"},
-			[]want{{RuleInvalidValue, "environments/prod.yaml", 12}}},
+			[]want{{RuleInvalidValue.ID(), "environments/prod.yaml", 12}}},
 		{"a catalog in two environments on one CMF", map[string]string{
 			"environments/prod.yaml": strings.Replace(sqlRepo["environments/prod.yaml"], "{name: cmf}", "{name: cmf, namespace: confluent}", 1),
 			"environments/qa.yaml":   strings.NewReplacer("name: prod", "name: qa", "flink-prod", "flink-qa", "{name: cmf}", "{name: cmf, namespace: confluent}").Replace(sqlRepo["environments/prod.yaml"]),
 			"catalogs/kafka.yaml":    strings.Replace(strings.Replace(sqlRepo["catalogs/kafka.yaml"], "environments: [prod]", "environments: [prod, qa]", 1), "ddlEnvironments: [prod]", "ddlEnvironments: [prod, qa]", 1)},
 			// The catalog, and each of its two Secrets.
-			[]want{{RuleInvalidValue, "catalogs/kafka.yaml", 6}, {RuleInvalidValue, "catalogs/kafka.yaml", 6}, {RuleInvalidValue, "catalogs/kafka.yaml", 6}}},
+			[]want{{RuleInvalidValue.ID(), "catalogs/kafka.yaml", 6}, {RuleInvalidValue.ID(), "catalogs/kafka.yaml", 6}, {RuleInvalidValue.ID(), "catalogs/kafka.yaml", 6}}},
 		{"a catalog in two environments on two CMFs", map[string]string{
 			"environments/qa.yaml": strings.NewReplacer("name: prod", "name: qa", "flink-prod", "flink-qa", "{name: cmf}", "{name: cmf, namespace: confluent-qa}").Replace(sqlRepo["environments/prod.yaml"]),
 			"catalogs/kafka.yaml":  strings.Replace(strings.Replace(sqlRepo["catalogs/kafka.yaml"], "environments: [prod]", "environments: [prod, qa]", 1), "ddlEnvironments: [prod]", "ddlEnvironments: [prod, qa]", 1)},
 			nil},
 		{"two databases of one name in one cfk environment", map[string]string{"catalogs/other.yaml": strings.Replace(sqlRepo["catalogs/kafka.yaml"], "name: kafka", "name: other", 1)},
-			[]want{{RuleUnused, "catalogs/other.yaml", 4}, {RuleDuplicate, "catalogs/other.yaml", 11}}},
+			[]want{{RuleUnused.ID(), "catalogs/other.yaml", 4}, {RuleDuplicate.ID(), "catalogs/other.yaml", 11}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -267,8 +267,8 @@ func TestSQLFileLinkOutRefused(t *testing.T) {
 	}
 	repo, findings, err := Load(dir)
 	fs := findings
-	if len(fs) != 1 || fs[0].Rule != RuleRead || fs[0].File != "statements/views.yaml" || fs[0].Line != 8 {
-		t.Fatalf("want one %s at statements/views.yaml:8, got %v", RuleRead, err)
+	if len(fs) != 1 || fs[0].Rule != RuleRead.ID() || fs[0].File != "statements/views.yaml" || fs[0].Line != 8 {
+		t.Fatalf("want one %s at statements/views.yaml:8, got %v", RuleRead.ID(), err)
 	}
 	for _, st := range repo.EffectiveStatements("dev") {
 		if strings.Contains(st.Spec.SQL, "secret") {
@@ -307,8 +307,8 @@ func TestSQLFileHugeOrNotARegularFile(t *testing.T) {
 	check := func(what string) {
 		t.Helper()
 		repo, fs, err := load()
-		if err != nil || len(fs) != 1 || fs[0].Rule != RuleRead || fs[0].File != "statements/views.yaml" || fs[0].Line != 8 {
-			t.Fatalf("%s: want one %s at statements/views.yaml:8, got %v (err %v)", what, RuleRead, fs, err)
+		if err != nil || len(fs) != 1 || fs[0].Rule != RuleRead.ID() || fs[0].File != "statements/views.yaml" || fs[0].Line != 8 {
+			t.Fatalf("%s: want one %s at statements/views.yaml:8, got %v (err %v)", what, RuleRead.ID(), fs, err)
 		}
 		if len(repo.EffectiveStatements("dev")) != 0 {
 			t.Fatalf("%s: a statement without its SQL must not be effective", what)

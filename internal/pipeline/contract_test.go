@@ -2,7 +2,11 @@ package pipeline
 
 import (
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -130,4 +134,53 @@ func loadClean(t *testing.T, fsys fs.FS) *model.Repository {
 		t.Fatalf("the repository must load clean: %v %v", err, findings)
 	}
 	return repo
+}
+
+// No product code makes a finding by hand (a diag.Finding literal that
+// names its Rule): findings come from a diag.Rule, which carries the
+// rule's severity, so none can name a rule without it, or with a typo.
+func TestFindingsAreMadeFromRules(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, root := range []string{"../../internal", "../../cmd"} {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			if filepath.Dir(p) == filepath.Join("..", "..", "internal", "diag") {
+				return nil // Rule.At itself
+			}
+			f, err := parser.ParseFile(fset, p, nil, 0)
+			if err != nil {
+				return err
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				lit, ok := n.(*ast.CompositeLit)
+				if !ok || !isFinding(lit.Type) {
+					return true
+				}
+				for _, e := range lit.Elts {
+					if kv, ok := e.(*ast.KeyValueExpr); ok {
+						if k, ok := kv.Key.(*ast.Ident); ok && (k.Name == "Rule" || k.Name == "Severity") {
+							t.Errorf("%s: a diag.Finding made by hand (%s: …); make it from its rule: Rule.At", fset.Position(lit.Pos()), k.Name)
+						}
+					}
+				}
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// isFinding reports whether a composite literal's type is diag.Finding.
+func isFinding(e ast.Expr) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	x, ok := sel.X.(*ast.Ident)
+	return ok && x.Name == "diag" && sel.Sel.Name == "Finding"
 }

@@ -25,36 +25,6 @@ import (
 // Rule describes one policy rule.
 type Rule = diag.RuleInfo
 
-// Rules lists every rule flinksync enforces, by ID.
-var Rules = []Rule{
-	{ID: "RBAC-001", Severity: diag.Error, Summary: "rendered output holds cluster-scoped objects (ClusterRole, ClusterRoleBinding, CRD, Namespace, webhook configurations)"},
-	{ID: "RBAC-002", Severity: diag.Error, Summary: "a Role grants wildcards, access to secrets, or more than the FKO flink role needs"},
-	{ID: "RBAC-003", Severity: diag.Error, Summary: "Flink pods would run as the default service account or with none"},
-	{ID: "RBAC-004", Severity: diag.Error, Summary: "an object lands outside its environment's namespace, or two environments share a namespace"},
-	{ID: "RBAC-005", Severity: diag.Error, Summary: "a RoleBinding refers to a ClusterRole or binds subjects from another namespace"},
-	{ID: "RBAC-006", Severity: diag.Warning, Summary: "native mode in an environment that requires TLS: the JobManager can create pods"},
-	{ID: "TLS-001", Severity: diag.Error, Summary: "TLS is required but Flink internal or REST TLS is off"},
-	{ID: "TLS-002", Severity: diag.Error, Summary: "TLS is on but the keystore, truststore or certificate secret is not configured"},
-	{ID: "TLS-003", Severity: diag.Error, Summary: "a secret is written inline in Flink configuration or job arguments"},
-	{ID: "TLS-004", Severity: diag.Error, Summary: "a weak TLS protocol (SSLv3, TLSv1, TLSv1.1) is configured"},
-	{ID: "TLS-005", Severity: diag.Error, Summary: "a Kafka client uses PLAINTEXT or SASL_PLAINTEXT where TLS is required"},
-	{ID: "TLS-006", Severity: diag.Error, Summary: "CMF over http:// (CFK's CMF REST class, or a cmf environment's endpoint or token URL), or a CMF REST class with neither mtls nor oauth"},
-	{ID: "TLS-007", Severity: diag.Warning, Summary: "the certificate secret is expired or expires within 30 days"},
-	{ID: "TLS-008", Severity: diag.Error, Summary: "a Schema Registry (a KafkaCatalog's, or a SQL format's) is reached over http:// where TLS is required"},
-	{ID: "CPU-001", Severity: diag.Error, Summary: "TaskManager CPU above the node's CPU or above maxTaskManagerCPU"},
-	{ID: "CPU-002", Severity: diag.Error, Summary: "JobManager CPU above the node's CPU"},
-	{ID: "CPU-003", Severity: diag.Error, Summary: "an application or SQL statement needs more TaskManagers than its pool's maxTaskManagers"},
-	{ID: "CPU-004", Severity: diag.Error, Summary: "the environment's total requested CPU exceeds its nodes (warning above 80%)"},
-	{ID: "CPU-005", Severity: diag.Warning, Summary: "fewer than 3 nodes"},
-	{ID: "CPU-006", Severity: diag.Error, Summary: "a pod's memory is above the node's memory"},
-	{ID: "WAIVER-001", Severity: diag.Warning, Summary: "a waiver has expired; the finding it covered counts again"},
-	{ID: "WAIVER-002", Severity: diag.Warning, Summary: "a waiver names a rule the daemon's policy marks unwaivable; it does not apply"},
-	// The state guard's (internal/state): checked on a change, by plan
-	// between two revisions and by sync between the cluster and Git.
-	{ID: "STATE-001", Severity: diag.Error, Summary: "a change throws a stateful job's state away and spec.stateGuard does not acknowledge it (a warning where the guard is warn)"},
-	{ID: "STATE-002", Severity: diag.Warning, Summary: "a state-loss acknowledgement has expired or expires more than 30 days ahead; it does not apply"},
-}
-
 // RuleByID returns the rule with id, and whether there is one.
 func RuleByID(id string) (Rule, bool) {
 	for _, r := range Rules {
@@ -106,7 +76,7 @@ type waiver struct {
 // over-broad Roles (RBAC-002), objects outside the environment's namespace or
 // namespaces shared between environments (RBAC-004, which prune's safety
 // rests on) and bindings to ClusterRoles or other namespaces (RBAC-005).
-var BuiltinUnwaivable = []string{"RBAC-001", "RBAC-002", "RBAC-004", "RBAC-005"}
+var BuiltinUnwaivable = []string{RBAC001.ID(), RBAC002.ID(), RBAC004.ID(), RBAC005.ID()}
 
 func builtinUnwaivable(rule string) bool {
 	for _, id := range BuiltinUnwaivable {
@@ -201,10 +171,9 @@ type checker struct {
 	masked map[string]bool
 }
 
-func (c *checker) add(rule RuleID, env, app, file string, line int, object, format string, args ...any) *diag.Finding {
-	r, _ := RuleByID(string(rule))
-	f := &diag.Finding{Rule: string(rule), Severity: r.Severity, File: file, Line: line, Environment: env, App: app,
-		Object: object, Message: fmt.Sprintf(format, args...)}
+func (c *checker) add(rule *diag.Rule, env, app, file string, line int, object, format string, args ...any) *diag.Finding {
+	f := rule.Atf(file, line, format, args...).For(env, app)
+	f.Object = object
 	c.findings = append(c.findings, f)
 	return f
 }
@@ -213,7 +182,7 @@ func (c *checker) add(rule RuleID, env, app, file string, line int, object, form
 // object that breaks the rules addAt reports: an object that does was added
 // or changed by the environment's kustomize overlay, so the finding points
 // at the overlay. Without an overlay it points at the object's source.
-func (c *checker) addAt(rule RuleID, env string, o *render.Object, format string, args ...any) *diag.Finding {
+func (c *checker) addAt(rule *diag.Rule, env string, o *render.Object, format string, args ...any) *diag.Finding {
 	file, line := o.File, o.Line
 	if out := c.in.Rendered[env]; !o.FromOverlay && out != nil && out.Overlay != "" {
 		file, line = out.Overlay, 1
@@ -296,21 +265,15 @@ func (c *checker) applyWaivers() {
 	var extra []*diag.Finding
 	for _, w := range c.eff.waivers {
 		if builtinUnwaivable(w.Rule) {
-			extra = append(extra, &diag.Finding{Rule: string(WAIVER002), Severity: diag.Warning, File: w.file, Line: w.line,
-				Environment: w.Environment, App: w.App,
-				Message: fmt.Sprintf("the waiver for %s does not apply: flinksync never waives %s (prune and isolation between environments rest on it); fix the finding instead", w.Rule, w.Rule)})
+			extra = append(extra, WAIVER002.Atf(w.file, w.line, "the waiver for %s does not apply: flinksync never waives %s (prune and isolation between environments rest on it); fix the finding instead", w.Rule, w.Rule).For(w.Environment, w.App))
 			continue
 		}
 		if c.eff.unwaivable[w.Rule] && w.fromRepo {
-			extra = append(extra, &diag.Finding{Rule: string(WAIVER002), Severity: diag.Warning, File: w.file, Line: w.line,
-				Environment: w.Environment, App: w.App,
-				Message: fmt.Sprintf("the waiver for %s does not apply: the daemon's policy marks %s unwaivable; fix the finding instead", w.Rule, w.Rule)})
+			extra = append(extra, WAIVER002.Atf(w.file, w.line, "the waiver for %s does not apply: the daemon's policy marks %s unwaivable; fix the finding instead", w.Rule, w.Rule).For(w.Environment, w.App))
 			continue
 		}
 		if today.After(w.Expires.Time) {
-			extra = append(extra, &diag.Finding{Rule: string(WAIVER001), Severity: diag.Warning, File: w.file, Line: w.line,
-				Environment: w.Environment, App: w.App,
-				Message: fmt.Sprintf("the waiver for %s expired on %s (%s); its findings count again: fix them or renew the waiver", w.Rule, w.Expires, w.Reason)})
+			extra = append(extra, WAIVER001.Atf(w.file, w.line, "the waiver for %s expired on %s (%s); its findings count again: fix them or renew the waiver", w.Rule, w.Expires, w.Reason).For(w.Environment, w.App))
 			continue
 		}
 		for _, f := range c.findings {

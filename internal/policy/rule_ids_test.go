@@ -5,34 +5,56 @@ import (
 	"go/parser"
 	"go/token"
 	"strconv"
+	"strings"
 	"testing"
 )
 
-// Every RuleID constant has its row in Rules (severity and summary), and
-// every row its constant: a finding can only name a rule the table has.
+// Every rule variable of rule_ids.go is in Rules, under the name of its
+// ID (CPU003 for CPU-003), and Rules holds nothing else: a finding can
+// only be made from a rule the table (severity and summary) lists.
 func TestRuleIDsAreTheTable(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "rule_ids.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	consts := map[string]bool{}
+	vars := map[string]bool{}
 	ast.Inspect(f, func(n ast.Node) bool {
-		if vs, ok := n.(*ast.ValueSpec); ok && len(vs.Values) == 1 {
-			if lit, ok := vs.Values[0].(*ast.BasicLit); ok {
-				id, _ := strconv.Unquote(lit.Value)
-				consts[id] = true
-			}
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Values) != 1 {
+			return true
 		}
+		call, ok := vs.Values[0].(*ast.CallExpr)
+		if !ok || len(call.Args) == 0 {
+			return true
+		}
+		if sel, ok := call.Fun.(*ast.SelectorExpr); !ok || sel.Sel.Name != "NewRule" {
+			return true
+		}
+		lit, ok := call.Args[0].(*ast.BasicLit)
+		if !ok {
+			t.Errorf("rule %s: its ID is not a literal", vs.Names[0].Name)
+			return true
+		}
+		id, _ := strconv.Unquote(lit.Value)
+		if name := vs.Names[0].Name; name != strings.ReplaceAll(id, "-", "") {
+			t.Errorf("rule %s is named %s", id, name)
+		}
+		vars[id] = true
 		return true
 	})
-	for id := range consts {
-		if r, ok := RuleByID(id); !ok || r.Severity == "" || r.Summary == "" {
-			t.Errorf("RuleID %s has no row in Rules", id)
-		}
-	}
+	seen := map[string]bool{}
 	for _, r := range Rules {
-		if !consts[r.ID] {
-			t.Errorf("rule %s has no RuleID constant in rule_ids.go", r.ID)
+		if !vars[r.ID] {
+			t.Errorf("rule %s is in Rules without its variable in rule_ids.go", r.ID)
+		}
+		if seen[r.ID] {
+			t.Errorf("rule %s is in Rules twice", r.ID)
+		}
+		seen[r.ID] = true
+	}
+	for id := range vars {
+		if !seen[id] {
+			t.Errorf("rule %s has no row in Rules", id)
 		}
 	}
 }

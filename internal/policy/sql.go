@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/redact"
 	"github.com/flinksync/flinksync/internal/render"
@@ -34,7 +35,7 @@ func (c *checker) statementSQL(env *model.Environment) {
 		}
 		for _, opt := range sqlOptions(st.Spec.SQL) {
 			file, line := sqlLine(st, opt.line)
-			report := func(rule RuleID, format string, args ...any) {
+			report := func(rule *diag.Rule, format string, args ...any) {
 				c.add(rule, name, st.Name, file, line, "", format, args...)
 			}
 			k, v := opt.key, opt.value
@@ -59,7 +60,7 @@ func (c *checker) statementProperties(st *model.EffectiveStatement, required boo
 	for _, k := range keys {
 		v := st.Spec.Properties[k]
 		line := st.Origin.LineOf(model.KeyPath("spec.properties", k))
-		report := func(rule RuleID, format string, args ...any) {
+		report := func(rule *diag.Rule, format string, args ...any) {
 			c.add(rule, env, st.Name, st.Origin.File, line, "", format, args...)
 		}
 		if c.secretInline(k, v) {
@@ -74,7 +75,7 @@ func (c *checker) statementProperties(st *model.EffectiveStatement, required boo
 // protocols (TLS-004), Kafka without TLS and Schema Registry over http://
 // where TLS is required (TLS-005, TLS-008). subject is only called for a
 // finding's message.
-func (c *checker) clientSettings(required bool, subject func() string, k, v string, report func(rule RuleID, format string, args ...any)) {
+func (c *checker) clientSettings(required bool, subject func() string, k, v string, report func(rule *diag.Rule, format string, args ...any)) {
 	switch c.keyOf(k).setting {
 	case tlsProtocols:
 		for _, p := range strings.Split(v, ",") {
@@ -252,7 +253,7 @@ func (c *checker) catalogObject(env *model.Environment, o *render.Object) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := fmt.Sprint(conf[k])
-		report := func(rule RuleID, format string, args ...any) {
+		report := func(rule *diag.Rule, format string, args ...any) {
 			if field := catalogField(cat, o, v); field != "" {
 				c.add(rule, name, "", cat.Origin.File, cat.Origin.LineOf(field), o.ID(), format, args...)
 			} else {
@@ -264,7 +265,7 @@ func (c *checker) catalogObject(env *model.Environment, o *render.Object) {
 }
 
 // connection judges one connection setting of a catalog or database.
-func (c *checker) connection(required bool, kind, obj, k, v string, report func(rule RuleID, format string, args ...any)) {
+func (c *checker) connection(required bool, kind, obj, k, v string, report func(rule *diag.Rule, format string, args ...any)) {
 	if c.secretInline(k, v) {
 		report(TLS003, "connection setting %q of %s %q holds a secret inline; %s", k, kind, obj, keepOutOfGit)
 	}
@@ -300,7 +301,7 @@ func (c *checker) catalogs(env *model.Environment) {
 		return
 	}
 	for _, cat := range c.in.Repo.EffectiveCatalogs(name) {
-		report := func(rule RuleID, format string, args ...any) {
+		report := func(rule *diag.Rule, format string, args ...any) {
 			c.add(rule, name, "", cat.Origin.File, cat.Origin.LineOf("spec.schemaRegistry.url"), "", format, args...)
 		}
 		c.connection(c.eff.RequiresTLS(env), model.KindKafkaCatalog, cat.Name, "schema.registry.url", cat.Spec.SchemaRegistry.URL, report)

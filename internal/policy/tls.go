@@ -100,7 +100,7 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment, 
 		conf := flinkConf(flinkEnvs, o, kind)
 		args, _, _ := nestedStrings(o, "spec", "job", "args")
 		fo := &flinkObject{Object: o, owner: w, conf: conf, keys: slices.Sorted(maps.Keys(conf)), args: args}
-		at := func(rule RuleID, key, fallback, format string, args ...any) {
+		at := func(rule *diag.Rule, key, fallback, format string, args ...any) {
 			file, line := keyOrigin(env, w, key, fallback)
 			if o.FromOverlay {
 				file, line = o.File, o.Line
@@ -198,7 +198,7 @@ func sslOn(conf map[string]string, key string) bool {
 	return strings.EqualFold(conf[keySSL], "true")
 }
 
-type reporter func(rule RuleID, key, fallback, format string, args ...any)
+type reporter func(rule *diag.Rule, key, fallback, format string, args ...any)
 
 // inlineSecrets reports passwords and tokens written into configuration or
 // job arguments (TLS-003).
@@ -310,7 +310,7 @@ func (c *checker) keyOf(k string) *keyInfo {
 func (c *checker) protocols(required bool, o *flinkObject, at reporter) {
 	subject := func() string { return fmt.Sprintf("%q", o.GetName()) }
 	for _, k := range o.keys {
-		c.clientSettings(required, subject, k, o.conf[k], func(rule RuleID, format string, args ...any) {
+		c.clientSettings(required, subject, k, o.conf[k], func(rule *diag.Rule, format string, args ...any) {
 			at(rule, k, "spec", format, args...)
 		})
 	}
@@ -389,8 +389,9 @@ func nestedSlice(o *render.Object, path ...string) ([]any, bool, error) {
 func CheckCertificate(env *model.Environment, tlsCrt []byte, now time.Time) *diag.Finding {
 	file, line := env.Origin.File, env.Origin.LineOf("spec.tls.secretName")
 	mk := func(format string, args ...any) *diag.Finding {
-		return &diag.Finding{Rule: string(TLS007), Severity: diag.Warning, File: file, Line: line, Environment: env.Metadata.Name,
-			Object: "Secret/" + env.Spec.Namespace + "/" + env.Spec.TLS.SecretName, Message: fmt.Sprintf(format, args...)}
+		f := TLS007.Atf(file, line, format, args...).For(env.Metadata.Name, "")
+		f.Object = "Secret/" + env.Spec.Namespace + "/" + env.Spec.TLS.SecretName
+		return f
 	}
 	block, _ := pem.Decode(tlsCrt)
 	if block == nil {

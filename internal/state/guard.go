@@ -9,14 +9,15 @@ import (
 	"github.com/flinksync/flinksync/internal/policy"
 )
 
-// The guard's policy rules (listed with the others in internal/policy).
-const (
+// The IDs of the guard's policy rules (listed with the others in
+// internal/policy), which findings are made from.
+var (
 	// RuleStateLoss: a change throws a stateful job's state away and the
 	// environment does not acknowledge it.
-	RuleStateLoss = string(policy.STATE001)
+	RuleStateLoss = policy.STATE001.ID()
 	// RuleAcknowledgement: an acknowledgement has expired or runs too far
 	// ahead; it does not apply.
-	RuleAcknowledgement = string(policy.STATE002)
+	RuleAcknowledgement = policy.STATE002.ID()
 )
 
 // MaxAcknowledgement is the longest ahead an acknowledgement may expire:
@@ -96,17 +97,16 @@ func (g Guard) Check(impacts []Impact) []*diag.Finding {
 		if !i.LosesState {
 			continue
 		}
-		f := &diag.Finding{Rule: RuleStateLoss, Severity: sev, File: g.File, Line: g.Line, Environment: g.Env, App: i.Job,
-			Message: fmt.Sprintf("%s; keep it (upgradeMode savepoint or last-state, or suspend the job first), or acknowledge the loss in spec.stateGuard.acknowledge (%s: %s, a reason, expires within %d days)",
-				i, kindOf(i), i.Job, int(MaxAcknowledgement.Hours()/24))}
+		f := policy.STATE001.Atf(g.File, g.Line, "%s; keep it (upgradeMode savepoint or last-state, or suspend the job first), or acknowledge the loss in spec.stateGuard.acknowledge (%s: %s, a reason, expires within %d days)",
+			i, kindOf(i), i.Job, int(MaxAcknowledgement.Hours()/24)).For(g.Env, i.Job)
+		f.Severity = sev
 		for _, a := range g.Acks {
 			ok, why := g.applies(a, i)
 			switch {
 			case ok:
 				f.Waived, f.WaivedBy = true, fmt.Sprintf("%s:%d acknowledged until %s: %s", g.File, a.Line, a.Expires, a.Reason)
 			case why != "":
-				out = append(out, &diag.Finding{Rule: RuleAcknowledgement, Severity: diag.Warning, File: g.File, Line: a.Line, Environment: g.Env, App: i.Job,
-					Message: fmt.Sprintf("the acknowledgement of %s %s does not apply: it %s", kindOf(i), i.Job, why)})
+				out = append(out, policy.STATE002.Atf(g.File, a.Line, "the acknowledgement of %s %s does not apply: it %s", kindOf(i), i.Job, why).For(g.Env, i.Job))
 			}
 			if f.Waived {
 				break
