@@ -145,7 +145,7 @@ func (b *builder) computePool(st *model.EffectiveStatement) *Object {
 	}
 	if tlsPasswordsDelivered(b.env) {
 		for _, part := range []string{"jobManager", "taskManager"} {
-			cluster[part].(map[string]any)["podTemplate"] = b.tlsPodTemplate(image, "")
+			cluster[part].(map[string]any)["podTemplate"] = podTemplateMap(b.tlsPodTemplate(image, ""))
 		}
 	}
 	u.Object["spec"] = map[string]any{

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/model"
@@ -151,12 +152,12 @@ func (b *builder) sqlRunnerSpec(st *model.EffectiveStatement, runner *model.SQLR
 	// The JobManager reads the script; with TLS both components get the
 	// password wiring, as applications do, and the JobManager's template
 	// holds both volumes.
-	jmTemplate := map[string]any{}
+	jmTemplate := &corev1.PodTemplateSpec{}
 	if tlsPasswordsDelivered(b.env) {
 		jmTemplate = b.tlsPodTemplate(image, defaults.ImagePullPolicy)
-		taskManager["podTemplate"] = b.tlsPodTemplate(image, defaults.ImagePullPolicy)
+		taskManager["podTemplate"] = podTemplateMap(b.tlsPodTemplate(image, defaults.ImagePullPolicy))
 	}
-	jobManager["podTemplate"] = withScriptVolume(jmTemplate, configMap)
+	jobManager["podTemplate"] = podTemplateMap(withScriptVolume(jmTemplate, configMap))
 	spec := map[string]any{
 		"image":              image,
 		"flinkVersion":       defaults.FlinkVersion,
@@ -213,26 +214,20 @@ func sqlRunnerJobSpec(st *model.EffectiveStatement, runner *model.SQLRunner, res
 // withScriptVolume adds the script's ConfigMap, as a volume mounted
 // read-only at SQLScriptDir in Flink's main container, to a pod template
 // (empty, or the TLS one).
-func withScriptVolume(pt map[string]any, configMap string) map[string]any {
-	spec, _ := pt["spec"].(map[string]any)
-	if spec == nil {
-		spec = map[string]any{}
-		pt["spec"] = spec
-	}
-	volumes, _ := spec["volumes"].([]any)
-	spec["volumes"] = append(volumes, map[string]any{
-		"name": SQLScriptVolume, "configMap": map[string]any{"name": configMap},
+func withScriptVolume(pt *corev1.PodTemplateSpec, configMap string) *corev1.PodTemplateSpec {
+	spec := &pt.Spec
+	spec.Volumes = append(spec.Volumes, corev1.Volume{
+		Name:         SQLScriptVolume,
+		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: configMap}}},
 	})
-	mount := map[string]any{"name": SQLScriptVolume, "mountPath": SQLScriptDir, "readOnly": true}
-	containers, _ := spec["containers"].([]any)
-	for _, c := range containers {
-		if c := c.(map[string]any); c["name"] == MainContainer {
-			mounts, _ := c["volumeMounts"].([]any)
-			c["volumeMounts"] = append(mounts, mount)
+	mount := corev1.VolumeMount{Name: SQLScriptVolume, MountPath: SQLScriptDir, ReadOnly: true}
+	for i := range spec.Containers {
+		if c := &spec.Containers[i]; c.Name == MainContainer {
+			c.VolumeMounts = append(c.VolumeMounts, mount)
 			return pt
 		}
 	}
-	spec["containers"] = append(containers, map[string]any{"name": MainContainer, "volumeMounts": []any{mount}})
+	spec.Containers = append(spec.Containers, corev1.Container{Name: MainContainer, VolumeMounts: []corev1.VolumeMount{mount}})
 	return pt
 }
 

@@ -413,7 +413,7 @@ func TestFKOSQLWithTLS(t *testing.T) {
 	repo, _ := load(t, withTLS(fkoSQLFiles()))
 	b := &builder{env: repo.Environment("dev")}
 	tls := &Object{Unstructured: &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
-		"tm": map[string]any{"podTemplate": b.tlsPodTemplate("example/sql-runner:1.20", "")},
+		"tm": map[string]any{"podTemplate": podTemplateMap(b.tlsPodTemplate("example/sql-runner:1.20", ""))},
 	}}}}
 	want := podTemplate(t, tls, "tm")
 	if tm := podTemplate(t, fd, "taskManager"); !reflect.DeepEqual(tm, want) {

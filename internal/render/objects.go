@@ -6,7 +6,10 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	k8sresource "k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 
 	"github.com/flinksync/flinksync/internal/flinkconf"
 	"github.com/flinksync/flinksync/internal/model"
@@ -176,7 +179,7 @@ func (b *builder) app(app *model.EffectiveApp, res Resources) *Object {
 		// JobManager creates the TaskManager pods from the taskManager
 		// template, in standalone mode the operator does.
 		for _, part := range []string{"jobManager", "taskManager"} {
-			spec[part].(map[string]any)["podTemplate"] = b.tlsPodTemplate(s.Image, s.ImagePullPolicy)
+			spec[part].(map[string]any)["podTemplate"] = podTemplateMap(b.tlsPodTemplate(s.Image, s.ImagePullPolicy))
 		}
 	}
 	if gvk == FlinkApplicationGVK {
@@ -445,61 +448,62 @@ done
 
 // tlsPodTemplate is the pod template that delivers the TLS password to one
 // Flink component; image is the app's image, so the init container needs
-// nothing the pod does not pull already.
-func (b *builder) tlsPodTemplate(image, pullPolicy string) map[string]any {
-	init := map[string]any{
-		"name":    TLSInitContainer,
-		"image":   image,
-		"command": strs([]string{"/bin/sh", "-c", tlsInitScript}),
-		"env": []any{map[string]any{
-			"name": TLSPasswordEnv,
-			"valueFrom": map[string]any{"secretKeyRef": map[string]any{
-				"name": TLSPasswordSecret(b.env), "key": TLSPasswordKey,
+// nothing the pod does not pull already. It is typed (core/v1) until the
+// custom resource embeds it (podTemplateMap).
+func (b *builder) tlsPodTemplate(image, pullPolicy string) *corev1.PodTemplateSpec {
+	init := corev1.Container{
+		Name:    TLSInitContainer,
+		Image:   image,
+		Command: []string{"/bin/sh", "-c", tlsInitScript},
+		Env: []corev1.EnvVar{{
+			Name: TLSPasswordEnv,
+			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: TLSPasswordSecret(b.env)}, Key: TLSPasswordKey,
 			}},
 		}},
-		"volumeMounts": []any{
-			map[string]any{"name": FlinkConfigVolume, "mountPath": tlsInitConfIn, "readOnly": true},
-			map[string]any{"name": TLSConfVolume, "mountPath": tlsInitConfOut},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: FlinkConfigVolume, MountPath: tlsInitConfIn, ReadOnly: true},
+			{Name: TLSConfVolume, MountPath: tlsInitConfOut},
 		},
 		// Small and fixed: namespaces with a ResourceQuota refuse containers
 		// without requests and limits. An init container's requests do not
 		// add to the pod's (the pod requests the larger of the two).
-		"resources": map[string]any{
-			"requests": map[string]any{"cpu": tlsInitCPU, "memory": tlsInitMemory},
-			"limits":   map[string]any{"cpu": tlsInitCPU, "memory": tlsInitMemory},
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: tlsInitCPU, corev1.ResourceMemory: tlsInitMemory},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: tlsInitCPU, corev1.ResourceMemory: tlsInitMemory},
 		},
-		"securityContext": map[string]any{
-			"allowPrivilegeEscalation": false,
-			"readOnlyRootFilesystem":   true,
-			"capabilities":             map[string]any{"drop": strs([]string{"ALL"})},
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
+		ImagePullPolicy: corev1.PullPolicy(pullPolicy),
 	}
-	if pullPolicy != "" {
-		init["imagePullPolicy"] = pullPolicy
-	}
-	main := map[string]any{
-		"name": MainContainer,
-		"env":  []any{map[string]any{"name": EnvFlinkConfDir, "value": TLSConfDir}},
-		"volumeMounts": []any{
-			map[string]any{"name": TLSConfVolume, "mountPath": TLSConfDir, "readOnly": true},
+	main := corev1.Container{
+		Name: MainContainer,
+		Env:  []corev1.EnvVar{{Name: EnvFlinkConfDir, Value: TLSConfDir}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: TLSConfVolume, MountPath: TLSConfDir, ReadOnly: true},
 		},
 	}
-	return map[string]any{"spec": map[string]any{
-		"initContainers": []any{init},
-		"containers":     []any{main},
-		"volumes": []any{map[string]any{
-			"name":     TLSConfVolume,
-			"emptyDir": map[string]any{"medium": "Memory", "sizeLimit": tlsConfVolumeSize},
+	return &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		InitContainers: []corev1.Container{init},
+		Containers:     []corev1.Container{main},
+		Volumes: []corev1.Volume{{
+			Name: TLSConfVolume,
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+				Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(tlsConfVolumeSize),
+			}},
 		}},
 	}}
 }
 
 // Resources of the init container and size of the in-memory volume: a
 // shell, cp, sed and grep over a few kilobytes of configuration.
-const (
-	tlsInitCPU        = "100m"
-	tlsInitMemory     = "32Mi"
-	tlsConfVolumeSize = "8Mi"
+var (
+	tlsInitCPU        = k8sresource.MustParse("100m")
+	tlsInitMemory     = k8sresource.MustParse("32Mi")
+	tlsConfVolumeSize = k8sresource.MustParse("8Mi")
 )
 
 // resource is the jobManager/taskManager resource of an FKO

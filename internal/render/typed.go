@@ -11,12 +11,12 @@ import (
 )
 
 // The built-in kinds render makes (ServiceAccount, Role, RoleBinding,
-// ConfigMap) are built from the k8s.io/api types, so that the compiler
-// checks their field names and shapes, and turned into unstructured objects
-// once, here: the rest of the pipeline (overlay, policy, sync) works on
-// unstructured objects. The custom resources (FKO, CFK and CMF kinds) have
-// no Go types flinksync could import and stay unstructured, the pod
-// templates inside them (tlsPodTemplate) with them.
+// ConfigMap), and the pod templates it puts in custom resources, are built
+// from the k8s.io/api types, so that the compiler checks their field names
+// and shapes, and turned into unstructured objects once, here: the rest of
+// the pipeline (overlay, policy, sync) works on unstructured objects. The
+// custom resources (FKO, CFK and CMF kinds) have no Go types flinksync
+// could import and stay unstructured.
 
 // objectMeta is the metadata of a built-in object: that of meta, as a
 // typed ObjectMeta.
@@ -48,6 +48,35 @@ func toUnstructured(obj runtime.Object) *unstructured.Unstructured {
 	}
 	dropNullTimestamp(m)
 	return &unstructured.Unstructured{Object: m}
+}
+
+// podTemplateMap converts a typed pod template, once, to the unstructured form
+// a custom resource embeds (FKO's and CFK's podTemplate are a core/v1
+// PodTemplateSpec).
+func podTemplateMap(pt *corev1.PodTemplateSpec) map[string]any {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(pt)
+	if err != nil {
+		panic(fmt.Sprintf("render: converting a pod template: %v", err)) // as toUnstructured
+	}
+	dropNullTimestamp(m)
+	spec, _ := m["spec"].(map[string]any)
+	for _, list := range []string{"initContainers", "containers"} {
+		cs, _ := spec[list].([]any)
+		for _, c := range cs {
+			dropEmptyResources(c.(map[string]any))
+		}
+	}
+	return m
+}
+
+// dropEmptyResources removes a container's resources: {}, which the
+// converter writes for a container that sets none (ResourceRequirements is
+// a struct, never omitted). The operators merge the template into the pod
+// they build, and an empty map there says nothing: render never wrote one.
+func dropEmptyResources(c map[string]any) {
+	if r, ok := c["resources"].(map[string]any); ok && len(r) == 0 {
+		delete(c, "resources")
+	}
 }
 
 // dropNullTimestamp removes metadata.creationTimestamp: null, which a zero
