@@ -360,3 +360,37 @@ func loaded(repo *Repository, findings []*diag.Finding, err error) (*Repository,
 	}
 	return repo, err
 }
+
+// A policy file's problems are findings at their lines, and no policy; the
+// error is only for a file that cannot be read.
+func TestLoadPolicyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, spec string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("apiVersion: flinksync.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n"+spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "  unwaivable: [TLS-003]\n")
+	if p, fs, err := LoadPolicyFile(good); err != nil || len(fs) > 0 || p == nil || p.Spec.Unwaivable[0] != "TLS-003" {
+		t.Fatalf("a good policy file: %v %v %v", p, fs, err)
+	}
+	for _, tc := range []struct {
+		spec string
+		want want
+	}{
+		{"  maxTaskManagerCPUs: \"4\"\n", want{RuleUnknownField.ID(), "", 5}},
+		{"  unwaivable: [TLS-003, tls-3]\n", want{RuleInvalidValue.ID(), "", 5}},
+	} {
+		file := write("bad.yaml", tc.spec)
+		tc.want.file = file
+		p, fs, err := LoadPolicyFile(file)
+		if err != nil || p != nil || len(fs) != 1 || (want{fs[0].Rule, fs[0].File, fs[0].Line}) != tc.want || fs[0].Severity != diag.Error {
+			t.Errorf("%q: want one finding %v and neither a policy nor an error, got %v %v %v", tc.spec, tc.want, p, fs, err)
+		}
+	}
+	if _, fs, err := LoadPolicyFile(filepath.Join(dir, "nope.yaml")); err == nil || fs != nil {
+		t.Errorf("a missing file is an error, not a finding: %v %v", fs, err)
+	}
+}
