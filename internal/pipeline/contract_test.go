@@ -65,13 +65,13 @@ func TestStagesReportProblemsAsFindings(t *testing.T) {
 		check(t, "model.LoadFS", got, err, want{"LOAD-002", app, 7})
 	})
 	t.Run("sizing", func(t *testing.T) {
-		repo := loadClean(t, changed(t, notADuration))
+		repo := testrepo.Clean[*model.Repository](t)(model.LoadFS(changed(t, notADuration)))
 		_, got, err := sizing.ForRepository(repo, sizing.Limits{})
 		check(t, "sizing.ForRepository", got, err, want{"SIZE-001", app, 9})
 	})
 	t.Run("render", func(t *testing.T) {
 		fsys := changed(t, missingPath)
-		repo := loadClean(t, fsys)
+		repo := testrepo.Clean[*model.Repository](t)(model.LoadFS(fsys))
 		size := func(string, string) (render.Resources, error) {
 			return render.Resources{TaskManagers: 1, Slots: 1}, nil
 		}
@@ -85,7 +85,7 @@ func TestStagesReportProblemsAsFindings(t *testing.T) {
 		check(t, "render.Render (app)", got, err, want{"RENDER-001", app, 1})
 	})
 	t.Run("policy", func(t *testing.T) {
-		repo := loadClean(t, changed(t, defaultAccount))
+		repo := testrepo.Clean[*model.Repository](t)(model.LoadFS(changed(t, defaultAccount)))
 		got := policy.Evaluate(policy.Input{Repo: repo, Now: fixedNow})
 		check(t, "policy.Evaluate", got, nil, want{"RBAC-003", "environments/env0.yaml", 7})
 	})
@@ -124,16 +124,6 @@ func changed(t *testing.T, changes ...[]string) fstest.MapFS {
 		}
 	}
 	return testrepo.FS(files)
-}
-
-// loadClean loads fsys and fails t on any error or finding.
-func loadClean(t *testing.T, fsys fs.FS) *model.Repository {
-	t.Helper()
-	repo, findings, err := model.LoadFS(fsys)
-	if err != nil || len(findings) > 0 {
-		t.Fatalf("the repository must load clean: %v %v", err, findings)
-	}
-	return repo
 }
 
 // No product code makes a finding by hand (a diag.Finding literal that

@@ -93,7 +93,9 @@ func (r *Result) Environments() []string {
 }
 
 // Run loads the repository in fsys and runs sizing, render and policy. The
-// error is non-nil only when the repository could not be read at all.
+// error is non-nil only when the repository could not be read at all, or a
+// stage could not run; every problem in the repository is in
+// Result.Findings.
 func Run(fsys fs.FS, opts Options) (*Result, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()

@@ -6,6 +6,8 @@ import (
 
 	kresource "k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 // CFK 3.3's FlinkApplication takes int-or-string quantities for
@@ -41,7 +43,7 @@ func TestCFKApplicationResourcesAreQuantities(t *testing.T) {
 	}
 	repo, fsys := load(t, baseFiles())
 	for _, env := range []string{"eu", "prod"} {
-		out := clean[*Environment](t)(Render(InputOf(repo, repo.Environment(env), size), Options{Source: fsys}))
+		out := testrepo.Clean[*Environment](t)(Render(InputOf(repo, repo.Environment(env), size), Options{Source: fsys}))
 		kind, jm := "FlinkApplication", any("500m")
 		if env == "prod" {
 			kind, jm = "FlinkDeployment", 0.5 // FKO's schema: a number of cores

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -518,7 +519,7 @@ func TestCFKStatementSizing(t *testing.T) {
 		}
 		return fixed, nil
 	}
-	out := clean[*Environment](t)(Render(InputOf(repo, env, skip), Options{Source: fsys}))
+	out := testrepo.Clean[*Environment](t)(Render(InputOf(repo, env, skip), Options{Source: fsys}))
 	for _, o := range out.Objects {
 		if o.App == "pageviews-by-user" {
 			t.Errorf("a statement sizing skips is left out: %s", o.ID())

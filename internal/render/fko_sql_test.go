@@ -12,6 +12,7 @@ import (
 
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/testenv"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 // A target: fko environment with a SQL runner, a pool, two DDL and two DML
@@ -138,7 +139,7 @@ func fkoSQLSize(env, name string) (Resources, error) {
 func renderFKOSQL(t *testing.T, files map[string]string) *Environment {
 	t.Helper()
 	repo, fsys := load(t, files)
-	return clean[*Environment](t)(Render(InputOf(repo, repo.Environment("dev"), fkoSQLSize), Options{Source: fsys, Revision: "abc"}))
+	return testrepo.Clean[*Environment](t)(Render(InputOf(repo, repo.Environment("dev"), fkoSQLSize), Options{Source: fsys, Revision: "abc"}))
 }
 
 // runnerName is the name of statement st's runner objects in env dev.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 // FuzzOverlay feeds arbitrary bytes to Render as the prod overlay's
@@ -29,7 +30,7 @@ func FuzzOverlay(f *testing.F) {
 	for k, v := range files {
 		fsys[k] = &fstest.MapFile{Data: []byte(v)}
 	}
-	repo := clean[*model.Repository](f)(model.LoadFS(fsys))
+	repo := testrepo.Clean[*model.Repository](f)(model.LoadFS(fsys))
 	env, apps := repo.Environment("prod"), repo.EffectiveApps("prod")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src := fstest.MapFS{"overlays/prod/kustomization.yaml": &fstest.MapFile{Data: data},
@@ -92,7 +93,7 @@ func FuzzOverlayFiles(f *testing.F) {
 	env, apps := repo.Environment("prod"), repo.EffectiveApps("prod")
 	// kustomize loads its OpenAPI schema on first use (seconds): once,
 	// before the clock of any input starts.
-	clean[*Environment](f)(Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: fsys}))
+	testrepo.Clean[*Environment](f)(Render(Input{Env: env, Apps: apps, Size: fixedSize}, Options{Source: fsys}))
 	f.Fuzz(func(t *testing.T, kust, res, patch []byte) {
 		if len(kust) > fuzzMaxInput || len(res) > fuzzMaxInput || len(patch) > fuzzMaxInput {
 			return

@@ -139,6 +139,6 @@ var mapPatchCases = []struct {
 // renderEnvTB renders environment env of files without an overlay.
 func renderEnvTB(tb testing.TB, files map[string]string, env string) *Environment {
 	tb.Helper()
-	repo := clean[*model.Repository](tb)(model.LoadFS(testrepo.FS(files)))
-	return clean[*Environment](tb)(Render(InputOf(repo, repo.Environment(env), fixedSize), Options{Revision: "r"}))
+	repo := testrepo.Clean[*model.Repository](tb)(model.LoadFS(testrepo.FS(files)))
+	return testrepo.Clean[*Environment](tb)(Render(InputOf(repo, repo.Environment(env), fixedSize), Options{Revision: "r"}))
 }

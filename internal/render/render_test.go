@@ -12,6 +12,7 @@ import (
 
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 const envFKO = `apiVersion: flinksync.dev/v1alpha1
@@ -87,7 +88,7 @@ func load(t *testing.T, files map[string]string) (*model.Repository, fstest.MapF
 	for k, v := range files {
 		fsys[k] = &fstest.MapFile{Data: []byte(v)}
 	}
-	return clean[*model.Repository](t)(model.LoadFS(fsys)), fsys
+	return testrepo.Clean[*model.Repository](t)(model.LoadFS(fsys)), fsys
 }
 
 func baseFiles() map[string]string {
@@ -100,7 +101,7 @@ func renderEnv(t *testing.T, files map[string]string, env string, opts Options) 
 	if opts.Source == nil {
 		opts.Source = fsys
 	}
-	return clean[*Environment](t)(Render(InputOf(repo, repo.Environment(env), fixedSize), opts))
+	return testrepo.Clean[*Environment](t)(Render(InputOf(repo, repo.Environment(env), fixedSize), opts))
 }
 
 func find(t *testing.T, e *Environment, kind, name string) *Object {
@@ -363,18 +364,6 @@ func TestOverlayEntriesMustBeLocalFiles(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
 			t.Errorf("%q: want an error %q naming the overlay, got %v", k, want, err)
 		}
-	}
-}
-
-// clean returns a function that fails tb unless a load or a render ran
-// without an error or a finding, and returns its value.
-func clean[V any](tb testing.TB) func(V, []*diag.Finding, error) V {
-	return func(v V, findings []*diag.Finding, err error) V {
-		tb.Helper()
-		if err != nil || len(findings) > 0 {
-			tb.Fatalf("want no error and no finding, got %v and %v", err, findings)
-		}
-		return v
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 // largeRepo is a repository of apps applications, each running in every one
@@ -56,7 +57,7 @@ spec:
 `, a, strings.Join(names, ", "), a%3, 1000+a*37%200_000, 100+a%2000, a*1013%100_000_000, a%50,
 			[]string{"simple", "medium", "complex"}[a%3], 100+a*7%20_000, []string{"low", "medium", "high"}[a%3]))
 	}
-	return clean[*model.Repository](tb)(model.LoadFS(fsys))
+	return testrepo.Clean[*model.Repository](tb)(model.LoadFS(fsys))
 }
 
 // BenchmarkSize10000 sizes 10,000 app × environment pairs (2,500 apps in 4
@@ -66,7 +67,7 @@ func BenchmarkSize10000(b *testing.B) {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	for b.Loop() {
-		plan := clean[*Plan](b)(ForRepository(repo, Limits{}))
+		plan := testrepo.Clean[*Plan](b)(ForRepository(repo, Limits{}))
 		if len(plan.Results) != 10_000 {
 			b.Fatalf("%d results", len(plan.Results))
 		}

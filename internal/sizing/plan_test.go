@@ -9,30 +9,18 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
 func loadExample(t *testing.T) *model.Repository {
 	t.Helper()
-	return clean[*model.Repository](t)(model.Load("../../examples/repo-layout"))
-}
-
-// clean returns a function that fails tb unless a load or sizing ran
-// without an error or a finding, and returns its value.
-func clean[V any](tb testing.TB) func(V, []*diag.Finding, error) V {
-	return func(v V, findings []*diag.Finding, err error) V {
-		tb.Helper()
-		if err != nil || len(findings) > 0 {
-			tb.Fatalf("want no error and no finding, got %v and %v", err, findings)
-		}
-		return v
-	}
+	return testrepo.Clean[*model.Repository](t)(model.Load("../../examples/repo-layout"))
 }
 
 func TestForRepositoryExample(t *testing.T) {
 	repo := loadExample(t)
-	plan := clean[*Plan](t)(ForRepository(repo, Limits{}))
+	plan := testrepo.Clean[*Plan](t)(ForRepository(repo, Limits{}))
 	pairs := 0
 	for _, e := range repo.Environments {
 		pairs += len(repo.EffectiveApps(e.Metadata.Name))
@@ -156,8 +144,8 @@ spec:
 }
 
 func TestForRepositoryClampAndEnvironmentInterval(t *testing.T) {
-	repo := clean[*model.Repository](t)(model.LoadFS(repoFS(nil)))
-	plan := clean[*Plan](t)(ForRepository(repo, Limits{}))
+	repo := testrepo.Clean[*model.Repository](t)(model.LoadFS(repoFS(nil)))
+	plan := testrepo.Clean[*Plan](t)(ForRepository(repo, Limits{}))
 	r := plan.Result("prod", "a")
 	if !r.Clamped || r.PoolTaskManagerCPU != 16 || r.TaskManagerCPU != 8 || r.TaskManagers != 3 {
 		t.Errorf("clamp: %+v", r)
@@ -174,7 +162,7 @@ func TestForRepositoryClampAndEnvironmentInterval(t *testing.T) {
 }
 
 func TestForRepositoryErrors(t *testing.T) {
-	repo := clean[*model.Repository](t)(model.LoadFS(repoFS(map[string]string{
+	repo := testrepo.Clean[*model.Repository](t)(model.LoadFS(repoFS(map[string]string{
 		"apps/b.yaml": `apiVersion: flinksync.dev/v1alpha1
 kind: FlinkApplication
 metadata: {name: b}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/flinksync/flinksync/internal/diag"
 )
 
 // Options shape a repository. Zero values take the defaults noted.
@@ -131,5 +133,18 @@ func Write(tb testing.TB, dir string, files map[string]string) {
 		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 			tb.Fatal(err)
 		}
+	}
+}
+
+// Clean returns a function that fails tb unless a stage (a load, a sizing,
+// a render) ran without an error or a finding, and returns its value:
+// repo := testrepo.Clean[*model.Repository](t)(model.LoadFS(fsys)).
+func Clean[V any](tb testing.TB) func(V, []*diag.Finding, error) V {
+	return func(v V, findings []*diag.Finding, err error) V {
+		tb.Helper()
+		if err != nil || len(findings) > 0 {
+			tb.Fatalf("want no error and no finding, got %v and %v", err, findings)
+		}
+		return v
 	}
 }
