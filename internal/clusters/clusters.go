@@ -76,6 +76,8 @@ type Set struct {
 	opts    Options
 	mu      gosync.Mutex
 	entries map[string]*entry
+	// watch, once WatchLive set it, is the context of the syncers' watches.
+	watch context.Context
 }
 
 type entry struct {
@@ -141,6 +143,14 @@ func (s *Set) Add(name string, cfg *rest.Config, source, fingerprint string) err
 	if err != nil {
 		return fmt.Errorf("cluster %s (%s): %w", DisplayName(name), source, err)
 	}
+	if s.watch != nil {
+		if err := sy.WatchLive(s.watch); err != nil {
+			return fmt.Errorf("cluster %s (%s): %w", DisplayName(name), source, err)
+		}
+	}
+	if old, ok := s.entries[name]; ok {
+		old.syncer.Close()
+	}
 	s.entries[name] = &entry{name: name, source: source, fingerprint: fingerprint, cfg: cfg, syncer: sy}
 	return nil
 }
@@ -149,7 +159,25 @@ func (s *Set) Add(name string, cfg *rest.Config, source, fingerprint string) err
 func (s *Set) Remove(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if e, ok := s.entries[name]; ok {
+		e.syncer.Close()
+	}
 	delete(s.entries, name)
+}
+
+// WatchLive makes every cluster's syncer, and every one added later, keep
+// watches of the live objects its passes read (sync.Syncer.WatchLive),
+// until ctx ends: the daemon's mode, whose passes then read no LIST.
+func (s *Set) WatchLive(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watch = ctx
+	for _, e := range s.entries {
+		if err := e.syncer.WatchLive(ctx); err != nil {
+			return fmt.Errorf("cluster %s: %w", DisplayName(e.name), err)
+		}
+	}
+	return nil
 }
 
 // Names lists the clusters, sorted (the default one first).

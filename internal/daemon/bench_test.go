@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -64,8 +65,18 @@ func BenchmarkDaemon10000Apps(b *testing.B) {
 		drift: 30 * time.Second, idle: 61 * time.Second})
 }
 
+// BenchmarkDaemon2000AppsIn5Environments is BenchmarkDaemon10000Apps with
+// the same 10,000 FlinkDeployments laid out as 2,000 apps in each of 5
+// environments (5 namespaces), issue 18's second shape: the passes of the
+// environments run side by side.
+func BenchmarkDaemon2000AppsIn5Environments(b *testing.B) {
+	benchDaemon(b, daemonBench{apps: 2000, envs: 5, nodes: 5 * 2000, firstApply: 15 * time.Minute, push: 120 * time.Second,
+		drift: 30 * time.Second, idle: 61 * time.Second})
+}
+
 type daemonBench struct {
 	apps, nodes      int           // nodes 0: testrepo's default
+	envs             int           // environments, each with every app (0: 1, "bench")
 	firstApply, push time.Duration // how long to wait for them
 	drift, idle      time.Duration // DriftInterval; the idle window
 }
@@ -89,11 +100,25 @@ func benchDaemon(b *testing.B, o daemonBench) {
 	cfg := testenv.Config(b)
 	// testing runs a benchmark more than once: a fresh namespace each time.
 	ns := fmt.Sprintf("bench-daemon-%d-%d", os.Getpid(), fixtureN.Add(1))
-	testenv.CreateNamespace(b, cfg, ns)
+	// The environments: "bench" in ns, or env0… in ns-env0…; every app in
+	// each, pinned to one TaskManager.
+	envs := []string{"bench"}
+	envName := func(int) string { return "bench" }
+	nsOf := func(string) string { return ns }
+	if o.envs > 1 {
+		envs = nil
+		for i := 0; i < o.envs; i++ {
+			envs = append(envs, fmt.Sprintf("env%d", i))
+		}
+		envName = func(i int) string { return envs[i] }
+		nsOf = func(env string) string { return ns + "-" + env }
+	}
+	for _, env := range envs {
+		testenv.CreateNamespace(b, cfg, nsOf(env))
+	}
 	src := b.TempDir()
-	// One environment in ns, the apps pinned to one TaskManager each.
-	testrepo.Write(b, src, testrepo.Files(testrepo.Options{Apps: o.apps, Nodes: o.nodes, TaskManagers: 1,
-		EnvName: func(int) string { return "bench" }, Namespace: func(string) string { return ns }}))
+	testrepo.Write(b, src, testrepo.Files(testrepo.Options{Apps: o.apps, Envs: len(envs), Nodes: o.nodes, TaskManagers: 1,
+		EnvName: envName, Namespace: nsOf}))
 	g := newGitServer(b, src, nil)
 	d, err := New(Config{
 		Remote:   &source.Remote{URL: g.url(), Ref: "main", CacheDir: b.TempDir()},
@@ -108,17 +133,34 @@ func benchDaemon(b *testing.B, o daemonBench) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eventually(b, o.firstApply, fmt.Sprintf("the first apply of %d apps", o.apps), func() bool {
+	applied := func(rev string) bool {
 		s := d.Snapshot()
-		return len(s.Environments) == 1 && s.Environments[0].AppliedRevision == g.git(g.work, "rev-parse", "HEAD")
-	})
-	replicas := func(app string) int64 {
-		u, err := dyn.Resource(fdGVR).Namespace(ns).Get(context.Background(), app, metav1.GetOptions{})
-		if err != nil {
-			return -1
+		n := 0
+		for _, e := range s.Environments {
+			if e.AppliedRevision == rev {
+				n++
+			}
 		}
-		n, _, _ := unstructured.NestedInt64(u.Object, "spec", "taskManager", "replicas")
-		return n
+		return n == len(envs)
+	}
+	eventually(b, o.firstApply, fmt.Sprintf("the first apply of %d apps in %d environment(s)", o.apps, len(envs)), func() bool {
+		return applied(g.git(g.work, "rev-parse", "HEAD"))
+	})
+	// replicas is the app's TaskManager replicas, the least over the
+	// environments (-1: missing in one).
+	replicas := func(app string) int64 {
+		least := int64(-1)
+		for i, env := range envs {
+			u, err := dyn.Resource(fdGVR).Namespace(nsOf(env)).Get(context.Background(), app, metav1.GetOptions{})
+			if err != nil {
+				return -1
+			}
+			n, _, _ := unstructured.NestedInt64(u.Object, "spec", "taskManager", "replicas")
+			if i == 0 || n < least {
+				least = n
+			}
+		}
+		return least
 	}
 	hook := func() int { return pushHook(b, srv.URL) }
 
@@ -140,10 +182,17 @@ func benchDaemon(b *testing.B, o daemonBench) {
 	// Warm no-op passes: the environment's drift check made due and the
 	// loop woken (a head check, unchanged, then the due environments), from
 	// the wake-up to the pass's end as the environment records it.
+	// lastPass is when the last of the environments' passes ended.
 	lastPass := func() time.Time {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return d.envs["bench"].lastPass
+		var last time.Time
+		for i, env := range envs {
+			if t := d.envs[env].lastPass; i == 0 || t.Before(last) {
+				last = t
+			}
+		}
+		return last
 	}
 	const noops = 3
 	var noop, noopCPU time.Duration
@@ -152,7 +201,9 @@ func benchDaemon(b *testing.B, o daemonBench) {
 		time.Sleep(2 * time.Second)
 		before := lastPass()
 		d.mu.Lock()
-		d.envs["bench"].nextDrift = time.Time{}
+		for _, env := range envs {
+			d.envs[env].nextDrift = time.Time{}
+		}
 		d.mu.Unlock()
 		c0, w0 := cpuTime(), time.Now()
 		d.Trigger()
@@ -162,6 +213,28 @@ func benchDaemon(b *testing.B, o daemonBench) {
 	}
 	b.ReportMetric(noop.Seconds()/noops, "noop-pass-s")
 	b.ReportMetric(noopCPU.Seconds()/noops, "noop-pass-cpu-s")
+
+	// The status API (GET /api/v1/status) over every app, as a dashboard
+	// polls it: the mean of 20 requests, and its size.
+	const statusGets = 20
+	var statusTime time.Duration
+	var statusBytes int
+	for i := 0; i < statusGets; i++ {
+		t0 := time.Now()
+		resp, err := http.Get(srv.URL + "/api/v1/status")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("status API: %d %v", resp.StatusCode, err)
+		}
+		statusTime += time.Since(t0)
+		statusBytes = len(body)
+	}
+	b.ReportMetric(statusTime.Seconds()*1000/statusGets, "status-api-ms")
+	b.ReportMetric(float64(statusBytes)/(1<<20), "status-api-MB")
 
 	// Idle: no commits for the window (head checks every 5 s, drift passes
 	// every o.drift).

@@ -238,36 +238,45 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 		return nil, err
 	}
 	st := &passState{env: env, ns: ns, inv: inv, desired: map[string]bool{}, owner: own}
-	partOf := ApplySetID(ns)
+	prep := s.prepared.pass(env.Metadata.Name, ns)
+	defer prep.done()
 	live := map[schema.GroupVersionKind]map[string]*unstructured.Unstructured{}
+	mappings := map[schema.GroupVersionKind]*meta.RESTMapping{}
+	watched := map[schema.GroupVersionKind]bool{}
+	rendered := make([]*render.Object, 0, len(out.Objects))
 	for _, o := range out.Objects {
-		obj := o.DeepCopy()
-		if obj.GetNamespace() == "" {
-			obj.SetNamespace(ns) // where it is applied, and so where prune looks
-		}
-		labels := obj.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels[LabelApplySetPart] = partOf
-		obj.SetLabels(labels)
+		obj, hash := prep.of(o.Unstructured)
 		gvk := obj.GroupVersionKind()
-		m, err := s.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err != nil {
-			return nil, fmt.Errorf("%s: the cluster does not serve %s (is the operator's CRD installed?): %v", o.ID(), gvk.String(), err)
+		m, known := mappings[gvk]
+		if !known {
+			if m, err = s.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+				return nil, fmt.Errorf("%s: the cluster does not serve %s (is the operator's CRD installed?): %v", o.ID(), gvk.String(), err)
+			}
+			mappings[gvk] = m
 		}
 		if m.Scope.Name() != meta.RESTScopeNameNamespace {
 			return nil, fmt.Errorf("%s: cluster-scoped objects are never applied (policy RBAC-001)", o.ID())
 		}
 		if _, listed := live[gvk]; !listed {
-			byName, err := s.listRaw(ctx, m, ns)
-			if err != nil {
-				return nil, fmt.Errorf("listing %s in %s: %w", m.Resource.Resource, ns, err)
+			// The daemon's watch (watch.go) holds the kind's live objects;
+			// otherwise, and until its first LIST is in, one LIST now.
+			byName, ok := s.watch.cached(m, ns)
+			if !ok {
+				if byName, err = s.listRaw(ctx, m, ns); err != nil {
+					return nil, fmt.Errorf("listing %s in %s: %w", m.Resource.Resource, ns, err)
+				}
 			}
-			live[gvk] = byName
+			live[gvk], watched[gvk] = byName, ok
 		}
-		p := &planned{obj: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(obj, hashOf(obj.Object))}
+		p := &planned{obj: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(obj, hash)}
 		st.desired[p.entry.Key()] = true
+		st.objects = append(st.objects, p)
+		rendered = append(rendered, o)
+	}
+	if err := s.refreshWatched(ctx, st, watched); err != nil {
+		return nil, err
+	}
+	for i, p := range st.objects {
 		switch {
 		case p.entry.isInventory():
 			p.refuse(fmt.Sprintf("ConfigMap %s/%s is flinksync's inventory of this environment; Git may not declare it: rename the object in Git", ns, InventoryName))
@@ -279,10 +288,10 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 			if !own.owns(p.live) {
 				p.message = fmt.Sprintf("adopted: the live object is annotated %s=%s", AnnAdopt, own.env)
 			}
-			p.honourIgnoreRules(env, o, own.owns(p.live)) // ignore.go: p.obj keeps what the rules ignore
-			p.diffs = s.localDiffs(p, obj)                // the server settles these in confirm
+			obj := p.obj
+			p.honourIgnoreRules(env, rendered[i], own.owns(p.live)) // ignore.go: p.obj keeps what the rules ignore
+			p.diffs = s.localDiffs(p, obj)                          // the server settles these in confirm
 		}
-		st.objects = append(st.objects, p)
 	}
 	if st.dryRuns, err = s.confirm(ctx, st); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -191,6 +192,24 @@ func benchApply(b *testing.B, n int) {
 	}
 }
 
+// profileTo writes a CPU profile of what follows, until the returned
+// func is called, to $FLINKSYNC_BENCH_PROFILE.<name>.pprof when that is
+// set: the profile of the timed passes only, without the setup's.
+func profileTo(b *testing.B, name string) (stop func()) {
+	dir := os.Getenv("FLINKSYNC_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(dir + "." + name + ".pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
 // requestCount counts the requests a client sends, by what they do: reads
 // (GET: get, list, watch), writes (any other verb) and server-side dry
 // runs (any request with the dryRun query, which changes nothing).
@@ -271,6 +290,7 @@ func benchNoOp(b *testing.B, n int) {
 	first := req.dryRuns.Load()
 	runtime.GC()
 	req.reset()
+	stop := profileTo(b, fmt.Sprintf("noop.%d", n))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r := s.Sync(ctx, env, out, Options{})
@@ -279,6 +299,7 @@ func benchNoOp(b *testing.B, n int) {
 		}
 	}
 	b.StopTimer()
+	stop()
 	b.ReportMetric(float64(req.writes.Load())/float64(b.N), "writes/op")
 	b.ReportMetric(float64(req.dryRuns.Load())/float64(b.N), "dry-runs/op")
 	b.ReportMetric(float64(req.reads.Load())/float64(b.N), "reads/op")

@@ -46,6 +46,14 @@ func (v *verdicts) same(key string, want verdict) bool {
 	return v.m[key] == want
 }
 
+// resourceVersion is the live resourceVersion of key's verdict ("" when
+// none).
+func (v *verdicts) resourceVersion(key string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.m[key].resourceVersion
+}
+
 func (v *verdicts) set(key string, val verdict, unchanged bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()

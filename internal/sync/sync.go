@@ -71,6 +71,14 @@ type Syncer struct {
 	ReplaceTimeout time.Duration
 	// verdicts remembers which objects the server found unchanged.
 	verdicts verdicts
+	// prepared keeps the objects of each environment's last pass as it
+	// applied them (prepared.go).
+	prepared preparedCache
+	// cfg is the cluster's config (WatchLive makes its watches' client).
+	cfg *rest.Config
+	// watch keeps the live objects current for the daemon (watch.go); nil
+	// in the CLI.
+	watch *liveWatch
 }
 
 // New makes a Syncer for cfg. A zero QPS in cfg is raised to DefaultQPS.
@@ -103,6 +111,7 @@ func New(cfg *rest.Config) (*Syncer, error) {
 		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
 		Workers: 32,
 		Now:     time.Now,
+		cfg:     cfg,
 	}, nil
 }
 

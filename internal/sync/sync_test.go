@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/testenv"
 )
@@ -95,6 +96,9 @@ func (f *fixture) pass(ctx context.Context, opts Options) map[string]*Result {
 	}
 	out := map[string]*Result{}
 	for _, env := range res.Repo.Environments {
+		if env.Spec.Target == model.TargetCMF {
+			continue // synced through CMF's API (internal/cmf/cmfsync), not a cluster
+		}
 		o := opts
 		o.Blocked = res.Blocked[env.Metadata.Name]
 		if o.Guard == nil {

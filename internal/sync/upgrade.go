@@ -176,8 +176,12 @@ func (s *Syncer) upgrades(st *passState, mode Mode, res *Result) map[string]Upgr
 			continue
 		}
 		key, prev := p.entry.Key(), st.inv[p.entry.Key()].Upgrade
+		starts := startsUpgrade(p)
+		if !starts && (!prev.pending() || p.live == nil) {
+			continue // most jobs of most passes
+		}
 		base := Upgrade{ObjectID: p.entry.ObjectID, Job: state.JobName(p.obj), Statement: state.IsStatement(p.obj)}
-		if startsUpgrade(p) {
+		if starts {
 			m := UpgradeMark{Generation: p.live.GetGeneration(), Started: now.UTC().Format(time.RFC3339), FirstDeploy: p.action == Created}
 			u := base
 			u.Generation, u.State, u.FirstDeploy, u.Started = m.Generation, UpgradeStarted, m.FirstDeploy, now
@@ -195,9 +199,6 @@ func (s *Syncer) upgrades(st *passState, mode Mode, res *Result) map[string]Upgr
 			}
 			res.Upgrades = append(res.Upgrades, u)
 			marks[key] = m
-			continue
-		}
-		if !prev.pending() || p.live == nil {
 			continue
 		}
 		h, known := health[healthNameOf(p)]

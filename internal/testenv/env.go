@@ -160,6 +160,10 @@ func Start(opts Options) (*Env, error) {
 	api.CertDir = filepath.Join(dir, "kube-apiserver")
 	api.Out = firstWriter(opts.APIServerOutput, opts.Output)
 	api.Err = api.Out
+	// Watches (the daemon's, sync/watch.go) are long requests: without a
+	// grace period for them, a stopped kube-apiserver waits for its HTTP
+	// server's 60 s shutdown timeout before it exits (StopAPIServer).
+	api.Configure().Set("shutdown-watch-termination-grace-period", "2s")
 	for _, d := range []string{te.ControlPlane.Etcd.DataDir, api.CertDir} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			_ = os.RemoveAll(dir)

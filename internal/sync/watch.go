@@ -1,0 +1,202 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	gosync "sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+)
+
+// A pass over a steady environment of 10,000 applications spent most of its
+// time reading them: one LIST a kind, 100 MB of JSON the API server encodes
+// and the pass decodes, to find nothing changed. The daemon, which passes
+// over the same environments every few minutes, watches the kinds it
+// applies instead (WatchLive): the API server sends each change once, and a
+// pass reads the live objects from memory.
+//
+// What a watch holds may lag the API server by the time an event takes to
+// arrive. A pass therefore trusts a watched object only where the Syncer
+// found that very object (its resourceVersion) unchanged before: any other
+// live object a pass compares is read fresh (refreshWatched), so a lag
+// never shows as drift nor hides a change the pass acts on. A change made
+// behind Git's back in the instant before a pass is seen by the next one.
+
+// watchIdle is how long a watch nobody read is kept (an environment moved
+// to another namespace, or given up to another shard).
+const watchIdle = 30 * time.Minute
+
+// refreshLimit is how many objects of a kind a pass reads one by one when
+// the watch cannot vouch for them; above it, one LIST is cheaper.
+const refreshLimit = 64
+
+// liveWatch keeps, per resource and namespace, a watch of the live objects.
+type liveWatch struct {
+	dyn   dynamic.Interface
+	ctx   context.Context
+	now   func() time.Time
+	mu    gosync.Mutex
+	kinds map[watchKey]*watched
+}
+
+type watchKey struct {
+	gvr schema.GroupVersionResource
+	ns  string
+}
+
+type watched struct {
+	informer cache.SharedIndexInformer
+	stop     context.CancelFunc
+	used     time.Time
+}
+
+// WatchLive makes the Syncer keep a watch of every kind and namespace its
+// passes read, until ctx ends or Close: the daemon's mode. A CLI pass
+// reads once and lists.
+func (s *Syncer) WatchLive(ctx context.Context) error {
+	cfg := rest.CopyConfig(s.cfg)
+	cfg.Timeout = 0 // a watch is one long request: the client's timeout would cut it
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client for watches: %w", err)
+	}
+	s.Close()
+	s.watch = &liveWatch{dyn: dyn, ctx: ctx, now: s.Now, kinds: map[watchKey]*watched{}}
+	return nil
+}
+
+// Close stops the Syncer's watches.
+func (s *Syncer) Close() {
+	if w := s.watch; w != nil {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for k, x := range w.kinds {
+			x.stop()
+			delete(w.kinds, k)
+		}
+	}
+}
+
+// Watching reports how many kinds and namespaces the Syncer watches, and
+// how many live objects the watches hold.
+func (s *Syncer) Watching() (kinds, objects int) {
+	w := s.watch
+	if w == nil {
+		return 0, 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, x := range w.kinds {
+		kinds++
+		objects += len(x.informer.GetStore().ListKeys())
+	}
+	return kinds, objects
+}
+
+// cached is the live objects of m's resource in ns as the watch holds
+// them, by name, and true; false when the Syncer does not watch, or the
+// watch has not finished its first LIST (it is started then, for the next
+// pass). The objects are the watch's own: a pass never changes them.
+func (w *liveWatch) cached(m *meta.RESTMapping, ns string) (map[string]*unstructured.Unstructured, bool) {
+	if w == nil {
+		return nil, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	for k, x := range w.kinds {
+		if now.Sub(x.used) > watchIdle {
+			x.stop()
+			delete(w.kinds, k)
+		}
+	}
+	key := watchKey{m.Resource, ns}
+	x, ok := w.kinds[key]
+	if !ok {
+		ctx, stop := context.WithCancel(w.ctx)
+		inf := dynamicinformer.NewFilteredDynamicInformer(w.dyn, m.Resource, ns, 0, cache.Indexers{}, nil).Informer()
+		x = &watched{informer: inf, stop: stop}
+		w.kinds[key] = x
+		go inf.RunWithContext(ctx)
+	}
+	x.used = now
+	if !x.informer.HasSynced() {
+		return nil, false
+	}
+	items := x.informer.GetStore().List()
+	byName := make(map[string]*unstructured.Unstructured, len(items))
+	for _, it := range items {
+		if u, ok := it.(*unstructured.Unstructured); ok {
+			byName[u.GetName()] = u
+		}
+	}
+	return byName, true
+}
+
+// refreshWatched reads fresh, for the objects whose live version came
+// from a watch, every one the watch cannot vouch for: missing from it
+// (created a moment ago, or never), or at a resourceVersion other than the
+// one an earlier pass found unchanged. Up to refreshLimit of a kind are
+// read one by one, Workers at once; more, with one LIST.
+func (s *Syncer) refreshWatched(ctx context.Context, st *passState, watched map[schema.GroupVersionKind]bool) error {
+	stale := map[schema.GroupVersionKind][]*planned{}
+	for _, p := range st.objects {
+		gvk := p.obj.GroupVersionKind()
+		if !watched[gvk] {
+			continue
+		}
+		if p.live == nil || s.verdicts.resourceVersion(p.entry.Key()) != p.live.GetResourceVersion() {
+			stale[gvk] = append(stale[gvk], p)
+		}
+	}
+	for gvk, ps := range stale {
+		if len(ps) > refreshLimit {
+			byName, err := s.listRaw(ctx, ps[0].mapping, st.ns)
+			if err != nil {
+				return fmt.Errorf("listing %s in %s: %w", ps[0].mapping.Resource.Resource, st.ns, err)
+			}
+			for _, p := range st.objects {
+				if p.obj.GroupVersionKind() == gvk {
+					p.live = byName[p.obj.GetName()]
+				}
+			}
+			continue
+		}
+		errs := make([]error, len(ps))
+		var wg gosync.WaitGroup
+		sem := make(chan struct{}, max(1, s.Workers))
+		for i, p := range ps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				u, err := s.dyn.Resource(p.mapping.Resource).Namespace(st.ns).Get(ctx, p.obj.GetName(), metav1.GetOptions{})
+				switch {
+				case err == nil:
+					p.live = u
+				case apierrors.IsNotFound(err):
+					p.live = nil
+				default:
+					errs[i] = fmt.Errorf("reading %s %s/%s: %w", p.obj.GetKind(), st.ns, p.obj.GetName(), err)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

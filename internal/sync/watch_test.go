@@ -1,0 +1,191 @@
+package sync
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+)
+
+// fdReads counts the reads of FlinkDeployments a client sends: LISTs and
+// GETs of one by name (watches are neither).
+type fdReads struct{ lists, gets atomic.Int64 }
+
+func (c *fdReads) wrap(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			q := req.URL.Query()
+			if req.Method == http.MethodGet && q.Get("watch") != "true" {
+				switch p := req.URL.Path; {
+				case strings.HasSuffix(p, "/flinkdeployments"):
+					c.lists.Add(1)
+				case strings.Contains(p, "/flinkdeployments/"):
+					c.gets.Add(1)
+				}
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	return cfg
+}
+
+// waitWatch waits until the Syncer's watch of FlinkDeployments in ns holds
+// name at a resourceVersion other than old ("" : holds it at all; gone:
+// holds it no more).
+func waitWatch(t *testing.T, s *Syncer, ns, name, old string, gone bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		s.watch.mu.Lock()
+		x := s.watch.kinds[watchKey{fdGVR, ns}]
+		s.watch.mu.Unlock()
+		if x != nil && x.informer.HasSynced() {
+			it, exists, _ := x.informer.GetStore().GetByKey(ns + "/" + name)
+			if gone && !exists {
+				return
+			}
+			if u, ok := it.(*unstructured.Unstructured); ok && !gone && u.GetResourceVersion() != old {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the watch of FlinkDeployments in %s did not see %s change in 10 s", ns, name)
+}
+
+// freeze stops the Syncer's watches and keeps what they hold: a watch
+// whose events are late.
+func freeze(s *Syncer) {
+	s.watch.mu.Lock()
+	defer s.watch.mu.Unlock()
+	for _, x := range s.watch.kinds {
+		x.stop()
+	}
+}
+
+// TestWatchedPassesListNothingAndMissNothing: with WatchLive (the daemon),
+// a steady pass reads no FlinkDeployment (no LIST, no GET); a change made
+// behind Git's back is found as soon as the watch has it; an object
+// deleted behind Git's back is created again; and a watch that lags
+// behind flinksync's own write neither reports drift nor writes again:
+// the pass reads fresh what the watch cannot vouch for.
+func TestWatchedPassesListNothingAndMissNothing(t *testing.T) {
+	f := newFixture(t)
+	var reads fdReads
+	s, err := New(CountWrites(reads.wrap(f.cfg), &f.writes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.WatchLive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.syncer = s
+	mustOK(t, f.pass(ctx, Options{}))
+	waitWatch(t, s, f.ns("dev"), "orders-enrich", "", false)
+	waitWatch(t, s, f.ns("staging"), "orders-enrich", "", false)
+	mustOK(t, f.pass(ctx, Options{})) // finds everything unchanged, and remembers it
+
+	f.writes.Store(0)
+	reads.lists.Store(0)
+	reads.gets.Store(0)
+	res := f.pass(ctx, Options{})
+	mustOK(t, res)
+	for env, r := range res {
+		if n := len(r.Changes) - r.Count(Unchanged); n != 0 {
+			t.Errorf("%s: a steady pass changes nothing: %s", env, r.Summary())
+		}
+	}
+	if w, l, g := f.writes.Load(), reads.lists.Load(), reads.gets.Load(); w != 0 || l != 0 || g != 0 {
+		t.Errorf("a steady watched pass sent %d writes, %d LISTs and %d GETs of FlinkDeployments; want none", w, l, g)
+	}
+	if kinds, objs := s.Watching(); kinds == 0 || objs == 0 {
+		t.Errorf("Watching() = %d kinds, %d objects", kinds, objs)
+	}
+
+	// A change behind Git's back, once the watch has it.
+	for _, env := range []string{"dev", "staging"} {
+		old := f.fd(env, "orders-enrich").GetResourceVersion()
+		if _, err := f.dyn.Resource(fdGVR).Namespace(f.ns(env)).Patch(ctx, "orders-enrich", types.MergePatchType,
+			[]byte(`{"spec":{"taskManager":{"replicas":17}}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+			t.Fatal(err)
+		}
+		waitWatch(t, s, f.ns(env), "orders-enrich", old, false)
+	}
+	res = f.pass(ctx, Options{})
+	if r := res["dev"]; r.Count(Drifted) != 1 || len(r.Drift) != 1 || r.Drift[0].Field != "spec.taskManager.replicas" {
+		t.Errorf("dev (drift: warn) reports the edit: %s %+v", r.Summary(), r.Drift)
+	}
+	if got, _, _ := unstructured.NestedInt64(f.fd("staging", "orders-enrich").Object, "spec", "taskManager", "replicas"); got == 17 {
+		t.Errorf("staging (drift: correct) restores the replicas: %s", res["staging"].Summary())
+	}
+
+	// An object deleted behind Git's back.
+	if err := f.dyn.Resource(fdGVR).Namespace(f.ns("staging")).Delete(ctx, "fraud-detection", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitWatch(t, s, f.ns("staging"), "fraud-detection", "", true)
+	res = f.pass(ctx, Options{})
+	if r := res["staging"]; r.Count(Created) != 1 {
+		t.Errorf("staging creates fraud-detection again: %s", r.Summary())
+	}
+	f.fd("staging", "fraud-detection")
+
+	// flinksync's own write, and a watch that has not seen it yet.
+	mustOK(t, f.pass(ctx, Options{}))
+	freeze(s)
+	f.edit("apps/fraud-detection.yaml", "fraud/v7", "fraud/v8") // a change in Git (staging and prod)
+	before := f.writes.Load()
+	res = f.pass(ctx, Options{})
+	mustOK(t, res)
+	if f.writes.Load() == before {
+		t.Fatalf("the Git change writes: %s", res["staging"].Summary())
+	}
+	f.writes.Store(0)
+	res = f.pass(ctx, Options{})
+	mustOK(t, res)
+	for env, r := range res {
+		if n := r.Count(Created) + r.Count(Configured) + r.Count(Replaced); n != 0 {
+			t.Errorf("%s: the pass after flinksync's own write, with the watch behind it, changes nothing: %s", env, r.Summary())
+		}
+		for _, d := range r.Drift {
+			if env != "dev" || d.Name != "orders-enrich" { // dev's edit above stays: drift: warn
+				t.Errorf("%s: the pass after flinksync's own write, with the watch behind it, sees no drift: %+v", env, d)
+			}
+		}
+	}
+	if w := f.writes.Load(); w != 0 {
+		t.Errorf("the pass after flinksync's own write sent %d writes", w)
+	}
+	checkPrepared(t, s)
+}
+
+// checkPrepared fails when a pass changed an object the Syncer keeps for
+// the next pass (prepared.go): each must still have the hash it was kept
+// with.
+func checkPrepared(t *testing.T, s *Syncer) {
+	t.Helper()
+	s.prepared.mu.Lock()
+	defer s.prepared.mu.Unlock()
+	n := 0
+	for env, e := range s.prepared.envs {
+		for _, o := range e.objs {
+			n++
+			if got := hashOf(o.obj.Object); got != o.hash {
+				t.Errorf("%s: a pass changed the prepared %s %s (hash %s, kept as %s)", env, o.obj.GetKind(), o.obj.GetName(), got, o.hash)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no prepared object was kept")
+	}
+}
