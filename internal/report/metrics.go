@@ -235,15 +235,13 @@ func (m *Metrics) Pass(r *sync.Result) {
 	for k, n := range kinds {
 		m.managed.WithLabelValues(c, r.Environment, k).Set(float64(n))
 	}
+	// One series per application, its current status at 1 (as Argo CD's
+	// argocd_app_info): a 0 for each other status was three series more
+	// per app, 30,000 at 10,000 apps, which neither the alert
+	// (status="Degraded" > 0) nor a dashboard needs.
 	m.health.DeletePartialMatch(prometheus.Labels{"environment": r.Environment})
 	for _, h := range r.Health {
-		for _, s := range []sync.Health{sync.Healthy, sync.Progressing, sync.Degraded, sync.Unknown} {
-			v := 0.0
-			if h.Health == s {
-				v = 1
-			}
-			m.health.WithLabelValues(c, r.Environment, h.App, string(s)).Set(v)
-		}
+		m.health.WithLabelValues(c, r.Environment, h.App, string(h.Health)).Set(1)
 	}
 }
 
