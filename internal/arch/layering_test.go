@@ -22,6 +22,9 @@ var layers = map[string]int{
 	"internal/diag": 0, "internal/redact": 0, "internal/source": 0, "internal/buildinfo": 0,
 	// Flink's configuration vocabulary: keys, duration and memory formats.
 	"internal/flinkconf": 0,
+	// JSON pointers (RFC 6901) into unstructured objects: ignore rules'
+	// paths, for sync and cmfsync alike.
+	"internal/jsonptr": 0,
 	// The status page renders a view model of its own; it knows nothing of
 	// the daemon, the cluster or the pipeline.
 	"internal/statuspage": 0,

@@ -64,11 +64,30 @@ func (i Impact) String() string {
 	return fmt.Sprintf("%s %s: %s", what, i.Job, i.Message)
 }
 
-// jobKinds are the kinds whose objects run a Flink job.
-var jobKinds = map[string]bool{"FlinkDeployment": true, "FlinkApplication": true, "FlinkStatement": true}
+// jobKinds are the kinds of the applications' objects that run a Flink
+// job (a CMF application, target: cmf, is a FlinkApplication too); a
+// statement's are isStatementKind's.
+var jobKinds = map[string]bool{"FlinkDeployment": true, "FlinkApplication": true}
 
 // IsJob reports whether u runs a Flink job.
-func IsJob(u *unstructured.Unstructured) bool { return jobKinds[u.GetKind()] }
+func IsJob(u *unstructured.Unstructured) bool { return jobKinds[u.GetKind()] || isStatementKind(u) }
+
+// isStatementKind reports whether u is a statement's own object, the one
+// CFK or CMF runs: a CFK FlinkStatement, or a CMF Statement
+// (cmf.confluent.io/v1, which render makes for a target: cmf
+// environment). Deleting it throws its running state away; CFK and CMF
+// carry the state over a change with a savepoint. An FKO SQL runner's
+// object is a FlinkDeployment, judged as an application's (IsStatement
+// still says it belongs to a statement).
+func isStatementKind(u *unstructured.Unstructured) bool {
+	switch u.GetKind() {
+	case render.FlinkStatementGVK.Kind:
+		return true
+	case render.CMFStatementKind:
+		return render.IsCMF(u)
+	}
+	return false
+}
 
 // JobName is the app or statement an object belongs to.
 func JobName(u *unstructured.Unstructured) string {
@@ -118,9 +137,9 @@ func DeletedJob(u *unstructured.Unstructured, size string) Impact {
 	i := Impact{Job: JobName(u), Statement: IsStatement(u), Effect: Deleted, StateSize: size}
 	mode, keeps := upgradeMode(u)
 	switch {
-	case u.GetKind() != "FlinkStatement" && keeps && size != "":
+	case !isStatementKind(u) && keeps && size != "":
 		i.Message = fmt.Sprintf("stateful: deleted after a savepoint flinksync takes first (upgradeMode %s); its %s of state is kept in the savepoint", mode, size)
-	case u.GetKind() != "FlinkStatement" && keeps:
+	case !isStatementKind(u) && keeps:
 		i.Message = fmt.Sprintf("deleted after a savepoint flinksync takes first (upgradeMode %s)", mode)
 	case size != "":
 		i.Message = fmt.Sprintf("stateful: deleted with no savepoint (%s), with %s of running state", noSavepointWhy(u, mode), size)
@@ -132,7 +151,7 @@ func DeletedJob(u *unstructured.Unstructured, size string) Impact {
 }
 
 func noSavepointWhy(u *unstructured.Unstructured, mode string) string {
-	if u.GetKind() == "FlinkStatement" {
+	if isStatementKind(u) {
 		return "a statement is deleted as it runs"
 	}
 	return "upgradeMode " + mode
@@ -176,7 +195,7 @@ func changed(b, h *unstructured.Unstructured, size string, specChanged bool) Imp
 	if size != "" {
 		stateful = "stateful"
 	}
-	if h.GetKind() == "FlinkStatement" {
+	if isStatementKind(h) {
 		wasStopped, _, _ := unstructured.NestedBool(b.Object, "spec", "stopped")
 		stopped, _, _ := unstructured.NestedBool(h.Object, "spec", "stopped")
 		switch {

@@ -123,3 +123,29 @@ func TestSizeOf(t *testing.T) {
 		}
 	}
 }
+
+// A target: cmf environment's statement is a CMF Statement
+// (cmf.confluent.io/v1): a job, judged as a CFK FlinkStatement is (a
+// change keeps its state through CMF's savepoint, a delete loses it). A
+// Statement of another API is no job of flinksync's.
+func TestCMFStatementIsAStatementJob(t *testing.T) {
+	stmt := func(apiVersion string, stopped bool, parallelism int64) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": render.CMFStatementKind,
+			"metadata": map[string]any{"name": "views-1a2b3c", "labels": map[string]any{render.LabelName: "views", render.LabelSQLKind: "dml"}},
+			"spec":     map[string]any{"statement": "INSERT INTO v SELECT * FROM p;", "stopped": stopped, "parallelism": parallelism}}}
+	}
+	cmfV := render.CMFGroupVersion.String()
+	if !IsJob(stmt(cmfV, false, 2)) || IsJob(stmt("example.com/v1", false, 2)) {
+		t.Fatalf("IsJob: CMF Statement %v, another API's Statement %v; want true, false", IsJob(stmt(cmfV, false, 2)), IsJob(stmt("example.com/v1", false, 2)))
+	}
+	if got := Changed(stmt(cmfV, false, 2), stmt(cmfV, false, 4), "6Gi"); got.Effect != Kept || got.LosesState || !got.Statement {
+		t.Errorf("rescaled CMF statement: %+v; want its state kept", got)
+	}
+	if got := Changed(stmt(cmfV, false, 2), stmt(cmfV, true, 2), "6Gi"); got.Effect != Suspended {
+		t.Errorf("stopped CMF statement: %+v; want suspended", got)
+	}
+	got := DeletedJob(stmt(cmfV, false, 2), "6Gi")
+	if got.Effect != Deleted || !got.LosesState || !strings.Contains(got.Message, "a statement is deleted as it runs") {
+		t.Errorf("deleted CMF statement: %+v; want its 6Gi lost, as a statement's", got)
+	}
+}

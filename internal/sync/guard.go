@@ -92,10 +92,12 @@ func sortImpacts(out []state.Impact) []state.Impact {
 	return out
 }
 
-// guard checks the pass's state impacts with the environment's guard. It
-// returns why the pass must not write anything: the STATE-001 errors no
-// acknowledgement covers.
-func guard(g *state.Guard, impacts []state.Impact, res *Result) []string {
+// CheckGuard checks a pass's state impacts with the environment's guard
+// (nil: none), adds its findings to res, and returns why the pass must not
+// write anything: the STATE-001 errors no acknowledgement covers. A
+// cluster's pass and a CMF environment's (cmfsync) call it before any
+// write.
+func CheckGuard(g *state.Guard, impacts []state.Impact, res *Result) []string {
 	if g == nil {
 		return nil
 	}
@@ -109,3 +111,6 @@ func guard(g *state.Guard, impacts []state.Impact, res *Result) []string {
 	}
 	return why
 }
+
+// guard is CheckGuard under the name apply.go calls it by.
+var guard = CheckGuard

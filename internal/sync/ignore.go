@@ -1,11 +1,10 @@
 package sync
 
 import (
-	"strconv"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/flinksync/flinksync/internal/jsonptr"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/render"
 )
@@ -72,7 +71,7 @@ func ignoreFor(env *model.Environment, o *render.Object) *ignorer {
 				ig = &ignorer{}
 			}
 			for _, p := range r.Paths {
-				ig.paths = append(ig.paths, splitPointer(p))
+				ig.paths = append(ig.paths, jsonptr.Split(p))
 			}
 			for _, m := range r.Managers {
 				if ig.managers == nil {
@@ -132,7 +131,7 @@ func (ig *ignorer) holds(live map[string]any, tokens []string, ignored [][]strin
 	}
 	for _, p := range ig.paths {
 		if hasPrefix(p, tokens) {
-			if _, ok := lookupTokens(live, p); ok {
+			if _, ok := jsonptr.Lookup(live, p); ok {
 				return true
 			}
 		}
@@ -153,8 +152,8 @@ func (ig *ignorer) honour(desired, live *unstructured.Unstructured, lf *liveFiel
 	}
 	var out *unstructured.Unstructured
 	take := func(tokens []string) {
-		lv, inLive := lookupTokens(live.Object, tokens)
-		dv, inGit := lookupTokens(desired.Object, tokens)
+		lv, inLive := jsonptr.Lookup(live.Object, tokens)
+		dv, inGit := jsonptr.Lookup(desired.Object, tokens)
 		if inLive == inGit && (!inLive || sameValue(dv, lv)) {
 			return
 		}
@@ -162,19 +161,19 @@ func (ig *ignorer) honour(desired, live *unstructured.Unstructured, lf *liveFiel
 			out = desired.DeepCopy()
 		}
 		if inLive {
-			setTokens(out.Object, tokens, runtime.DeepCopyJSONValue(lv))
+			jsonptr.Set(out.Object, tokens, runtime.DeepCopyJSONValue(lv))
 		} else {
-			deleteTokens(out.Object, tokens)
+			jsonptr.Delete(out.Object, tokens)
 		}
 	}
 	for _, p := range ig.paths {
-		dv, inGit := lookupTokens(desired.Object, p)
+		dv, inGit := jsonptr.Lookup(desired.Object, p)
 		if inGit {
 			eachLeaf(dv, p, take)
 		}
-		if lv, inLive := lookupTokens(live.Object, p); inLive && (!inGit || !sameValue(dv, lv)) {
+		if lv, inLive := jsonptr.Lookup(live.Object, p); inLive && (!inGit || !sameValue(dv, lv)) {
 			for _, f := range lf.applied(p) {
-				if _, ok := lookupTokens(desired.Object, f); !ok {
+				if _, ok := jsonptr.Lookup(desired.Object, f); !ok {
 					take(f)
 				}
 			}
@@ -182,7 +181,7 @@ func (ig *ignorer) honour(desired, live *unstructured.Unstructured, lf *liveFiel
 	}
 	if len(ig.managers) > 0 {
 		for _, f := range lf.ownedOnlyBy(ig.managers) {
-			if _, ok := lookupTokens(desired.Object, f); ok {
+			if _, ok := jsonptr.Lookup(desired.Object, f); ok {
 				take(f)
 			}
 		}
@@ -203,46 +202,6 @@ func eachLeaf(v any, tokens []string, f func([]string)) {
 	}
 	for _, k := range sortedKeys(m) {
 		eachLeaf(m[k], append(tokens[:len(tokens):len(tokens)], k), f)
-	}
-}
-
-// setTokens sets the value at JSON pointer tokens in obj, making the maps
-// on the way. It does nothing where the way goes through something else
-// than a map, or past the end of a list.
-func setTokens(obj map[string]any, tokens []string, v any) {
-	n := len(tokens)
-	if n == 0 {
-		return
-	}
-	for i := 1; i < n; i++ {
-		if _, ok := lookupTokens(obj, tokens[:i]); ok {
-			continue
-		}
-		parent, _ := lookupTokens(obj, tokens[:i-1])
-		m, ok := parent.(map[string]any)
-		if !ok {
-			return
-		}
-		m[tokens[i-1]] = map[string]any{}
-	}
-	switch parent, _ := lookupTokens(obj, tokens[:n-1]); x := parent.(type) {
-	case map[string]any:
-		x[tokens[n-1]] = v
-	case []any:
-		if i, err := strconv.Atoi(tokens[n-1]); err == nil && i >= 0 && i < len(x) {
-			x[i] = v
-		}
-	}
-}
-
-// deleteTokens removes the value at map keys tokens from obj.
-func deleteTokens(obj map[string]any, tokens []string) {
-	if len(tokens) == 0 {
-		return
-	}
-	parent, ok := lookupTokens(obj, tokens[:len(tokens)-1])
-	if m, isMap := parent.(map[string]any); ok && isMap {
-		delete(m, tokens[len(tokens)-1])
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-openapi/jsonpointer"
+	"github.com/flinksync/flinksync/internal/jsonptr"
 )
 
 // An ignore rule names fields by JSON pointer (RFC 6901); drift names them
@@ -17,28 +17,7 @@ import (
 // Both are a list of map keys (tokens). In a pointer each token follows a
 // '/', with '~' written "~0" and '/' written "~1". In a field path tokens
 // are joined by '.', and a token that is empty or holds '.', '[' or ']' is
-// written in brackets as a Go-quoted string.
-
-// splitPointer is the tokens of a JSON pointer: "" is the whole object,
-// "/" the key "" at the root. A pointer that does not start with '/' (not
-// one: model.ValidPointer refuses it) is one token.
-func splitPointer(p string) []string {
-	ptr, err := jsonpointer.New(p)
-	if err != nil {
-		return []string{p}
-	}
-	return ptr.DecodedTokens()
-}
-
-// joinPointer is the JSON pointer of tokens.
-func joinPointer(tokens []string) string {
-	var b strings.Builder
-	for _, t := range tokens {
-		b.WriteByte('/')
-		b.WriteString(jsonpointer.Escape(t))
-	}
-	return b.String()
-}
+// written in brackets as a Go-quoted string. Pointers are internal/jsonptr's.
 
 // fieldPath is the field path of tokens, as drift names a field.
 func fieldPath(tokens []string) string {
@@ -95,7 +74,7 @@ func parseFieldPath(f string) ([]string, error) {
 }
 
 // PointerToField is the field path a JSON pointer names (how drift shows it).
-func PointerToField(p string) string { return fieldPath(splitPointer(p)) }
+func PointerToField(p string) string { return fieldPath(jsonptr.Split(p)) }
 
 // FieldToPointer is the JSON pointer of a field path as drift shows it,
 // for an ignore rule's paths.
@@ -104,5 +83,5 @@ func FieldToPointer(f string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return joinPointer(tokens), nil
+	return jsonptr.Join(tokens), nil
 }

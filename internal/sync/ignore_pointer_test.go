@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/flinksync/flinksync/internal/jsonptr"
 	"github.com/flinksync/flinksync/internal/model"
 )
 
@@ -23,12 +24,12 @@ func TestPointerAndFieldPath(t *testing.T) {
 		{"/x/[0]/y", []string{"x", "[0]", "y"}, `x["[0]"].y`},
 		{`/k/"]`, []string{"k", `"]`}, `k["\"]"]`},
 	} {
-		tokens := splitPointer(c.pointer)
+		tokens := jsonptr.Split(c.pointer)
 		if !reflect.DeepEqual(tokens, c.tokens) {
-			t.Errorf("splitPointer(%q) = %q, want %q", c.pointer, tokens, c.tokens)
+			t.Errorf("jsonptr.Split(%q) = %q, want %q", c.pointer, tokens, c.tokens)
 		}
-		if got := joinPointer(c.tokens); got != c.pointer {
-			t.Errorf("joinPointer(%q) = %q, want %q", c.tokens, got, c.pointer)
+		if got := jsonptr.Join(c.tokens); got != c.pointer {
+			t.Errorf("jsonptr.Join(%q) = %q, want %q", c.tokens, got, c.pointer)
 		}
 		if got := PointerToField(c.pointer); got != c.field {
 			t.Errorf("PointerToField(%q) = %q, want %q", c.pointer, got, c.field)
@@ -65,8 +66,8 @@ func FuzzPointerRoundTrip(f *testing.F) {
 			if err != nil || !reflect.DeepEqual(again, tokens) && len(tokens) > 0 {
 				t.Fatalf("field %q → %q → %q (%v)", s, tokens, again, err)
 			}
-			if back := splitPointer(joinPointer(tokens)); len(tokens) > 0 && !reflect.DeepEqual(back, tokens) {
-				t.Fatalf("tokens %q → pointer %q → %q", tokens, joinPointer(tokens), back)
+			if back := jsonptr.Split(jsonptr.Join(tokens)); len(tokens) > 0 && !reflect.DeepEqual(back, tokens) {
+				t.Fatalf("tokens %q → pointer %q → %q", tokens, jsonptr.Join(tokens), back)
 			}
 		}
 	})

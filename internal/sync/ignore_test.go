@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flinksync/flinksync/internal/jsonptr"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/render"
 )
@@ -63,7 +64,7 @@ func TestIgnoreForSelectsByKindAndName(t *testing.T) {
 	ig := ignoreFor(env, o)
 	var got []string
 	for _, p := range ig.paths {
-		got = append(got, joinPointer(p))
+		got = append(got, jsonptr.Join(p))
 	}
 	if want := []string{"/spec/a", "/metadata/labels/target.session", "/spec/job/args"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("paths %q, want %q", got, want)

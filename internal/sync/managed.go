@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v6/value"
 
+	"github.com/flinksync/flinksync/internal/jsonptr"
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/redact"
 )
@@ -412,7 +413,7 @@ func addedByOthers(desired, live *unstructured.Unstructured, lf *liveFields, ig 
 		if masked == nil {
 			masked = redact.Object(live.Object)
 		}
-		v, _ := lookupTokens(masked, l.tokens[:at])
+		v, _ := jsonptr.Lookup(masked, l.tokens[:at])
 		out = append(out, addedField{field: displayPath(l.path[:at]), tokens: l.tokens[:at:at], live: render1(v), keep: keep})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].field < out[j].field })
@@ -465,29 +466,6 @@ func undeclaredLeaves(desired, live *unstructured.Unstructured, lf *liveFields, 
 	return rest, ignored
 }
 
-// lookupTokens is the value at JSON pointer tokens in v.
-func lookupTokens(v any, tokens []string) (any, bool) {
-	for _, t := range tokens {
-		switch x := v.(type) {
-		case map[string]any:
-			c, ok := x[t]
-			if !ok {
-				return nil, false
-			}
-			v = c
-		case []any:
-			i, err := strconv.Atoi(t)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
-			}
-			v = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
-}
-
 // addedDiffs are the field diffs of added fields.
 func addedDiffs(added []addedField) []FieldDiff {
 	var out []FieldDiff
@@ -522,7 +500,7 @@ func removal(live *unstructured.Unstructured, added []addedField) []byte {
 	sort.Slice(paths, func(i, j int) bool { return tokensAfter(paths[i], paths[j]) })
 	ops := []jsonPatchOp{{Op: "test", Path: "/metadata/resourceVersion", Value: live.GetResourceVersion()}}
 	for _, p := range paths {
-		ops = append(ops, jsonPatchOp{Op: "remove", Path: joinPointer(p)})
+		ops = append(ops, jsonPatchOp{Op: "remove", Path: jsonptr.Join(p)})
 	}
 	b, _ := json.Marshal(ops)
 	return b
@@ -585,7 +563,7 @@ func addedTokens(added []addedField) [][]string {
 // or value on the way is in view whole already.
 func showFields(view, live map[string]any, fields [][]string) {
 	for _, t := range fields {
-		v, ok := lookupTokens(live, t)
+		v, ok := jsonptr.Lookup(live, t)
 		if !ok || len(t) == 0 {
 			continue
 		}

@@ -8,6 +8,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/flinksync/flinksync/internal/jsonptr"
 )
 
 // jsonObj parses a JSON object.
@@ -122,7 +124,7 @@ func TestAddedByOthers(t *testing.T) {
 			var got, pointers []string
 			for _, a := range added {
 				got = append(got, a.field+"="+a.live)
-				pointers = append(pointers, joinPointer(a.tokens))
+				pointers = append(pointers, jsonptr.Join(a.tokens))
 			}
 			for i := range c.want {
 				if i >= len(got) || !strings.HasPrefix(got[i], c.want[i]) {
@@ -156,7 +158,7 @@ func TestAddedToKeyedLists(t *testing.T) {
 	added := addedByOthers(desired, live, &liveFields{live: live}, nil)
 	var got []string
 	for _, a := range added {
-		got = append(got, a.field+" "+joinPointer(a.tokens)+" "+a.live)
+		got = append(got, a.field+" "+jsonptr.Join(a.tokens)+" "+a.live)
 	}
 	want := []string{
 		`spec.template.spec.containers[name="main"].env[name="B"] /spec/template/spec/containers/1/env/2 {"name":"B","value":"2"}`,

@@ -7,16 +7,20 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flinksync/flinksync/internal/render"
 )
 
 // Savepoint is the savepoint prune takes of a running stateful job before
 // it deletes it, the operator's own way: a FKO FlinkStateSnapshot of a
-// FlinkDeployment or FlinkSessionJob (savepoint_snapshot.go), or the
+// FlinkDeployment or FlinkSessionJob (savepoint_snapshot.go), the
 // spec.job.savepointTriggerNonce of a CFK FlinkApplication
-// (savepoint_cfk.go).
+// (savepoint_cfk.go), or a CMF Savepoint of a CMF application (cmfsync;
+// its Group is cmf.confluent.io, its Namespace the CMF environment, its
+// Snapshot the Savepoint's name).
 type Savepoint struct {
 	ObjectID        // the job
-	Snapshot string `json:"snapshot,omitempty"` // the FlinkStateSnapshot's name (FKO)
+	Snapshot string `json:"snapshot,omitempty"` // the FlinkStateSnapshot's name (FKO), the Savepoint's (CMF)
 	// Nonce is the spec.job.savepointTriggerNonce prune set to trigger the
 	// savepoint (CFK), or 0.
 	Nonce int64 `json:"triggerNonce,omitempty"`
@@ -45,7 +49,13 @@ func (sp Savepoint) Ref() string {
 
 // Retry says how to take a new savepoint after a failed one, before prune
 // takes one by itself once the failure is older than SavepointFreshness.
+// On CMF (cmfsync) the savepoint is CMF's Savepoint resource of the
+// application, under the name prune gave it: deleted, the next pass finds
+// none under that name and asks CMF for a new one.
 func (sp Savepoint) Retry() string {
+	if sp.Group == render.CMFGroupVersion.Group {
+		return fmt.Sprintf("delete savepoint %s of application %s in CMF environment %s to take a new savepoint", sp.Snapshot, sp.ObjectID.Name, sp.Namespace)
+	}
 	if sp.Snapshot != "" {
 		return "delete FlinkStateSnapshot " + sp.Snapshot + " to take a new savepoint"
 	}

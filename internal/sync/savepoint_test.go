@@ -376,3 +376,25 @@ func TestPruneOfFlinkSessionJobTakesSnapshot(t *testing.T) {
 		t.Fatal("the session job was not deleted")
 	}
 }
+
+// Retry says how to retry on the savepoint's own target: a FKO
+// FlinkStateSnapshot, a CFK application's trigger nonce, or the CMF
+// Savepoint of a CMF application (cmfsync fills Group cmf.confluent.io,
+// the CMF environment as Namespace and the Savepoint's name as Snapshot).
+func TestSavepointRetrySaysHowOnItsTarget(t *testing.T) {
+	for _, c := range []struct {
+		sp   Savepoint
+		want string
+	}{
+		{Savepoint{ObjectID: ObjectID{Group: "flink.apache.org", Kind: "FlinkDeployment", Namespace: "flink-prod", Name: "orders"}, Snapshot: "orders-prune-1"},
+			"delete FlinkStateSnapshot orders-prune-1 to take a new savepoint"},
+		{Savepoint{ObjectID: ObjectID{Group: cfkGroup, Kind: "FlinkApplication", Namespace: "flink-prod", Name: "orders"}, Nonce: 7},
+			"change or remove spec.job.savepointTriggerNonce of FlinkApplication orders to take a new savepoint"},
+		{Savepoint{ObjectID: ObjectID{Group: render.CMFGroupVersion.Group, Kind: "FlinkApplication", Namespace: "prod-cmf", Name: "orders"}, Snapshot: "orders-prune-1a2b3c4d"},
+			"delete savepoint orders-prune-1a2b3c4d of application orders in CMF environment prod-cmf to take a new savepoint"},
+	} {
+		if got := c.sp.Retry(); got != c.want {
+			t.Errorf("%s: Retry() = %q, want %q", c.sp.Group, got, c.want)
+		}
+	}
+}

@@ -343,6 +343,39 @@ func statusGeneration(live *unstructured.Unstructured) int64 {
 // ends keep their last state and message. The upgrades it saw end leave
 // the inventory, so that the next pass does not report them again.
 func (s *Syncer) WaitUpgrades(ctx context.Context, r *Result, poll time.Duration, done func(Upgrade)) []Upgrade {
+	settled := map[string]int64{} // the generations seen to end, by entry key
+	out := FollowUpgrades(ctx, r, poll, s.followUpgrade, func(u Upgrade) {
+		settled[Entry{ObjectID: u.ObjectID}.Key()] = u.Generation
+		if done != nil {
+			done(u)
+		}
+	})
+	if len(settled) > 0 {
+		// Not cut short by ctx: the outcome is known, and a pass would
+		// otherwise report it a second time. A newer upgrade recorded
+		// since keeps its mark.
+		err := s.recordUpgrades(context.WithoutCancel(ctx), r.Environment, r.Namespace, func(k string, now UpgradeMark) (UpgradeMark, bool) {
+			gen, ended := settled[k]
+			return UpgradeMark{}, ended && now.Generation == gen
+		})
+		if err != nil {
+			for i := range out {
+				if out[i].State.Settled() {
+					out[i].Message = strings.TrimPrefix(out[i].Message+"; "+err.Error(), "; ")
+				}
+			}
+		}
+	}
+	return out
+}
+
+// FollowUpgrades is apply --wait's loop, on a cluster (WaitUpgrades) and
+// on CMF (cmfsync): every poll it calls follow on each upgrade in r that
+// is not settled, in r's order, until each settles or ctx ends; done (if
+// any) is told of each as it settles. An error of follow becomes the
+// upgrade's message, and it is followed again at the next poll. It returns
+// r's upgrades, those it followed as follow last returned them.
+func FollowUpgrades(ctx context.Context, r *Result, poll time.Duration, follow func(context.Context, Upgrade) (Upgrade, error), done func(Upgrade)) []Upgrade {
 	out := append([]Upgrade(nil), r.Upgrades...)
 	open := map[int]bool{}
 	for i, u := range out {
@@ -350,28 +383,12 @@ func (s *Syncer) WaitUpgrades(ctx context.Context, r *Result, poll time.Duration
 			open[i] = true
 		}
 	}
-	settled := map[string]int64{} // the generations seen to end, by entry key
-	defer func() {
-		if len(settled) > 0 {
-			// Not cut short by ctx: the outcome is known, and a pass would
-			// otherwise report it a second time. A newer upgrade recorded
-			// since keeps its mark.
-			err := s.recordUpgrades(context.WithoutCancel(ctx), r.Environment, r.Namespace, func(k string, now UpgradeMark) (UpgradeMark, bool) {
-				gen, ended := settled[k]
-				return UpgradeMark{}, ended && now.Generation == gen
-			})
-			if err != nil {
-				for i := range out {
-					if out[i].State.Settled() {
-						out[i].Message = strings.TrimPrefix(out[i].Message+"; "+err.Error(), "; ")
-					}
-				}
-			}
-		}
-	}()
 	for len(open) > 0 {
-		for _, i := range sortedOpen(open) {
-			u, err := s.followUpgrade(ctx, out[i])
+		for i := range out {
+			if !open[i] {
+				continue
+			}
+			u, err := follow(ctx, out[i])
 			if err != nil {
 				if ctx.Err() != nil {
 					return out
@@ -381,7 +398,6 @@ func (s *Syncer) WaitUpgrades(ctx context.Context, r *Result, poll time.Duration
 			}
 			out[i] = u
 			if u.State.Settled() {
-				settled[Entry{ObjectID: u.ObjectID}.Key()] = u.Generation
 				delete(open, i)
 				if done != nil {
 					done(u)
@@ -397,15 +413,6 @@ func (s *Syncer) WaitUpgrades(ctx context.Context, r *Result, poll time.Duration
 		case <-time.After(poll):
 		}
 	}
-	return out
-}
-
-func sortedOpen(open map[int]bool) []int {
-	var out []int
-	for i := range open {
-		out = append(out, i)
-	}
-	sort.Ints(out)
 	return out
 }
 

@@ -116,8 +116,8 @@ func (s *Syncer) savepoint(ctx context.Context, env string, st stale, mode sync.
 			}
 			return sp, "", fmt.Sprintf("after savepoint %s: %s (kept in CMF as detached savepoint %s; restore with spec.job.initialSavepointPath: %s)", name, sp.Path, name, sp.Path)
 		case sp.Failed():
-			return sp, fmt.Sprintf("not pruned: savepoint %s %s (%s); the job keeps running. Delete savepoint %s of application %s in CMF to try again (prune takes a new one by itself %s after the failure)",
-				name, sp.State, orNone(sp.Error), name, app, sync.SavepointFreshness), ""
+			return sp, fmt.Sprintf("not pruned: savepoint %s %s (%s); the job keeps running. %s (prune takes a new one by itself %s after the failure)",
+				name, sp.State, orNone(sp.Error), sp.Retry(), sync.SavepointFreshness), ""
 		}
 		return sp, fmt.Sprintf("waiting for savepoint %s (state %s)", name, orNone(sp.State)), ""
 	}

@@ -7,7 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/cmf"
-	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/render"
 	"github.com/flinksync/flinksync/internal/state"
 	"github.com/flinksync/flinksync/internal/sync"
@@ -113,22 +112,4 @@ func specChanges(diffs []sync.FieldDiff) bool {
 		}
 	}
 	return false
-}
-
-// guard checks the pass's impacts with the environment's guard, adds its
-// findings to res, and returns why the pass must not write anything: the
-// STATE-001 errors no acknowledgement covers.
-func guard(g *state.Guard, impacts []state.Impact, res *sync.Result) []string {
-	if g == nil {
-		return nil
-	}
-	fs := g.Check(impacts)
-	res.Findings = append(res.Findings, fs...)
-	var why []string
-	for _, f := range fs {
-		if f.Severity == diag.Error && !f.Waived {
-			why = append(why, f.Rule+": "+f.Message)
-		}
-	}
-	return why
 }

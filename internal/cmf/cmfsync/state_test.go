@@ -224,6 +224,21 @@ func TestPruneKeepsCMFApplicationWhenSavepointFails(t *testing.T) {
 		len(r.Savepoints) != 1 || !r.Savepoints[0].Failed() {
 		t.Fatalf("failed savepoint: %+v %+v", c, r.Savepoints)
 	}
+	// What the change and the SavepointFailed alert say to do is what
+	// takes a new one: the next pass asks CMF again under the same name.
+	name := sps[0][strings.LastIndex(sps[0], "/")+1:]
+	retry := "delete savepoint " + name + " of application orders-enrich in CMF environment prod-cmf to take a new savepoint"
+	if got := r.Savepoints[0].Retry(); got != retry || !strings.Contains(c.Message, retry) {
+		t.Fatalf("retry: %q, change %q; want %q in both", got, c.Message, retry)
+	}
+	ref := cmf.Ref{Kind: cmf.KindSavepoint, Environment: "prod-cmf", Application: "orders-enrich", Name: name}
+	if err := f.syncer().Client.Delete(context.Background(), ref); err != nil {
+		t.Fatal(err)
+	}
+	r = f.pass(sync.ModeApply)
+	if sp := f.s.Get(sps[0]); sp == nil || len(r.Savepoints) != 1 || r.Savepoints[0].Failed() || f.s.Get(ordersPath) == nil {
+		t.Fatalf("after deleting the failed savepoint: %v %+v", sp, r.Savepoints)
+	}
 	// A stateless application goes at once.
 	if err := os.Remove(filepath.Join(f.dir, "apps/audit-archiver.yaml")); err != nil {
 		t.Fatal(err)

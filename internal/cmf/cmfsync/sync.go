@@ -142,7 +142,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 		// throw a stateful job's state away without an acknowledgement in
 		// Git leaves CMF as it is.
 		res.State = s.stateImpacts(p, prune && !empty)
-		if why := guard(opts.Guard, res.State, res); len(why) > 0 {
+		if why := sync.CheckGuard(opts.Guard, res.State, res); len(why) > 0 {
 			res.Blocked = why
 			s.health(ctx, p, false, res)
 			return sync.Masked(res)

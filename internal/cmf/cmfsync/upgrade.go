@@ -3,6 +3,7 @@ package cmfsync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -261,47 +262,19 @@ func appHealth(live cmf.Object, kind cmf.Kind) sync.AppHealth {
 
 // WaitUpgrades is apply --wait on CMF (sync.Syncer.WaitUpgrades on a
 // cluster): it follows the upgrades in r that are not settled by reading
-// their applications and instances every poll, until each settles or ctx
-// ends; done is told of each as it settles, and its mark is cleared.
+// their applications and instances every poll (sync.FollowUpgrades),
+// until each settles or ctx ends; done is told of each as it settles, and
+// its mark is cleared. An error reading CMF becomes the upgrade's message,
+// redacted.
 func (s *Syncer) WaitUpgrades(ctx context.Context, r *sync.Result, poll time.Duration, done func(sync.Upgrade)) []sync.Upgrade {
-	out := append([]sync.Upgrade(nil), r.Upgrades...)
-	open := map[int]bool{}
-	for i, u := range out {
-		if !u.State.Settled() {
-			open[i] = true
+	follow := func(ctx context.Context, u sync.Upgrade) (sync.Upgrade, error) {
+		v, err := s.followUpgrade(ctx, u)
+		if err != nil {
+			return v, errors.New(redact.Text(err.Error()))
 		}
+		return v, nil
 	}
-	for len(open) > 0 {
-		for i := range out {
-			if !open[i] {
-				continue
-			}
-			u, err := s.followUpgrade(ctx, out[i])
-			if err != nil {
-				if ctx.Err() != nil {
-					return out
-				}
-				out[i].Message = redact.Text(err.Error())
-				continue
-			}
-			out[i] = u
-			if u.State.Settled() {
-				delete(open, i)
-				if done != nil {
-					done(u)
-				}
-			}
-		}
-		if len(open) == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return out
-		case <-time.After(poll):
-		}
-	}
-	return out
+	return sync.FollowUpgrades(ctx, r, poll, follow, done)
 }
 
 // followUpgrade reads u's application and settles u against it; a settled
