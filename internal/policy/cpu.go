@@ -67,22 +67,23 @@ func (c *checker) poolShapes(env *model.Environment) {
 
 // capacity checks the rendered Flink objects: per-pod CPU and memory
 // (after overlays), TaskManager counts against the pool, and the
-// environment's total against its nodes. A CFK FlinkComputePool is a
-// template: its pods are counted per statement that runs on it.
+// environment's total against its nodes. A CFK FlinkComputePool (or a
+// CMF ComputePool) is a template: its pods are counted per statement that
+// runs on it.
 func (c *checker) capacity(env *model.Environment, objs []*object) {
 	name, nodes := env.Metadata.Name, env.Spec.Nodes
 	pools := map[string]*render.Object{}
 	for _, o := range objs {
-		if o.kind == render.FlinkComputePoolGVK.Kind {
+		if o.shape == render.FlinkComputePoolGVK.Kind {
 			pools[o.name] = o.Object
 		}
 	}
 	var total float64
 	for _, v := range objs {
-		switch o, kind := v.Object, v.kind; kind {
+		switch o, shape := v.Object, v.shape; shape {
 		case "FlinkDeployment", render.FlinkApplicationGVK.Kind:
 			w := c.ownerOf(env, v)
-			tmCPU, jmCPU := c.podShapes(env, o, kind, w)
+			tmCPU, jmCPU := c.podShapes(env, o, shape, w)
 			replicas, ok := number(o, "spec", "taskManager", "replicas")
 			if !ok {
 				replicas = 1
@@ -94,7 +95,7 @@ func (c *checker) capacity(env *model.Environment, objs []*object) {
 			total += tmCPU*replicas + jmCPU*jmReplicas
 			c.maxTaskManagers(name, w, int(replicas), o)
 		case render.FlinkComputePoolGVK.Kind:
-			c.podShapes(env, o, kind, c.ownerOf(env, v))
+			c.podShapes(env, o, shape, c.ownerOf(env, v))
 		case render.FlinkStatementGVK.Kind:
 			total += c.statementCPU(env, v, pools)
 		}
@@ -120,9 +121,10 @@ func (c *checker) capacity(env *model.Environment, objs []*object) {
 // podShapes checks the TaskManager and JobManager pods of a rendered Flink
 // cluster (CPU-001, CPU-002, CPU-006) and returns their CPU. A size that
 // is the owner's pool's own is reported at the pool (poolShapes); another
-// one was set by an overlay and is reported there.
-func (c *checker) podShapes(env *model.Environment, o *render.Object, kind string, w *owner) (tmCPU, jmCPU float64) {
-	name, nodes, cluster := env.Metadata.Name, env.Spec.Nodes, clusterSpec(kind)
+// one was set by an overlay and is reported there. shape is the object's
+// (object.shape).
+func (c *checker) podShapes(env *model.Environment, o *render.Object, shape string, w *owner) (tmCPU, jmCPU float64) {
+	name, nodes, cluster := env.Metadata.Name, env.Spec.Nodes, clusterSpec(shape)
 	nodeCPU, nodeMem := nodes.CPU.AsApproximateFloat64(), nodes.Memory.Value()
 	limit := c.eff.MaxTaskManagerCPU.AsApproximateFloat64()
 	var pool *model.ComputePoolSpec
@@ -151,11 +153,11 @@ func (c *checker) podShapes(env *model.Environment, o *render.Object, kind strin
 	return tmCPU, jmCPU
 }
 
-// statementCPU is the CPU a CFK FlinkStatement's cluster requests: CMF
-// runs a streaming statement on a cluster of its pool's shape with enough
-// TaskManagers for its parallelism (as sizing counts it). It checks the
-// count against the pool's maxTaskManagers (CPU-003). A DDL statement
-// runs once and is not counted.
+// statementCPU is the CPU a CFK FlinkStatement's (or CMF Statement's)
+// cluster requests: CMF runs a streaming statement on a cluster of its
+// pool's shape with enough TaskManagers for its parallelism (as sizing
+// counts it). It checks the count against the pool's maxTaskManagers
+// (CPU-003). A DDL statement runs once and is not counted.
 func (c *checker) statementCPU(env *model.Environment, v *object, pools map[string]*render.Object) float64 {
 	o, w := v.Object, c.ownerOf(env, v)
 	if w == nil || w.st == nil || w.pool == nil || w.st.Kind != model.SQLDML {

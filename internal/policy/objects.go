@@ -34,12 +34,12 @@ var (
 	clusterSpecPath = []string{"spec", "clusterSpec"}
 )
 
-// clusterSpec is the path of the Flink cluster spec an object of kind
-// holds: spec for a FlinkDeployment or FlinkApplication, spec.clusterSpec
-// for a CFK FlinkComputePool (the template CMF builds its statements'
-// clusters from); nil for anything else.
-func clusterSpec(kind string) []string {
-	switch kind {
+// clusterSpec is the path of the Flink cluster spec an object of shape
+// (object.shape) holds: spec for a FlinkDeployment or FlinkApplication,
+// spec.clusterSpec for a CFK FlinkComputePool or CMF ComputePool (the
+// template CMF builds its statements' clusters from); nil for anything else.
+func clusterSpec(shape string) []string {
+	switch shape {
 	case "FlinkDeployment", "FlinkApplication":
 		return specPath
 	case render.FlinkComputePoolGVK.Kind:
@@ -53,8 +53,9 @@ func under(prefix []string, path ...string) []string {
 	return append(append([]string(nil), prefix...), path...)
 }
 
-// envDefaults is where a FlinkEnvironment holds the configuration CMF
-// puts under the keys of each kind it applies defaults to.
+// envDefaults is where a FlinkEnvironment (or a CMF environment, whose
+// settings are at the same paths) holds the configuration CMF puts under
+// the keys of each shape it applies defaults to.
 var envDefaults = map[string][]string{
 	render.FlinkApplicationGVK.Kind: {"spec", "flinkApplicationDefaults", "spec", "flinkConfiguration"},
 	render.FlinkComputePoolGVK.Kind: {"spec", "computePoolDefaults", "clusterSpec", "flinkConfiguration"},
@@ -62,10 +63,13 @@ var envDefaults = map[string][]string{
 }
 
 // object is a rendered object with what several checks read of it, read
-// once: its kind and name, and its owner (ownerOf).
+// once: its kind and name, its shape (shapeOf) and its owner (ownerOf).
 type object struct {
 	*render.Object
 	kind, name string
+	// shape is the kind the checks read the object as: its own, or for a
+	// CMF resource the CFK kind with its spec.
+	shape      string
 	owner      *owner
 	ownerKnown bool
 }
@@ -75,10 +79,31 @@ func objectsOf(out *render.Environment) []*object {
 	views := make([]object, len(out.Objects))
 	objs := make([]*object, len(out.Objects))
 	for i, o := range out.Objects {
-		views[i] = object{Object: o, kind: o.GetKind(), name: o.GetName()}
+		kind := o.GetKind()
+		views[i] = object{Object: o, kind: kind, name: o.GetName(), shape: shapeOf(o, kind)}
 		objs[i] = &views[i]
 	}
 	return objs
+}
+
+// cfkShapes are the CMF resource kinds whose spec is a CFK kind's (a CMF
+// FlinkApplication is FKO's, as CFK's is): render reshapes the CFK objects
+// into them (render/cmf.go), so the rules that read a CFK object read its
+// CMF counterpart the same way, after the overlay as well.
+var cfkShapes = map[string]string{
+	render.CMFComputePoolKind:   render.FlinkComputePoolGVK.Kind,
+	render.CMFStatementKind:     render.FlinkStatementGVK.Kind,
+	render.CMFKafkaCatalogKind:  render.FlinkKafkaCatalogGVK.Kind,
+	render.CMFKafkaDatabaseKind: render.FlinkKafkaDatabaseGVK.Kind,
+}
+
+// shapeOf is the kind the checks read o of kind as: for a CMF resource
+// (apiVersion cmf.confluent.io/v1), the CFK kind with its spec; else kind.
+func shapeOf(o *render.Object, kind string) string {
+	if shape, ok := cfkShapes[kind]; ok && render.IsCMF(o.Unstructured) {
+		return shape
+	}
+	return kind
 }
 
 // flinkEnvironments are the CFK FlinkEnvironments among an environment's
@@ -94,10 +119,11 @@ func flinkEnvironments(objs []*object) []*render.Object {
 	return envs
 }
 
-// flinkConf is the configuration a Flink object o of kind runs with: for
-// the CFK kinds, the defaults of the FlinkEnvironments envs under the
-// object's own keys; for a FlinkStatement, its SQL session properties too.
-func flinkConf(envs []*render.Object, o *render.Object, kind string) map[string]string {
+// flinkConf is the configuration a Flink object o of shape (object.shape)
+// runs with: for the CFK kinds and their CMF counterparts, the defaults of
+// the FlinkEnvironments (or CMF environment) envs under the object's own
+// keys; for a statement, its SQL session properties too.
+func flinkConf(envs []*render.Object, o *render.Object, shape string) map[string]string {
 	conf := map[string]string{}
 	put := func(v any) {
 		m, _ := v.(map[string]any)
@@ -109,15 +135,15 @@ func flinkConf(envs []*render.Object, o *render.Object, kind string) map[string]
 			}
 		}
 	}
-	if path := envDefaults[kind]; path != nil {
+	if path := envDefaults[shape]; path != nil {
 		for _, e := range envs {
 			put(field(e.Object, nil, path...))
 		}
 	}
-	switch cs := clusterSpec(kind); {
+	switch cs := clusterSpec(shape); {
 	case cs != nil:
 		put(field(o.Object, cs, "flinkConfiguration"))
-	case kind == render.FlinkStatementGVK.Kind:
+	case shape == render.FlinkStatementGVK.Kind:
 		put(field(o.Object, nil, "spec", "flinkConfiguration"))
 		put(field(o.Object, nil, "spec", "properties"))
 	default:

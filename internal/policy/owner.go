@@ -10,8 +10,9 @@ import (
 )
 
 // owner is what a rendered Flink object was rendered from: an
-// application, a SQL statement or (for a CFK FlinkComputePool) a compute
-// pool. Findings about the object's settings point at the owner's files.
+// application, a SQL statement or (for a CFK FlinkComputePool or CMF
+// ComputePool) a compute pool. Findings about the object's settings point
+// at the owner's files.
 type owner struct {
 	app  *model.EffectiveApp
 	st   *model.EffectiveStatement
@@ -169,7 +170,7 @@ func (c *checker) ownerOf(env *model.Environment, o *object) *owner {
 }
 
 func (ix *owners) ownerOf(o *object) *owner {
-	if o.kind == render.FlinkComputePoolGVK.Kind && !o.FromOverlay {
+	if o.shape == render.FlinkComputePoolGVK.Kind && !o.FromOverlay {
 		if p := ix.pools[o.name]; p != nil {
 			return &owner{pool: p}
 		}
@@ -196,16 +197,15 @@ func (ix *owners) ownerOf(o *object) *owner {
 
 // keyOrigin finds where a Flink configuration key of an object is set: its
 // owner (application or statement, or their override), the pool, or the
-// environment's defaults. When no level of the model sets it, it points at
-// fallback in the environment.
-func keyOrigin(env *model.Environment, w *owner, key, fallback string) (string, int) {
+// environment's defaults; ok is false when no level of the model sets it.
+func keyOrigin(env *model.Environment, w *owner, key string) (file string, line int, ok bool) {
 	for _, l := range w.layers() {
 		if _, ok := l.conf[key]; ok {
-			return l.origin.File, l.origin.LineOf(model.KeyPath(l.path, key))
+			return l.origin.File, l.origin.LineOf(model.KeyPath(l.path, key)), true
 		}
 	}
 	if _, ok := env.Spec.Defaults.FlinkConfiguration[key]; ok {
-		return env.Origin.File, env.Origin.LineOf(model.KeyPath("spec.defaults.flinkConfiguration", key))
+		return env.Origin.File, env.Origin.LineOf(model.KeyPath("spec.defaults.flinkConfiguration", key)), true
 	}
-	return env.Origin.File, env.Origin.LineOf(fallback)
+	return "", 0, false
 }

@@ -53,7 +53,7 @@ func (c *checker) rbacObjects(env *model.Environment, objs []*object) {
 			c.roleBinding(name, ns, o)
 		}
 		cluster := specPath
-		if kind == render.FlinkComputePoolGVK.Kind {
+		if v.shape == render.FlinkComputePoolGVK.Kind {
 			cluster = clusterSpecPath
 		}
 		if sa, _ := field(o.Object, cluster, "podTemplate", "spec", "serviceAccountName").(string); sa == "default" {

@@ -2,10 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flinksync/flinksync/internal/diag"
 	"github.com/flinksync/flinksync/internal/model"
@@ -25,27 +25,58 @@ const keepOutOfGit = "keep credentials out of Git: put them in the Kubernetes Se
 // Schema Registry over http:// (TLS-008) where TLS is required, a weak TLS
 // protocol (TLS-004). On fko it checks the statements' SQL session
 // properties the same way: they become SET lines of the runner's script,
-// no Flink configuration (on cfk the FlinkStatement carries them and
-// flinkObjects checks them there).
+// no Flink configuration (on cfk the FlinkStatement carries them, on cmf
+// the Statement, and flinkObjects checks them there, after the overlay).
 func (c *checker) statementSQL(env *model.Environment) {
 	name, required := env.Metadata.Name, c.eff.RequiresTLS(env)
 	for _, st := range c.in.Repo.EffectiveStatements(name) {
-		if env.Spec.Target != model.TargetCFK {
+		if !env.Spec.Target.ViaCMF() {
 			c.statementProperties(st, required)
 		}
-		for _, opt := range sqlOptions(st.Spec.SQL) {
-			file, line := sqlLine(st, opt.line)
-			report := func(rule *diag.Rule, format string, args ...any) {
+		c.sqlText(required, st.Name, st.Spec.SQL, func(n int) reportFunc {
+			file, line := sqlLine(st, n)
+			return func(rule *diag.Rule, format string, args ...any) {
 				c.add(rule, name, st.Name, file, line, "", format, args...)
 			}
-			k, v := opt.key, opt.value
-			if c.secretInline(k, v) {
-				report(TLS003, "the SQL of statement %q writes option %q with a secret value inline (line %d of the SQL); %s",
-					st.Name, k, opt.line, keepOutOfGit)
-			}
-			c.clientSettings(required, func() string { return fmt.Sprintf("statement %q (line %d of its SQL)", st.Name, opt.line) }, k, v, report)
-		}
+		})
 	}
+}
+
+// reportFunc reports a finding of rule where its caller knows.
+type reportFunc = func(rule *diag.Rule, format string, args ...any)
+
+// sqlText checks the options of the SQL text of statement (sqlOptions): a
+// secret written inline (TLS-003) and the client settings clientSettings
+// judges. at gives the reporter of a finding about line n of the text.
+func (c *checker) sqlText(required bool, statement, sql string, at func(n int) reportFunc) {
+	for _, opt := range sqlOptions(sql) {
+		report := at(opt.line)
+		k, v := opt.key, opt.value
+		if c.secretInline(k, v) {
+			report(TLS003, "the SQL of statement %q writes option %q with a secret value inline (line %d of the SQL); %s",
+				statement, k, opt.line, keepOutOfGit)
+		}
+		c.clientSettings(required, func() string { return fmt.Sprintf("statement %q (line %d of its SQL)", statement, opt.line) }, k, v, report)
+	}
+}
+
+// statementObject checks the SQL of a rendered CFK FlinkStatement or CMF
+// Statement (spec.statement) that is not its statement's SQL in Git, which
+// statementSQL checks at its lines: an overlay replaced it or added the
+// statement, and its findings are at the overlay.
+func (c *checker) statementObject(env *model.Environment, o *render.Object, w *owner) {
+	sql, statement := nestedString(o, "spec", "statement"), o.GetName()
+	if w != nil && w.st != nil {
+		if !o.FromOverlay && strings.TrimSpace(sql) == strings.TrimSpace(w.st.Spec.SQL) {
+			return
+		}
+		statement = w.st.Name
+	}
+	c.sqlText(c.eff.RequiresTLS(env), statement, sql, func(int) reportFunc {
+		return func(rule *diag.Rule, format string, args ...any) {
+			c.addAt(rule, env.Metadata.Name, o, format, args...)
+		}
+	})
 }
 
 // statementProperties checks a statement's SQL session properties as
@@ -224,18 +255,27 @@ func sqlOptions(sql string) []sqlOption {
 	return out
 }
 
-// catalogObject checks a rendered FlinkKafkaCatalog or FlinkKafkaDatabase:
-// its connection settings hold no secret (TLS-003) and, where TLS is
-// required, reach Kafka and Schema Registry with TLS (TLS-005, TLS-008). A
-// value the KafkaCatalog wrote is reported at its line; one an overlay
-// wrote, at the overlay.
-func (c *checker) catalogObject(env *model.Environment, o *render.Object) {
-	name := env.Metadata.Name
-	path := []string{"spec", "srInstance", "connectionConfig"}
-	catalog := o.GetName()
-	if o.GetKind() == render.FlinkKafkaDatabaseGVK.Kind {
-		path = []string{"spec", "kafkaCluster", "connectionConfig"}
-		catalog = nestedString(o, "spec", "catalogRef", "name")
+// catalogObject checks a rendered catalog or database (CFK's
+// FlinkKafkaCatalog and FlinkKafkaDatabase, CMF's KafkaCatalog and
+// KafkaDatabase, which have their specs): its connection settings hold no
+// secret (TLS-003) and, where TLS is required, reach Kafka and Schema
+// Registry with TLS (TLS-005, TLS-008). A value the KafkaCatalog wrote is
+// reported at its line; one an overlay wrote, at the overlay.
+func (c *checker) catalogObject(env *model.Environment, v *object) {
+	name, o := env.Metadata.Name, v.Object
+	database := v.shape == render.FlinkKafkaDatabaseGVK.Kind
+	configs := []map[string]any{nestedMap(o, "spec", "srInstance", "connectionConfig")}
+	catalog := v.name
+	if database {
+		configs[0] = nestedMap(o, "spec", "kafkaCluster", "connectionConfig")
+		catalog = databaseCatalog(o)
+	} else {
+		// A catalog's own Kafka clusters, which render never writes: an
+		// overlay's, reported there.
+		for _, kc := range listOfMaps(o.Object, "spec", "kafkaClusters") {
+			m, _ := kc["connectionConfig"].(map[string]any)
+			configs = append(configs, m)
+		}
 	}
 	var cat *model.EffectiveCatalog
 	if !o.FromOverlay {
@@ -245,23 +285,29 @@ func (c *checker) catalogObject(env *model.Environment, o *render.Object) {
 			}
 		}
 	}
-	conf, _, _ := unstructured.NestedMap(o.Object, path...)
-	keys := make([]string, 0, len(conf))
-	for k := range conf {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := fmt.Sprint(conf[k])
-		report := func(rule *diag.Rule, format string, args ...any) {
-			if field := catalogField(cat, o, v); field != "" {
-				c.add(rule, name, "", cat.Origin.File, cat.Origin.LineOf(field), o.ID(), format, args...)
-			} else {
-				c.addAt(rule, name, o, format, args...)
+	for i, conf := range configs {
+		for _, k := range slices.Sorted(maps.Keys(conf)) {
+			val := fmt.Sprint(conf[k])
+			report := func(rule *diag.Rule, format string, args ...any) {
+				if field := catalogField(cat, database, v.name, val); i == 0 && field != "" {
+					c.add(rule, name, "", cat.Origin.File, cat.Origin.LineOf(field), o.ID(), format, args...)
+				} else {
+					c.addAt(rule, name, o, format, args...)
+				}
 			}
+			c.connection(c.eff.RequiresTLS(env), v.kind, v.name, k, val, report)
 		}
-		c.connection(c.eff.RequiresTLS(env), o.GetKind(), o.GetName(), k, v, report)
 	}
+}
+
+// databaseCatalog is the catalog a rendered database belongs to: CFK's
+// names it in spec.catalogRef; CMF keeps a database under its catalog's
+// path, which render writes into its flinksync.dev/catalog annotation.
+func databaseCatalog(o *render.Object) string {
+	if render.IsCMF(o.Unstructured) {
+		return nestedString(o, "metadata", "annotations", render.AnnCMFCatalog)
+	}
+	return nestedString(o, "spec", "catalogRef", "name")
 }
 
 // connection judges one connection setting of a catalog or database.
@@ -272,20 +318,21 @@ func (c *checker) connection(required bool, kind, obj, k, v string, report func(
 	c.clientSettings(required, func() string { return fmt.Sprintf("%s %q", kind, obj) }, k, v, report)
 }
 
-// catalogField is the field of catalog cat that wrote value v of a
-// rendered catalog or database object, or "" when the KafkaCatalog did not.
-func catalogField(cat *model.EffectiveCatalog, o *render.Object, v string) string {
+// catalogField is the field of catalog cat that wrote value v of the
+// rendered catalog (or database, named obj), or "" when the KafkaCatalog
+// did not.
+func catalogField(cat *model.EffectiveCatalog, database bool, obj, v string) string {
 	if cat == nil {
 		return ""
 	}
-	if o.GetKind() == render.FlinkKafkaCatalogGVK.Kind {
+	if !database {
 		if cat.Spec.SchemaRegistry.URL == v {
 			return "spec.schemaRegistry.url"
 		}
 		return ""
 	}
 	for i, d := range cat.Spec.Databases {
-		if d.Name == o.GetName() && d.BootstrapServers == v {
+		if d.Name == obj && d.BootstrapServers == v {
 			return fmt.Sprintf("spec.databases[%d].bootstrapServers", i)
 		}
 	}

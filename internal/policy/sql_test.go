@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -151,6 +152,35 @@ func TestCompliantSQLRepositoryPasses(t *testing.T) {
 
 // Each rule reaches the SQL objects, at the line that sets what it finds.
 func TestEachRuleOnSQL(t *testing.T) {
+	for _, tc := range sqlRuleCases() {
+		t.Run(tc.name, func(t *testing.T) { tc.check(t) })
+	}
+}
+
+// sqlRuleCase is a repository with one finding to make (or several of one
+// rule), and where.
+type sqlRuleCase struct {
+	name  string
+	rule  string
+	files map[string]string
+	size  func(env, name string) render.Resources
+	file  string
+	line  int
+	// app is the statement the finding names, when it names one.
+	app string
+	msg string
+	// n is how many findings there are, when that is checked.
+	n int
+}
+
+// patchOf is a kustomization with one JSON patch operation on the
+// objects target selects.
+func patchOf(target, op, path, value string) string {
+	return fmt.Sprintf("patches:\n- target: {%s}\n  patch: |-\n    - op: %s\n      path: %s\n      value: %s\n", target, op, path, value)
+}
+
+// sqlRuleCases are TestEachRuleOnSQL's cases, in eu (cfk) and prod (fko).
+func sqlRuleCases() []sqlRuleCase {
 	const overlayEU = "overlays/eu/kustomization.yaml"
 	jaas := "'properties.sasl.jaas.config' = 'org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"hunter2\";',\n"
 	fiveTMs := func(env, name string) render.Resources {
@@ -161,17 +191,7 @@ func TestEachRuleOnSQL(t *testing.T) {
 		}
 		return twoTMs
 	}
-	cases := []struct {
-		name  string
-		rule  string
-		files map[string]string
-		size  func(env, name string) render.Resources
-		file  string
-		line  int
-		// app is the statement the finding names, when it names one.
-		app string
-		msg string
-	}{
+	return []sqlRuleCase{
 		{name: "pool of statements only larger than a node", rule: "CPU-001",
 			files: withSQL("pools/sql.yaml", `cpu: "2"`, `cpu: "12"`), file: "pools/sql.yaml", line: sqlPoolTMCPU, msg: "statement enrich"},
 		{name: "pool of statements only above maxTaskManagerCPU", rule: "CPU-001",
@@ -200,7 +220,7 @@ func TestEachRuleOnSQL(t *testing.T) {
 			file:  "statements/enrich.yaml", line: enrichConf, app: "enrich"},
 		{name: "JAAS password in a statement's properties", rule: "TLS-003",
 			files: withSQL("statements/enrich.yaml", "sql.state-ttl: 1 h", `properties.sasl.jaas.config: "org.apache.kafka.common.security.plain.PlainLoginModule required username='u' password='p';"`),
-			file:  "statements/enrich.yaml", line: enrichProperty, app: "enrich"},
+			file:  "statements/enrich.yaml", line: enrichProperty, app: "enrich", n: 1},
 		{name: "secret in an fko statement's properties", rule: "TLS-003",
 			files: withSQL(edits(prodSQL, []string{"statements/prod-count.yaml", "  flinkConfiguration:\n", "  properties:\n    basic-auth.user-info: u:p\n  flinkConfiguration:\n"})...),
 			file:  "statements/prod-count.yaml", line: 11, app: "prod-count", msg: "SQL session property"},
@@ -227,39 +247,68 @@ func TestEachRuleOnSQL(t *testing.T) {
 		{name: "overlay points a catalog at http", rule: "TLS-008",
 			files: withSQL(edits(euTLS, []string{overlayEU, "", "patches:\n- target: {kind: FlinkKafkaCatalog}\n  patch: |-\n    - op: replace\n      path: /spec/srInstance/connectionConfig/schema.registry.url\n      value: http://sr:8081\n"})...),
 			file:  overlayEU, line: 1},
+		// What an overlay writes into the SQL objects is reported at the overlay.
+		{name: "overlay puts a credential into a statement's properties", rule: "TLS-003",
+			files: withSQL(overlayEU, "", patchOf("kind: FlinkStatement, name: enrich-.*", "add", "/spec/properties/basic-auth.user-info", "u:p")),
+			file:  overlayEU, line: 1, app: "enrich", msg: `"basic-auth.user-info"`, n: 1},
+		{name: "overlay replaces a statement's SQL with one holding a password", rule: "TLS-003",
+			files: withSQL(overlayEU, "", patchOf("kind: FlinkStatement, name: enrich-.*", "replace", "/spec/statement",
+				`"INSERT INTO enriched SELECT id FROM orders /*+ OPTIONS('value.avro-confluent.basic-auth.user-info' = 'u:p') */"`)),
+			file: overlayEU, line: 1, app: "enrich", msg: `the SQL of statement "enrich" writes option "value.avro-confluent.basic-auth.user-info"`, n: 1},
+		{name: "overlay sets a statement's Kafka client to PLAINTEXT", rule: "TLS-005",
+			files: withSQL(edits(euTLS, []string{overlayEU, "", patchOf("kind: FlinkStatement, name: enrich-.*", "add", "/spec/properties/properties.security.protocol", "PLAINTEXT")})...),
+			file:  overlayEU, line: 1, app: "enrich", msg: "PLAINTEXT", n: 1},
+		{name: "overlay weakens a statement's TLS protocols", rule: "TLS-004",
+			files: withSQL(overlayEU, "", patchOf("kind: FlinkStatement, name: enrich-.*", "add", "/spec/flinkConfiguration/properties.ssl.enabled.protocols", "TLSv1.1")),
+			file:  overlayEU, line: 1, app: "enrich", msg: "TLSv1.1", n: 1},
+		{name: "overlay sets a database's Kafka client to PLAINTEXT", rule: "TLS-005",
+			files: withSQL(edits(euTLS, []string{overlayEU, "", patchOf("kind: FlinkKafkaDatabase", "add", "/spec/kafkaCluster/connectionConfig/security.protocol", "PLAINTEXT")})...),
+			file:  overlayEU, line: 1, msg: `FlinkKafkaDatabase "orders"`, n: 1},
+		{name: "overlay writes a password into a database's connection", rule: "TLS-003",
+			files: withSQL(overlayEU, "", patchOf("kind: FlinkKafkaDatabase", "add", "/spec/kafkaCluster/connectionConfig/sasl.jaas.config",
+				`"org.apache.kafka.common.security.plain.PlainLoginModule required username='u' password='p';"`)),
+			file: overlayEU, line: 1, msg: `FlinkKafkaDatabase "orders"`, n: 1},
+		{name: "overlay adds a Kafka cluster with a password to a catalog", rule: "TLS-003",
+			files: withSQL(overlayEU, "", patchOf("kind: FlinkKafkaCatalog", "add", "/spec/kafkaClusters",
+				`[{databaseName: extra, connectionConfig: {bootstrap.servers: "kafka:9071", sasl.jaas.config: "org.apache.kafka.common.security.plain.PlainLoginModule required username='u' password='p';"}}]`)),
+			file: overlayEU, line: 1, msg: `FlinkKafkaCatalog "kafka"`, n: 1},
+		{name: "overlay gives a pool's TaskManagers more memory than a node", rule: "CPU-006",
+			files: withSQL(overlayEU, "", patchOf("kind: FlinkComputePool", "replace", "/spec/clusterSpec/taskManager/resource/memory", "40g")),
+			file:  overlayEU, line: 1, msg: `FlinkComputePool "sql" asks 40g of taskManager memory`, n: 1},
+		{name: "overlay raises a pool's JobManager CPU above a node's", rule: "CPU-002",
+			files: withSQL(overlayEU, "", patchOf("kind: FlinkComputePool", "replace", "/spec/clusterSpec/jobManager/resource/cpu", "9")),
+			file:  overlayEU, line: 1, msg: `FlinkComputePool "sql"`, n: 1},
 		{name: "SQL format's Schema Registry over http where TLS is required", rule: "TLS-008",
 			files: withSQL(edits(euTLS, []string{"sql/enrich.sql", "orders;", "orders /*+ OPTIONS('value.avro-confluent.url' = 'http://sr:8081') */;"})...),
 			file:  enrichSQLFile, line: enrichSQL, app: "enrich"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			size := tc.size
-			if size == nil {
-				size = func(string, string) render.Resources { return twoTMs }
-			}
-			fs := evaluateSized(t, tc.files, size, nil)
-			rules := map[string]bool{}
-			var hit *diag.Finding
-			for _, f := range fs {
-				rules[f.Rule] = true
-				if f.Rule == tc.rule && hit == nil {
-					hit = f
-				}
-			}
-			var got []string
-			for r := range rules {
-				got = append(got, r)
-			}
-			sort.Strings(got)
-			if len(got) != 1 || got[0] != tc.rule {
-				t.Fatalf("want exactly %s, got %v:\n%s", tc.rule, got, dump(fs))
-			}
-			for _, f := range fs {
-				if f.File != tc.file || f.Line != tc.line || f.App != tc.app || !strings.Contains(f.Message, tc.msg) {
-					t.Errorf("%s at %s:%d for %q, want %s:%d for %q, message with %q:\n%s", f.Rule, f.File, f.Line, f.App, tc.file, tc.line, tc.app, tc.msg, dump(fs))
-				}
-			}
-		})
+}
+
+// check evaluates the case's repository and wants its rule's findings
+// only, each at the case's place.
+func (tc sqlRuleCase) check(t *testing.T) {
+	t.Helper()
+	size := tc.size
+	if size == nil {
+		size = func(string, string) render.Resources { return twoTMs }
+	}
+	fs := evaluateSized(t, tc.files, size, nil)
+	rules := map[string]bool{}
+	for _, f := range fs {
+		rules[f.Rule] = true
+	}
+	var got []string
+	for r := range rules {
+		got = append(got, r)
+	}
+	sort.Strings(got)
+	if len(got) != 1 || got[0] != tc.rule || (tc.n > 0 && len(fs) != tc.n) {
+		t.Fatalf("want exactly %s (%d findings when n=%d), got %v:\n%s", tc.rule, len(fs), tc.n, got, dump(fs))
+	}
+	for _, f := range fs {
+		if f.File != tc.file || f.Line != tc.line || f.App != tc.app || !strings.Contains(f.Message, tc.msg) {
+			t.Errorf("%s at %s:%d for %q, want %s:%d for %q, message with %q:\n%s", f.Rule, f.File, f.Line, f.App, tc.file, tc.line, tc.app, tc.msg, dump(fs))
+		}
 	}
 }
 

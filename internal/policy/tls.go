@@ -74,22 +74,22 @@ func (c *checker) cmfEndpoints(env *model.Environment) {
 }
 
 // flinkObjects checks the Flink objects of an environment (and the CFK
-// objects of its SQL: pools, statements, catalogs): service account, mode,
-// TLS and inline secrets.
+// objects of its SQL, or their CMF counterparts: pools, statements,
+// catalogs): service account, mode, TLS and inline secrets.
 func (c *checker) flinkObjects(env *model.Environment, out *render.Environment, objs []*object) {
 	name := env.Metadata.Name
 	required := c.eff.RequiresTLS(env)
 	flinkEnvs := flinkEnvironments(objs)
 	for _, v := range objs {
-		o, kind := v.Object, v.kind
-		switch kind {
+		o, kind, shape := v.Object, v.kind, v.shape
+		switch shape {
 		case render.CMFRestClassGVK.Kind:
 			c.cmfRestObject(env, o)
 		case render.FlinkKafkaCatalogGVK.Kind, render.FlinkKafkaDatabaseGVK.Kind:
-			c.catalogObject(env, o)
+			c.catalogObject(env, v)
 		}
-		cluster := clusterSpec(kind)
-		if cluster == nil && !isFlink(kind) && kind != render.FlinkStatementGVK.Kind {
+		cluster := clusterSpec(shape)
+		if cluster == nil && !isFlink(shape) && shape != render.FlinkStatementGVK.Kind {
 			continue
 		}
 		w := c.ownerOf(env, v)
@@ -97,17 +97,25 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment, 
 		if w != nil && w.name() != "" {
 			app = w.name()
 		}
-		conf := flinkConf(flinkEnvs, o, kind)
+		conf := flinkConf(flinkEnvs, o, shape)
 		args, _, _ := nestedStrings(o, "spec", "job", "args")
 		fo := &flinkObject{Object: o, owner: w, conf: conf, keys: slices.Sorted(maps.Keys(conf)), args: args}
 		at := func(rule *diag.Rule, key, fallback, format string, args ...any) {
-			file, line := keyOrigin(env, w, key, fallback)
-			if o.FromOverlay {
+			file, line, set := keyOrigin(env, w, key)
+			switch {
+			case o.FromOverlay:
 				file, line = o.File, o.Line
+			case set:
+			case fallback == setByOverlay && out.Overlay != "":
+				file, line = out.Overlay, 1
+			case fallback == setByOverlay:
+				file, line = env.Origin.File, env.Origin.LineOf("spec")
+			default:
+				file, line = env.Origin.File, env.Origin.LineOf(fallback)
 			}
 			c.add(rule, name, app, file, line, o.ID(), format, args...)
 		}
-		if kind == "FlinkDeployment" || kind == render.FlinkApplicationGVK.Kind {
+		if shape == "FlinkDeployment" || shape == render.FlinkApplicationGVK.Kind {
 			// A default account set in the environment is reported there.
 			if sa := nestedString(o, "spec", "serviceAccount"); sa == "" || (sa == "default" && env.Spec.ServiceAccount != "default") {
 				c.addAt(RBAC003, name, o, "%s %q runs its pods as the default service account; set spec.serviceAccount in the environment", kind, o.GetName())
@@ -117,9 +125,11 @@ func (c *checker) flinkObjects(env *model.Environment, out *render.Environment, 
 					kind, o.GetName(), name)
 			}
 		}
-		if kind != render.FlinkStatementGVK.Kind {
+		if shape != render.FlinkStatementGVK.Kind {
 			// A statement runs on its pool's cluster: the pool holds its TLS.
 			c.clusterTLS(env, out, o, cluster, conf, at)
+		} else {
+			c.statementObject(env, o, w)
 		}
 		c.inlineSecrets(name, fo, at)
 		c.protocols(required, fo, at)
@@ -198,7 +208,16 @@ func sslOn(conf map[string]string, key string) bool {
 	return strings.EqualFold(conf[keySSL], "true")
 }
 
+// reporter reports a finding about key of a rendered Flink object at the
+// level of the model that sets the key; when none does, at fallback in the
+// environment (setByOverlay: see there).
 type reporter func(rule *diag.Rule, key, fallback, format string, args ...any)
+
+// setByOverlay, as a reporter's fallback, says that render writes no such
+// key itself (a secret, a client's protocol or Schema Registry URL): one no
+// level of the model sets was written by the environment's kustomize
+// overlay, and is reported there (at the environment's spec without one).
+const setByOverlay = ""
 
 // inlineSecrets reports passwords and tokens written into configuration or
 // job arguments (TLS-003).
@@ -208,11 +227,11 @@ func (c *checker) inlineSecrets(envName string, o *flinkObject, at reporter) {
 		switch {
 		case !c.secretInline(k, v):
 		case strings.HasSuffix(lk, "sasl.jaas.config"):
-			at(TLS003, k, "spec", "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
+			at(TLS003, k, setByOverlay, "%q holds a password inline for %q; load the JAAS config from a mounted Secret instead", k, o.GetName())
 		case strings.HasPrefix(lk, "security.ssl.") && strings.Contains(lk, "password"):
-			at(TLS003, k, "spec", "%q is written inline in the Flink configuration of %q; remove it: flinksync delivers the keystore and truststore password from Secret <spec.tls.secretName>%s (see docs/tls.md)", k, o.GetName(), render.TLSPasswordSecretSuffix)
+			at(TLS003, k, setByOverlay, "%q is written inline in the Flink configuration of %q; remove it: flinksync delivers the keystore and truststore password from Secret <spec.tls.secretName>%s (see docs/tls.md)", k, o.GetName(), render.TLSPasswordSecretSuffix)
 		default:
-			at(TLS003, k, "spec", "%q is written inline in the Flink configuration of %q; deliver it from a Kubernetes Secret (pod template env with secretKeyRef) instead", k, o.GetName())
+			at(TLS003, k, setByOverlay, "%q is written inline in the Flink configuration of %q; deliver it from a Kubernetes Secret (pod template env with secretKeyRef) instead", k, o.GetName())
 		}
 	}
 	args, w := o.args, o.owner
@@ -311,7 +330,7 @@ func (c *checker) protocols(required bool, o *flinkObject, at reporter) {
 	subject := func() string { return fmt.Sprintf("%q", o.GetName()) }
 	for _, k := range o.keys {
 		c.clientSettings(required, subject, k, o.conf[k], func(rule *diag.Rule, format string, args ...any) {
-			at(rule, k, "spec", format, args...)
+			at(rule, k, setByOverlay, format, args...)
 		})
 	}
 	args := o.args
