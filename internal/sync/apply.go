@@ -49,6 +49,12 @@ type planned struct {
 	dry map[string]any
 	// seen is what a verdict of "unchanged" on p holds for.
 	seen verdict
+	// ignoreKey is the key of the ignore rules that select p (watch.go).
+	ignoreKey string
+	// slim is true when p.live is a watched object held in part (no spec,
+	// no managed fields) that an earlier pass found clean and unchanged at
+	// this very version: p is unchanged, and p.obj what that pass applied.
+	slim bool
 }
 
 // passState is what the read phase of a pass found.
@@ -111,7 +117,7 @@ func (s *Syncer) Sync(ctx context.Context, env *model.Environment, out *render.E
 	// stateful job's state away without an acknowledgement in Git leaves
 	// the environment as it is (the last good state stays).
 	res.State = s.stateImpacts(ctx, st)
-	if why := guard(opts.Guard, res.State, res); len(why) > 0 {
+	if why := CheckGuard(opts.Guard, res.State, res); len(why) > 0 {
 		res.Blocked = why
 		s.health(ctx, st, res)
 		return res
@@ -269,6 +275,12 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 			live[gvk], watched[gvk] = byName, ok
 		}
 		p := &planned{obj: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(obj, hash)}
+		p.ignoreKey = ignoreFor(env, o).key()
+		if watched[gvk] && p.live != nil {
+			if applied, ok := s.verdicts.cleanHit(p.entry.Key(), hash, p.live.GetResourceVersion(), p.ignoreKey); ok {
+				p.obj, p.action, p.slim = applied, Unchanged, true
+			}
+		}
 		st.desired[p.entry.Key()] = true
 		st.objects = append(st.objects, p)
 		rendered = append(rendered, o)
@@ -287,6 +299,9 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 		default:
 			if !own.owns(p.live) {
 				p.message = fmt.Sprintf("adopted: the live object is annotated %s=%s", AnnAdopt, own.env)
+			}
+			if p.slim {
+				continue // unchanged: an earlier pass found this very version clean
 			}
 			obj := p.obj
 			p.honourIgnoreRules(env, rendered[i], own.owns(p.live)) // ignore.go: p.obj keeps what the rules ignore

@@ -111,6 +111,3 @@ func CheckGuard(g *state.Guard, impacts []state.Impact, res *Result) []string {
 	}
 	return why
 }
-
-// guard is CheckGuard under the name apply.go calls it by.
-var guard = CheckGuard

@@ -37,24 +37,43 @@ type verdict struct{ hash, resourceVersion string }
 // pass.
 type verdicts struct {
 	mu gosync.Mutex
-	m  map[string]verdict
+	m  map[string]verdictEntry
+}
+
+// verdictEntry is a verdict and what the pass that found it knew: the
+// prepared object's own hash (before the ignore rules), the ignore rules'
+// key, the object it applied after them, and whether the live object was
+// clean (no field another manager added either). A clean verdict is what
+// lets a watched pass take a live object it holds only in part (watch.go).
+type verdictEntry struct {
+	verdict
+	rendered, ignore string
+	clean            bool
+	obj              *unstructured.Unstructured
 }
 
 func (v *verdicts) same(key string, want verdict) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.m[key] == want
+	return v.m[key].verdict == want
 }
 
-// resourceVersion is the live resourceVersion of key's verdict ("" when
-// none).
-func (v *verdicts) resourceVersion(key string) string {
+// cleanHit is the object an earlier pass applied for key, when it found
+// the live object at resourceVersion rv clean and unchanged against the
+// same prepared object (hash rendered) under the same ignore rules.
+func (v *verdicts) cleanHit(key, rendered, rv, ignore string) (*unstructured.Unstructured, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.m[key].resourceVersion
+	e, ok := v.m[key]
+	if !ok || !e.clean || e.resourceVersion != rv || e.rendered != rendered || e.ignore != ignore || e.obj == nil {
+		return nil, false
+	}
+	return e.obj, true
 }
 
-func (v *verdicts) set(key string, val verdict, unchanged bool) {
+// set records p's verdict when unchanged, else forgets key's.
+func (v *verdicts) set(p *planned, unchanged bool) {
+	key := p.entry.Key()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if !unchanged {
@@ -62,9 +81,9 @@ func (v *verdicts) set(key string, val verdict, unchanged bool) {
 		return
 	}
 	if v.m == nil {
-		v.m = map[string]verdict{}
+		v.m = map[string]verdictEntry{}
 	}
-	v.m[key] = val
+	v.m[key] = verdictEntry{verdict: p.seen, rendered: p.entry.Hash, ignore: p.ignoreKey, clean: len(p.added) == 0, obj: p.obj}
 }
 
 // localDiffs is compare(p.obj, p.live), the local pre-check, unless an
@@ -81,7 +100,7 @@ func (s *Syncer) localDiffs(p *planned, rendered *unstructured.Unstructured) []F
 	}
 	diffs := compare(p.obj, p.live)
 	if len(diffs) == 0 {
-		s.verdicts.set(p.entry.Key(), p.seen, true)
+		s.verdicts.set(p, true)
 	}
 	return diffs
 }
@@ -117,7 +136,7 @@ func (s *Syncer) confirm(ctx context.Context, st *passState) (int, error) {
 		switch {
 		case err == nil:
 			p.diffs, p.dry = diffs, dry.Object
-			s.verdicts.set(p.entry.Key(), p.seen, len(diffs) == 0)
+			s.verdicts.set(p, len(diffs) == 0)
 		case apierrors.IsForbidden(err):
 			forbidden.Store(true)
 			p.note("compared locally: " + err.Error())

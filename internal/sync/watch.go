@@ -3,6 +3,9 @@ package sync
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -24,12 +27,14 @@ import (
 // applies instead (WatchLive): the API server sends each change once, and a
 // pass reads the live objects from memory.
 //
-// What a watch holds may lag the API server by the time an event takes to
-// arrive. A pass therefore trusts a watched object only where the Syncer
-// found that very object (its resourceVersion) unchanged before: any other
-// live object a pass compares is read fresh (refreshWatched), so a lag
-// never shows as drift nor hides a change the pass acts on. A change made
-// behind Git's back in the instant before a pass is seen by the next one.
+// A watch holds each object in part (slim: its metadata and status), and
+// may lag the API server by the time an event takes to arrive. A pass
+// therefore takes a watched object as it is only where the Syncer found
+// that very version (its resourceVersion) clean and unchanged against the
+// same prepared object before: any other object it compares is read fresh
+// and whole (refreshWatched), so a lag never shows as drift nor hides a
+// change the pass acts on. A change made behind Git's back in the instant
+// before a pass is seen by the next one.
 
 // watchIdle is how long a watch nobody read is kept (an environment moved
 // to another namespace, or given up to another shard).
@@ -124,6 +129,7 @@ func (w *liveWatch) cached(m *meta.RESTMapping, ns string) (map[string]*unstruct
 	if !ok {
 		ctx, stop := context.WithCancel(w.ctx)
 		inf := dynamicinformer.NewFilteredDynamicInformer(w.dyn, m.Resource, ns, 0, cache.Indexers{}, nil).Informer()
+		_ = inf.SetTransform(slim) // before Run: it cannot fail then
 		x = &watched{informer: inf, stop: stop}
 		w.kinds[key] = x
 		go inf.RunWithContext(ctx)
@@ -142,19 +148,56 @@ func (w *liveWatch) cached(m *meta.RESTMapping, ns string) (map[string]*unstruct
 	return byName, true
 }
 
-// refreshWatched reads fresh, for the objects whose live version came
-// from a watch, every one the watch cannot vouch for: missing from it
-// (created a moment ago, or never), or at a resourceVersion other than the
-// one an earlier pass found unchanged. Up to refreshLimit of a kind are
-// read one by one, Workers at once; more, with one LIST.
+// slim keeps of a watched object what a pass reads of one it found clean
+// and unchanged before (health, ownership, upgrades): its kind, its
+// metadata but the managed fields, and its status. The spec and the
+// managed fields, most of an object, are read fresh when the pass compares
+// it: 10,000 FlinkDeployments held whole were most of the daemon's memory.
+func slim(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	out := map[string]any{"apiVersion": u.Object["apiVersion"], "kind": u.Object["kind"]}
+	if md, ok := u.Object["metadata"].(map[string]any); ok {
+		md = maps.Clone(md)
+		delete(md, "managedFields")
+		out["metadata"] = md
+	}
+	if st, ok := u.Object["status"]; ok {
+		out["status"] = st
+	}
+	return &unstructured.Unstructured{Object: out}, nil
+}
+
+// key is a string that differs between two sets of ignore rules.
+func (ig *ignorer) key() string {
+	if ig == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, p := range ig.paths {
+		b.WriteString(strings.Join(p, "\x00"))
+		b.WriteByte(0)
+	}
+	b.WriteByte(1)
+	for _, m := range slices.Sorted(maps.Keys(ig.managers)) {
+		b.WriteString(m)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// refreshWatched reads fresh, whole, every object whose live version came
+// from a watch and that no clean verdict vouches for: missing from the
+// watch (created a moment ago, or never), at a resourceVersion other than
+// the one an earlier pass found clean, or against another prepared object
+// or other ignore rules. Up to refreshLimit of a kind are read one by one,
+// Workers at once; more, with one LIST.
 func (s *Syncer) refreshWatched(ctx context.Context, st *passState, watched map[schema.GroupVersionKind]bool) error {
 	stale := map[schema.GroupVersionKind][]*planned{}
 	for _, p := range st.objects {
-		gvk := p.obj.GroupVersionKind()
-		if !watched[gvk] {
-			continue
-		}
-		if p.live == nil || s.verdicts.resourceVersion(p.entry.Key()) != p.live.GetResourceVersion() {
+		if gvk := p.obj.GroupVersionKind(); watched[gvk] && !p.slim {
 			stale[gvk] = append(stale[gvk], p)
 		}
 	}

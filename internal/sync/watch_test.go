@@ -61,6 +61,23 @@ func waitWatch(t *testing.T, s *Syncer, ns, name, old string, gone bool) {
 	t.Fatalf("the watch of FlinkDeployments in %s did not see %s change in 10 s", ns, name)
 }
 
+// waitSynced waits until every watch of the Syncer has its first LIST in.
+func waitSynced(t *testing.T, s *Syncer) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		s.watch.mu.Lock()
+		synced := true
+		for _, x := range s.watch.kinds {
+			synced = synced && x.informer.HasSynced()
+		}
+		s.watch.mu.Unlock()
+		if synced {
+			return
+		}
+	}
+	t.Fatal("the Syncer's watches did not sync in 10 s")
+}
+
 // freeze stops the Syncer's watches and keeps what they hold: a watch
 // whose events are late.
 func freeze(s *Syncer) {
@@ -94,6 +111,8 @@ func TestWatchedPassesListNothingAndMissNothing(t *testing.T) {
 	waitWatch(t, s, f.ns("dev"), "orders-enrich", "", false)
 	waitWatch(t, s, f.ns("staging"), "orders-enrich", "", false)
 	mustOK(t, f.pass(ctx, Options{})) // finds everything unchanged, and remembers it
+	waitSynced(t, s)                  // every kind and namespace the passes read
+	mustOK(t, f.pass(ctx, Options{}))
 
 	f.writes.Store(0)
 	reads.lists.Store(0)
