@@ -124,8 +124,8 @@ func statementPairs(out []ObjectChange, created []*render.Object, removed []*ren
 }
 
 // statementChanges says what differs between two objects of a statement:
-// "SQL" (a FlinkStatement's text, an FKO runner's script), "pool",
-// "properties".
+// "SQL" (a CFK FlinkStatement's or CMF Statement's text, an FKO runner's
+// script), "pool", "properties".
 func statementChanges(prev, next *unstructured.Unstructured) []string {
 	differs := func(path ...string) bool {
 		a, _, _ := unstructured.NestedFieldNoCopy(prev.Object, path...)
@@ -133,8 +133,9 @@ func statementChanges(prev, next *unstructured.Unstructured) []string {
 		return !reflect.DeepEqual(a, b)
 	}
 	var out []string
-	switch next.GetKind() {
-	case "FlinkStatement":
+	switch {
+	case next.GetKind() == "FlinkStatement" || (render.IsCMF(next) && next.GetKind() == render.CMFStatementKind):
+		// CMF's Statement has CFK's spec fields (render/cmf.go).
 		if differs("spec", "statement") {
 			out = append(out, "SQL")
 		}
@@ -144,7 +145,7 @@ func statementChanges(prev, next *unstructured.Unstructured) []string {
 		if differs("spec", "properties") {
 			out = append(out, "properties")
 		}
-	case "ConfigMap":
+	case next.GetKind() == "ConfigMap":
 		if differs("data") {
 			out = append(out, "SQL")
 		}
