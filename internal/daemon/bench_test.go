@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -257,6 +259,19 @@ func benchDaemon(b *testing.B, o daemonBench) {
 	}
 	b.ReportMetric(procStatus("VmRSS"), "idle-RSS-MB")
 	b.ReportMetric(procStatus("VmHWM"), "peak-RSS-MB")
+	// The heap in use after a collection: what the daemon (and the
+	// benchmark's own few MB) hold, without what the runtime keeps free.
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "idle-heap-MB")
+	if dir := os.Getenv("FLINKSYNC_BENCH_PROFILE"); dir != "" {
+		// What the steady daemon holds: FLINKSYNC_BENCH_PROFILE.heap.pprof.
+		if f, err := os.Create(dir + ".heap.pprof"); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	b.ReportMetric(metricValue(d.registry, "flinksync_git_requests_total", map[string]string{"type": "fetch"})-fetches, "idle-fetches")
 	b.ReportMetric(metricValue(d.registry, "flinksync_git_requests_total", map[string]string{"type": "ls-remote"})-polls, "idle-head-checks")
 }
