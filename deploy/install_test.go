@@ -31,6 +31,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/render"
 	fsync "github.com/flinksync/flinksync/internal/sync"
@@ -357,7 +358,9 @@ func checkAccess(t *testing.T, cfg *rest.Config, inst *installation, checks []ac
 
 // syncExample runs flinksync's own sync of examples/repo-layout as the
 // ServiceAccount: every environment in a managed namespace is created, then
-// left unchanged, then pruned; the one elsewhere is refused.
+// left unchanged, then pruned; the one elsewhere is refused. The target:
+// cmf environment writes to CMF, not to the cluster, and is left out: it
+// syncs on the CMF stand-in in cmd/flinksync's TestExampleCMFEnvironment.
 func syncExample(t *testing.T, admin, sa *rest.Config, managed []string, unmanaged string) {
 	ctx := context.Background()
 	root, err := testenv.RepoRoot()
@@ -383,6 +386,9 @@ func syncExample(t *testing.T, admin, sa *rest.Config, managed []string, unmanag
 	}
 	seen := map[string]bool{}
 	for _, env := range res.Repo.Environments {
+		if env.Spec.Target == model.TargetCMF {
+			continue
+		}
 		name, ns := env.Metadata.Name, env.Spec.Namespace
 		seen[ns] = true
 		out := res.Rendered[name]

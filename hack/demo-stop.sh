@@ -7,6 +7,8 @@
 # executable is this repository's bin/etcd or bin/kube-apiserver and whose
 # command line points into .demo/ is stopped (TERM, then KILL). Control planes
 # of running tests (same binaries, files outside .demo/) are left alone.
+# The CMF stand-in (bin/demo-cmf-standin, pid in .demo/cmf-standin.pid) is
+# stopped the same way, and its folder .demo/cmf-standin removed.
 # Safe to run when nothing is running.
 set -euo pipefail
 
@@ -14,6 +16,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${BIN:-$ROOT/bin}"
 DEMO="$ROOT/.demo"
 PID_FILE="$DEMO/controlplane.pid"
+CMF_PID_FILE="$DEMO/cmf-standin.pid"
 STOP_TIMEOUT="${DEMO_STOP_TIMEOUT:-40}"
 
 say() { printf 'demo-stop: %s\n' "$*"; }
@@ -60,6 +63,19 @@ if [ -f "$PID_FILE" ]; then
 		say "no demo control plane running under pid $pid (stale pid file)"
 	fi
 fi
+
+if [ -f "$CMF_PID_FILE" ]; then
+	pid="$(cat "$CMF_PID_FILE")"
+	if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
+		[[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$BIN/demo-cmf-standin"* ]]; then
+		say "stopping bin/demo-cmf-standin, the CMF stand-in (pid $pid)"
+		kill -TERM "$pid"
+		wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
+		stopped=1
+	fi
+	rm -f "$CMF_PID_FILE"
+fi
+rm -rf "$DEMO/cmf-standin"
 
 pids="$(leftovers)"
 if [ -n "$pids" ]; then

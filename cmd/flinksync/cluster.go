@@ -30,6 +30,7 @@ import (
 type clusterFlags struct {
 	repo, env, kubeconfig, policy, output string
 	clusters                              []string
+	cmfEndpoints                          []string
 	limits                                clientLimits
 	read                                  readFlags
 }
@@ -39,6 +40,7 @@ func (f *clusterFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.env, "env", "", "only this environment")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file of the default cluster (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	registerClusterFlag(cmd, &f.clusters)
+	registerCMFEndpointFlag(cmd, &f.cmfEndpoints) // cmf.go
 	f.limits.register(cmd)
 	cmd.Flags().StringVar(&f.policy, "policy", "", "the daemon's own policy file")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
@@ -122,6 +124,8 @@ type prepared struct {
 	// delivers the probes started before the pipeline ran.
 	probed map[string]error
 	warm   map[string]chan error
+	// cmf are --cmf-endpoint's (cmf.go).
+	cmf cmfEndpoints
 }
 
 // syncerFor is env's cluster's syncer, or why there is none: the cluster
@@ -157,6 +161,10 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 	if f.output != "text" && f.output != "json" {
 		return nil, fmt.Errorf("--output %q: want text or json", f.output)
 	}
+	endpoints, err := parseCMFEndpoints(f.cmfEndpoints)
+	if err != nil {
+		return nil, err
+	}
 	// Connect to the clusters while the pipeline runs: the probe and the
 	// API discovery are round trips that would otherwise come after it.
 	early, earlyErr := clusterSet(f.kubeconfig, f.clusters, nil, f.limits)
@@ -179,6 +187,9 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := endpoints.check(res.Repo); err != nil {
+		return nil, err
+	}
 	envs := res.Repo.Environments
 	if f.env != "" {
 		e := res.Repo.Environment(f.env)
@@ -196,7 +207,7 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 			return nil, err
 		}
 	}
-	return &prepared{res: res, set: early, envs: envs, warm: warm}, nil
+	return &prepared{res: res, set: early, envs: envs, warm: warm, cmf: endpoints}, nil
 }
 
 // withCluster wraps a cluster command: it runs the pipeline, connects to

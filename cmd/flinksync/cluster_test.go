@@ -33,13 +33,16 @@ func TestApplyDiffDriftCommands(t *testing.T) {
 	sfx := fmt.Sprintf("-c%d", clusterRuns.Add(1))
 	repo := t.TempDir()
 	testenv.CopyTree(t, example, repo, testenv.UniqueNamespaces(t, cfg, sfx))
+	// The cmf environment syncs with a CMF stand-in (example_cmf_test.go).
+	standIn, cmfEndpoint := exampleCMF(t, cfg, exampleCMFNamespace+sfx)
+	cli := func(args ...string) (int, string, string) { return runCLI(t, append(args, cmfEndpoint...)...) }
 
-	code, out, errOut := runCLI(t, "diff", "--repo", repo, "--kubeconfig", kc)
+	code, out, errOut := cli("diff", "--repo", repo, "--kubeconfig", kc)
 	if code != 1 || !strings.Contains(out, "+++ git/FlinkDeployment/flink-prod"+sfx+"/orders-enrich") {
 		t.Fatalf("diff before the first apply must show creations and exit 1, got %d:\n%.2000s%s", code, out, errOut)
 	}
 
-	code, out, errOut = runCLI(t, "apply", "--repo", repo, "--kubeconfig", kc, "--output", "json")
+	code, out, errOut = cli("apply", "--repo", repo, "--kubeconfig", kc, "--output", "json")
 	if code != 0 {
 		t.Fatalf("apply exited %d:\n%.3000s%s", code, out, errOut)
 	}
@@ -47,8 +50,8 @@ func TestApplyDiffDriftCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &applied); err != nil {
 		t.Fatal(err)
 	}
-	if len(applied.Environments) != 4 {
-		t.Fatalf("want 4 environments, got %d", len(applied.Environments))
+	if len(applied.Environments) != 5 {
+		t.Fatalf("want 5 environments, got %d", len(applied.Environments))
 	}
 	for _, r := range applied.Environments {
 		if r.Count(sync.Created) == 0 {
@@ -56,11 +59,12 @@ func TestApplyDiffDriftCommands(t *testing.T) {
 		}
 	}
 
-	code, out, _ = runCLI(t, "apply", "--repo", repo, "--kubeconfig", kc)
-	if code != 0 || strings.Contains(out, "\n  created") || !strings.Contains(out, "0 configured") {
-		t.Fatalf("the second apply must change nothing, got %d:\n%s", code, out)
+	writes := standIn.Writes()
+	code, out, _ = cli("apply", "--repo", repo, "--kubeconfig", kc)
+	if code != 0 || strings.Contains(out, "\n  created") || !strings.Contains(out, "0 configured") || standIn.Writes() != writes {
+		t.Fatalf("the second apply must change nothing (the CMF stand-in counted %d writes, then %d), got %d:\n%s", writes, standIn.Writes(), code, out)
 	}
-	if code, out, _ := runCLI(t, "drift", "--repo", repo, "--kubeconfig", kc); code != 0 || !strings.Contains(out, "0 drifted") {
+	if code, out, _ := cli("drift", "--repo", repo, "--kubeconfig", kc); code != 0 || !strings.Contains(out, "0 drifted") {
 		t.Fatalf("no drift yet, got %d:\n%s", code, out)
 	}
 
@@ -71,7 +75,7 @@ func TestApplyDiffDriftCommands(t *testing.T) {
 		[]byte(`{"spec":{"taskManager":{"replicas":42}}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ = runCLI(t, "drift", "--repo", repo, "--kubeconfig", kc, "--output", "json")
+	code, out, _ = cli("drift", "--repo", repo, "--kubeconfig", kc, "--output", "json")
 	var drift []sync.Drift
 	if err := json.Unmarshal([]byte(out), &drift); err != nil {
 		t.Fatalf("drift JSON: %v\n%s", err, out)
@@ -80,17 +84,17 @@ func TestApplyDiffDriftCommands(t *testing.T) {
 		drift[0].Environment != "staging" || drift[0].Kind != "FlinkDeployment" || drift[0].Name != "orders-enrich" {
 		t.Fatalf("drift must name the edited field, got %d %+v", code, drift)
 	}
-	code, out, _ = runCLI(t, "diff", "--repo", repo, "--kubeconfig", kc, "--env", "staging")
+	code, out, _ = cli("diff", "--repo", repo, "--kubeconfig", kc, "--env", "staging")
 	if code != 1 || !strings.Contains(out, "-    replicas: 42") {
 		t.Fatalf("diff must show the live edit, got %d:\n%s", code, out)
 	}
-	if code, out, _ := runCLI(t, "apply", "--repo", repo, "--kubeconfig", kc, "--env", "staging"); code != 0 {
+	if code, out, _ := cli("apply", "--repo", repo, "--kubeconfig", kc, "--env", "staging"); code != 0 {
 		t.Fatalf("apply exited %d:\n%s", code, out)
 	}
-	if code, out, _ := runCLI(t, "drift", "--repo", repo, "--kubeconfig", kc); code != 0 {
+	if code, out, _ := cli("drift", "--repo", repo, "--kubeconfig", kc); code != 0 {
 		t.Fatalf("correct mode restored the field; drift must be gone, got %d:\n%s", code, out)
 	}
-	if code, _, errOut := runCLI(t, "apply", "--repo", repo, "--kubeconfig", filepath.Join(repo, "nope")); code != 2 {
+	if code, _, errOut := cli("apply", "--repo", repo, "--kubeconfig", filepath.Join(repo, "nope")); code != 2 {
 		t.Errorf("a missing kubeconfig must exit 2, got %d %s", code, errOut)
 	}
 }

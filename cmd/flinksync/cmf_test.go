@@ -67,7 +67,7 @@ func TestPlanLiveComparesCMFEnvironmentsWithCMF(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := res.Repo.Environment("prod-cmf")
-	diffs, err := liveDiffer{clusters.New(clusters.Options{})}.Diff(context.Background(), env, res.Rendered["prod-cmf"])
+	diffs, err := liveDiffer{set: clusters.New(clusters.Options{})}.Diff(context.Background(), env, res.Rendered["prod-cmf"])
 	if err != nil || len(diffs) == 0 || diffs[0].Action != sync.Created || !strings.Contains(diffs[0].Unified, "kubernetesNamespace: flink-prod") {
 		t.Fatalf("live diff: %v %+v", err, diffs)
 	}

@@ -90,9 +90,10 @@ func TestPlanLiveHonoursIgnoreRules(t *testing.T) {
 		}
 		return strings.Replace(content, "    drift: correct\n", "    drift: correct\n    ignore:\n      - kind: FlinkDeployment\n        paths: [/spec/taskManager/replicas]\n", 1)
 	})
-	for _, env := range []string{"dev", "staging", "prod", "prod-eu"} {
+	for _, env := range []string{"dev", "staging", "prod", "prod-eu", exampleCMFEnv} {
 		testenv.CreateNamespace(t, cfg, "planig-"+suffix+"-"+env)
 	}
+	_, cmfEndpoint := exampleCMF(t, cfg, "planig-"+suffix+"-"+exampleCMFEnv) // example_cmf_test.go
 	repo, err := source.Open(p.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +115,7 @@ func TestPlanLiveHonoursIgnoreRules(t *testing.T) {
 	}
 	staging := func() *plan.EnvironmentPlan {
 		t.Helper()
-		code, out, errOut := runCLI(t, "plan", "--repo", p.dir, "--base", "main", "--head", "main", "--live", "--kubeconfig", kc, "-o", "json")
+		code, out, errOut := runCLI(t, append([]string{"plan", "--repo", p.dir, "--base", "main", "--head", "main", "--live", "--kubeconfig", kc, "-o", "json"}, cmfEndpoint...)...)
 		var r plan.Result
 		if err := json.Unmarshal([]byte(out), &r); err != nil || (code != 0 && code != 1) {
 			t.Fatalf("exit %d (%v):\n%s%s", code, err, out, errOut)

@@ -46,9 +46,11 @@ func TestApplyAcrossTwoClusters(t *testing.T) {
 		}
 	}
 	edit(envFile, "namespace: flink-staging"+sfx, "namespace: flink-staging"+sfx+"\n  cluster: b")
+	// The cmf environment, on the default cluster, syncs with a CMF stand-in.
+	_, cmfEndpoint := exampleCMF(t, cfgA, exampleCMFNamespace+sfx) // example_cmf_test.go
 	apply := func(args ...string) (int, map[string]*sync.Result, string) {
 		t.Helper()
-		code, out, errOut := runCLI(t, append([]string{"apply", "--repo", repo, "--kubeconfig", kcA, "--output", "json"}, args...)...)
+		code, out, errOut := runCLI(t, append(append([]string{"apply", "--repo", repo, "--kubeconfig", kcA, "--output", "json"}, cmfEndpoint...), args...)...)
 		var doc struct{ Environments []*sync.Result }
 		if err := json.Unmarshal([]byte(out), &doc); err != nil {
 			t.Fatalf("apply output: %v\n%s%s", err, out, errOut)

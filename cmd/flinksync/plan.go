@@ -21,7 +21,7 @@ import (
 func newPlanCommand() *cobra.Command {
 	var repo, base, head, kubeconfig, policyFile, output, failOn string
 	var live bool
-	var liveClusters []string
+	var liveClusters, cmfEndpointFlags []string
 	var limits clientLimits
 	var read readFlags
 	cmd := &cobra.Command{
@@ -65,6 +65,10 @@ on head), 2 could not run (including a cluster that could not be read).`,
 			default:
 				return cantRun(fmt.Errorf("--fail-on %q: want error or warning", failOn))
 			}
+			endpoints, err := parseCMFEndpoints(cmfEndpointFlags)
+			if err != nil {
+				return cantRun(err)
+			}
 			daemon, err := daemonPolicy(policyFile)
 			if err != nil {
 				return cantRun(err)
@@ -91,7 +95,7 @@ on head), 2 could not run (including a cluster that could not be read).`,
 				if err != nil {
 					return cantRun(err)
 				}
-				opts.Live = liveDiffer{set} // cmf.go
+				opts.Live = liveDiffer{set: set, endpoints: endpoints} // cmf.go
 				opts.Progress = newProgress(cmd.ErrOrStderr(), "plan --live", output).of("cluster comparison", "environments")
 			}
 			ctx, cancel := signalContext()
@@ -118,6 +122,7 @@ on head), 2 could not run (including a cluster that could not be read).`,
 	cmd.Flags().BoolVar(&live, "live", false, "also compare the cluster with the base (drift the merge would overwrite)")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file of the default cluster for --live (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	registerClusterFlag(cmd, &liveClusters)
+	registerCMFEndpointFlag(cmd, &cmfEndpointFlags) // cmf.go: for --live
 	limits.register(cmd)
 	cmd.Flags().StringVar(&policyFile, "policy", "", "the daemon's own policy file; the repository can only tighten it")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, markdown, json or sarif")

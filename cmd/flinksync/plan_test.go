@@ -423,8 +423,13 @@ func TestPlanLive(t *testing.T) {
 	})
 	p.edit("apps/orders-enrich.yaml", scaleFrom, scaleTo)
 	p.commit("scale orders-enrich")
-	for _, env := range []string{"dev", "staging", "prod", "prod-eu"} {
+	for _, env := range []string{"dev", "staging", "prod", "prod-eu", exampleCMFEnv} {
 		testenv.CreateNamespace(t, cfg, ns(env))
+	}
+	// The cmf environment lives on a CMF stand-in (example_cmf_test.go).
+	_, cmfEndpoint := exampleCMF(t, cfg, ns(exampleCMFEnv))
+	planCLI := func(args ...string) (int, string, string) {
+		return runCLI(t, append(append([]string{"plan"}, args...), cmfEndpoint...)...)
 	}
 
 	// Apply the base.
@@ -446,12 +451,12 @@ func TestPlanLive(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, env := range base.Repo.Environments {
-		res := s.Sync(ctx, env, base.Rendered[env.Metadata.Name], sync.Options{Mode: sync.ModeApply})
+		res := exampleSyncer(t, s, cmfEndpoint, env).Sync(ctx, env, base.Rendered[env.Metadata.Name], sync.Options{Mode: sync.ModeApply})
 		if !res.OK() {
 			t.Fatalf("applying the base to %s: %s %v %v", env.Metadata.Name, res.Summary(), res.Errors, res.Blocked)
 		}
 	}
-	code, out, errOut := runCLI(t, "plan", "--repo", p.dir, "--base", "main~1", "--live", "--kubeconfig", kc, "-o", "json")
+	code, out, errOut := planCLI("--repo", p.dir, "--base", "main~1", "--live", "--kubeconfig", kc, "-o", "json")
 	var r plan.Result
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 1 {
 		t.Fatalf("exit %d (%v):\n%s%s", code, err, out, errOut)
@@ -472,7 +477,7 @@ func TestPlanLive(t *testing.T) {
 		[]byte(`{"spec":{"taskManager":{"replicas":42}}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = runCLI(t, "plan", "--repo", p.dir, "--base", "main~1", "--live", "--kubeconfig", kc, "-o", "json")
+	code, out, errOut = planCLI("--repo", p.dir, "--base", "main~1", "--live", "--kubeconfig", kc, "-o", "json")
 	r = plan.Result{}
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 1 {
 		t.Fatalf("exit %d (%v):\n%s%s", code, err, out, errOut)
@@ -492,19 +497,19 @@ func TestPlanLive(t *testing.T) {
 			t.Errorf("staging: the live edit must show, got %+v", e.Live.Objects)
 		}
 	}
-	code, out, _ = runCLI(t, "plan", "--repo", p.dir, "--base", "main~1", "--live", "--kubeconfig", kc, "-o", "markdown")
+	code, out, _ = planCLI("--repo", p.dir, "--base", "main~1", "--live", "--kubeconfig", kc, "-o", "markdown")
 	if code != 1 || !strings.Contains(out, "live cluster differs from base in 1 object") || !strings.Contains(out, "-    replicas: 42") {
 		t.Errorf("the Markdown must show the drift:\n%s", out)
 	}
 	// Base against itself: nothing changes in Git, but the cluster
 	// differs, so the plan still exits 1.
-	if code, out, _ := runCLI(t, "plan", "--repo", p.dir, "--base", "main~1", "--head", "main~1", "--live", "--kubeconfig", kc); code != 1 {
+	if code, out, _ := planCLI("--repo", p.dir, "--base", "main~1", "--head", "main~1", "--live", "--kubeconfig", kc); code != 1 {
 		t.Errorf("drift alone must exit 1, got %d:\n%s", code, out)
 	}
 	// A namespace that does not exist cannot be compared: exit 2.
 	p.edit("environments/dev.yaml", "namespace: "+ns("dev"), "namespace: "+ns("gone"))
 	p.commit("move dev")
-	code, out, errOut = runCLI(t, "plan", "--repo", p.dir, "--base", "main", "--head", "main", "--live", "--kubeconfig", kc)
+	code, out, errOut = planCLI("--repo", p.dir, "--base", "main", "--head", "main", "--live", "--kubeconfig", kc)
 	if code != 2 || !strings.Contains(errOut, ns("gone")) || !strings.Contains(out, "cannot compare") {
 		t.Errorf("a missing namespace must exit 2 naming it, got %d\n%s%s", code, out, errOut)
 	}

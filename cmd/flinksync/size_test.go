@@ -114,7 +114,7 @@ func TestSizeJSON(t *testing.T) {
 			}
 		}
 	}
-	if seen["audit-archiver"] != 4 || seen["fraud-detection"] != 2 || seen["recommendations-join"] != 1 {
+	if seen["audit-archiver"] != 5 || seen["fraud-detection"] != 2 || seen["recommendations-join"] != 1 {
 		t.Errorf("apps per environment: %v", seen)
 	}
 }
@@ -136,10 +136,10 @@ func TestSizeText(t *testing.T) {
 		}
 	}
 	// One table per environment, in name order, each with a total line.
-	if got := strings.Count(out, "\ntotal: "); got != 4 {
-		t.Errorf("%d total lines, want 4:\n%s", got, out)
+	if got := strings.Count(out, "\ntotal: "); got != 5 {
+		t.Errorf("%d total lines, want 5:\n%s", got, out)
 	}
-	order := []string{"environment dev:", "environment prod:", "environment prod-eu:", "environment staging:"}
+	order := []string{"environment dev:", "environment prod:", "environment prod-cmf:", "environment prod-eu:", "environment staging:"}
 	for i := 1; i < len(order); i++ {
 		if strings.Index(out, order[i-1]) > strings.Index(out, order[i]) {
 			t.Errorf("%q comes after %q", order[i-1], order[i])
@@ -217,7 +217,7 @@ func TestSizeCannotRun(t *testing.T) {
 		{"no repo", nil, []string{"--repo is required"}},
 		{"not a directory", []string{"--repo", filepath.Join(broken, "nope")}, []string{"not a readable directory"}},
 		{"bad output", []string{"--repo", exampleRepo, "-o", "yaml"}, []string{`--output "yaml"`}},
-		{"unknown env", []string{"--repo", exampleRepo, "--env", "qa"}, []string{`--env "qa": no such environment (declared: dev, prod, prod-eu, staging)`}},
+		{"unknown env", []string{"--repo", exampleRepo, "--env", "qa"}, []string{`--env "qa": no such environment (declared: dev, prod, prod-cmf, prod-eu, staging)`}},
 		{"unknown app", []string{"--repo", exampleRepo, "--app", "nope"}, []string{`--app "nope": no such application or statement`}},
 		{"DDL statement", []string{"--repo", exampleRepo, "--app", "create-checkout-pageviews"}, []string{"statement create-checkout-pageviews is DDL", "not sized"}},
 		{"app not in env", []string{"--repo", exampleRepo, "--env", "dev", "--app", "fraud-detection"}, []string{"does not run in environment \"dev\""}},

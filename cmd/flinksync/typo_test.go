@@ -29,7 +29,9 @@ func TestTypoNeverPrunesARunningJob(t *testing.T) {
 	sfx := fmt.Sprintf("-t%d", clusterRuns.Add(1))
 	repo := t.TempDir()
 	testenv.CopyTree(t, example, repo, testenv.UniqueNamespaces(t, cfg, sfx))
-	if code, out, errOut := runCLI(t, "apply", "--repo", repo, "--kubeconfig", kc); code != 0 {
+	_, cmfEndpoint := exampleCMF(t, cfg, exampleCMFNamespace+sfx) // example_cmf_test.go
+	apply := append([]string{"apply", "--repo", repo, "--kubeconfig", kc}, cmfEndpoint...)
+	if code, out, errOut := runCLI(t, apply...); code != 0 {
 		t.Fatalf("first apply exited %d:\n%.3000s%s", code, out, errOut)
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
@@ -60,7 +62,7 @@ func TestTypoNeverPrunesARunningJob(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer os.WriteFile(file, orig, 0o644)
-			code, out, errOut := runCLI(t, "apply", "--repo", repo, "--kubeconfig", kc)
+			code, out, errOut := runCLI(t, apply...)
 			if code != 1 {
 				t.Errorf("apply must fail on a repository with a load error, exited %d:\n%.3000s%s", code, out, errOut)
 			}

@@ -74,7 +74,7 @@ func TestPushIsAppliedAtOnceWithAWebhookAndBadSignaturesAreRefused(t *testing.T)
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if st.Revision != rev || len(st.Environments) != 4 || !st.Source.OK || !st.Leader {
+	if st.Revision != rev || len(st.Environments) != 5 || !st.Source.OK || !st.Leader { // the example's five
 		t.Fatalf("status: %+v", st)
 	}
 	for _, e := range st.Environments {

@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/flinksync/flinksync/internal/cmf/cmftest"
 	"github.com/flinksync/flinksync/internal/pipeline"
 	"github.com/flinksync/flinksync/internal/report"
 	"github.com/flinksync/flinksync/internal/source"
@@ -158,6 +159,9 @@ type fixture struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	alerts *alertSink
+	// cmf is the CMF stand-in of the example's cmf environment; zero for
+	// another repository.
+	cmf exampleCMF
 }
 
 type options struct {
@@ -179,10 +183,16 @@ func newFixture(t *testing.T, o options) *fixture {
 	cfg := testenv.Config(t)
 	f := &fixture{t: t, cfg: cfg, suffix: fmt.Sprintf("-d%d", fixtureN.Add(1)), alerts: newAlertSink(t)}
 	repo := o.repo
+	rewrite := testenv.UniqueNamespaces(t, cfg, f.suffix)
 	if repo == "" {
 		repo = "../../examples/repo-layout"
+		f.cmf = exampleCMF{cmftest.ForRepository(t, repo)} // example_cmf_test.go
+		rewrite = f.cmf.rewrite(rewrite)
 	}
-	f.git = newGitServer(t, repo, testenv.UniqueNamespaces(t, cfg, f.suffix))
+	f.git = newGitServer(t, repo, rewrite)
+	if f.cmf.Server != nil {
+		f.cmf.WriteClientSecret(t, cfg, f.ns(exampleCMFEnv), exampleCMFSecret)
+	}
 	f.dyn, _ = dynamic.NewForConfig(cfg)
 	f.d = f.newDaemon(o)
 	f.start()

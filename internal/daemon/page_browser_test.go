@@ -68,8 +68,8 @@ func browser(t *testing.T) context.Context {
 
 // TestStatusPageInBrowser loads the status page of a daemon syncing the
 // example repository on the control plane in a real headless Chromium:
-// the overview shows the four environments with their apps' health and
-// sizing, an environment's page every app with the operator's words and
+// the overview shows the five environments (prod-cmf's on a CMF
+// stand-in) with their apps' health and sizing, an environment's page every app with the operator's words and
 // its sizing, and a field changed behind flinksync's back (a merge patch by
 // another field manager, as `kubectl patch` sends) in dev, whose drift
 // mode is warn, shows on dev's page within one drift interval. The pages
@@ -112,7 +112,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	f.d.mu.Lock()
 	res := f.d.current
 	f.d.mu.Unlock()
-	for _, env := range []string{"dev", "staging", "prod", "prod-eu"} {
+	for _, env := range []string{"dev", "staging", "prod", "prod-eu", exampleCMFEnv} {
 		if !strings.Contains(overview, `href="/environments/`+env+`"`) {
 			t.Errorf("the overview lacks environment %s", env)
 		}
@@ -125,7 +125,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 			t.Errorf("the overview lacks %s's CPU %q", env, want)
 		}
 	}
-	for _, want := range []string{"fko", "cfk", "default", fmt.Sprintf("%d healthy", len(devApps)-1), "1 degraded", "unknown", "at head"} {
+	for _, want := range []string{"fko", "cfk", "cmf", "default", fmt.Sprintf("%d healthy", len(devApps)-1), "1 degraded", "unknown", "at head"} {
 		if !strings.Contains(overview, want) {
 			t.Errorf("the overview lacks %q", want)
 		}

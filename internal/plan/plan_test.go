@@ -479,7 +479,7 @@ func TestPlanLiveErrorsAreReported(t *testing.T) {
 	g.edit("apps/orders-enrich.yaml", "recordsPerSecond: 50000", "recordsPerSecond: 60000")
 	g.commit("scale")
 	r := g.plan("main~1", "main", Options{Live: fakeDiffer{err: fmt.Errorf("namespace \"flink-dev\" does not exist")}})
-	if !r.Live || len(r.LiveErrors()) != 4 || !strings.Contains(r.LiveErrors()[0], "flink-dev") {
+	if !r.Live || len(r.LiveErrors()) != 5 || !strings.Contains(r.LiveErrors()[0], "flink-dev") { // one per environment
 		t.Errorf("each environment's live error must be kept: %v", r.LiveErrors())
 	}
 	r = g.plan("main~1", "main", Options{Live: fakeDiffer{}})

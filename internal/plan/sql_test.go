@@ -115,7 +115,7 @@ func TestPlanImmutableFieldReplaced(t *testing.T) {
 	}
 	out := outputs(t, r)
 	if !strings.Contains(out["text"], "replace FlinkComputePool/flink-prod-eu/sql ("+why+")") ||
-		!strings.Contains(out["text"], "1 object to replace") {
+		!strings.Contains(out["text"], "1 to replace") {
 		t.Errorf("text:\n%s", out["text"])
 	}
 	if !strings.Contains(out["markdown"], "| `prod-eu` | 0 | 0 (+1 replaced) | 0 |") {
