@@ -82,15 +82,15 @@ func TestErrorInOneEnvironmentFileBlocksOnlyIt(t *testing.T) {
 // vanishes from an environment's desired set (and is pruned) because of
 // a typo; an unreadable or broken SQL file blocks its statement's.
 func TestSQLTyposBlockWhatTheyCouldAffect(t *testing.T) {
-	all := []string{"dev", "prod", "prod-eu", "staging"}
+	all := []string{"dev", "prod", "prod-cmf", "prod-eu", "staging"}
 	for _, tc := range []struct {
 		name, file, from, to string
 		want                 []string
 	}{
-		{"misspelled environments of a statement", "statements/checkout-pageviews.yaml", "  environments: [prod-eu]", "  enviroments: [prod-eu]", all},
-		{"misspelled environment name", "statements/checkout-pageviews.yaml", "  environments: [prod-eu]", "  environments: [prod-ue]", all},
-		{"misspelled sqlFile", "statements/orders-attributed.yaml", "sqlFile: sql/orders-attributed.sql", "sqlFile: sql/orders-atributed.sql", []string{"prod-eu"}},
-		{"SET instead of a statement", "sql/orders-attributed.sql", "INSERT INTO", "SET 'a' = 'b'; INSERT INTO", []string{"prod-eu"}},
+		{"misspelled environments of a statement", "statements/checkout-pageviews.yaml", "  environments: [prod-eu, prod-cmf]", "  enviroments: [prod-eu, prod-cmf]", all},
+		{"misspelled environment name", "statements/checkout-pageviews.yaml", "  environments: [prod-eu, prod-cmf]", "  environments: [prod-ue, prod-cmf]", all},
+		{"misspelled sqlFile", "statements/orders-attributed.yaml", "sqlFile: sql/orders-attributed.sql", "sqlFile: sql/orders-atributed.sql", []string{"prod-eu", "prod-cmf"}},
+		{"SET instead of a statement", "sql/orders-attributed.sql", "INSERT INTO", "SET 'a' = 'b'; INSERT INTO", []string{"prod-eu", "prod-cmf"}},
 		{"misspelled catalog field", "catalogs/kafka.yaml", "schemaRegistry:", "schemaRegistery:", all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

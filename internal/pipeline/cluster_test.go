@@ -35,15 +35,20 @@ func dryRunAll(t *testing.T, cfg *rest.Config, objs []*render.Object, kinds map[
 	return testenv.DryRunApply(t, cfg, us)
 }
 
-// TestRenderedObjectsAcceptedByAPIServer: every object rendered for
-// examples/repo-layout passes a server-side dry-run apply on a real API
-// server with the project's CRDs.
+// TestRenderedObjectsAcceptedByAPIServer: every Kubernetes object rendered
+// for examples/repo-layout passes a server-side dry-run apply on a real API
+// server with the project's CRDs. A target: cmf environment renders CMF's
+// REST payloads, not Kubernetes objects: the CMF stand-in checks those
+// against CMF's API description (cmd/flinksync's TestExampleCMFEnvironment).
 func TestRenderedObjectsAcceptedByAPIServer(t *testing.T) {
 	cfg := testenv.Config(t)
 	res := runExample(t, "abc")
 	n := 0
 	for _, name := range res.Environments() {
 		out := res.Rendered[name]
+		if len(out.Objects) > 0 && render.IsCMF(out.Objects[0].Unstructured) {
+			continue
+		}
 		testenv.CreateNamespace(t, cfg, out.Namespace)
 		if f := dryRunAll(t, cfg, out.Objects, nil); len(f) > 0 {
 			t.Errorf("environment %s: rejected:\n  %s", name, strings.Join(f, "\n  "))

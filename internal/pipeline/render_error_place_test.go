@@ -13,7 +13,7 @@ import (
 // key in the statement's file, not at the environment's file or the first
 // line of either.
 func TestRenderFindingsPointAtTheOverlayPatchAndTheTemplateField(t *testing.T) {
-	fsys := exampleWith(t, "pools/sql.yaml", "environments: [prod-eu]", "environments: [prod-eu, dev]").(fstest.MapFS)
+	fsys := exampleWith(t, "pools/sql.yaml", "environments: [prod-eu, prod-cmf]", "environments: [prod-eu, prod-cmf, dev]").(fstest.MapFS)
 	add := func(p, text string) { fsys[p] = &fstest.MapFile{Data: []byte(text)} }
 	add("environments/dev.yaml", string(fsys["environments/dev.yaml"].Data)+
 		"  sqlRunner:\n    image: registry.example.com/flink/sql-runner:1.20\n")
