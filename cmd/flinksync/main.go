@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -42,6 +43,12 @@ func cantRun(err error) error { return &exitError{code: exitCantRun, err: err} }
 func found() error { return &exitError{code: exitFound} }
 
 func main() {
+	if os.Getenv("GOGC") == "" && (len(os.Args) < 2 || os.Args[1] != "run") {
+		// A command that runs once, and exits, collects half as often:
+		// garbage collection was a fifth of the CPU of a no-op apply over
+		// 10,000 apps. The daemon (run) keeps Go's default; GOGC overrides.
+		debug.SetGCPercent(200)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

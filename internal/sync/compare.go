@@ -10,7 +10,6 @@ import (
 
 	"github.com/pmezard/go-difflib/difflib"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/yaml"
 
 	"github.com/flinksync/flinksync/internal/redact"
@@ -127,17 +126,21 @@ func subset(kind string, path []string, desired, live any, out *[]FieldDiff) {
 func contains(desired, live any) bool { return covers("", nil, desired, live) }
 
 // ownedNotDesired lists the map fields flinksync owns in live (its apply
-// entry in managedFields) that desired no longer has.
+// entry in managedFields) that desired no longer has. It walks the
+// entry's fieldsV1 as the object holds it: a field's path is its leading
+// field names (the names before a list element's key, value or index),
+// so an element's fields count as their list's. Parsing each entry into a
+// fieldpath.Set to walk its leaves took a tenth of a no-op pass over
+// 10,000 objects.
 func ownedNotDesired(desired, live *unstructured.Unstructured) []string {
 	var out []string
-	for _, ms := range managedSets(live, func(m string, apply bool) bool { return m == FieldManager && apply }) {
+	eachEntry(live, func(manager string, apply bool, fields map[string]any) {
+		if manager != FieldManager || !apply {
+			return
+		}
 		seen := map[string]bool{}
-		ms.set.Leaves().Iterate(func(p fieldpath.Path) {
-			names := leadingNames(p)
-			if len(names) == 0 {
-				return
-			}
-			if names[0] == "metadata" && len(names) >= 3 && names[2] == render.AnnRevision {
+		check := func(names []string) {
+			if len(names) == 0 || (names[0] == "metadata" && len(names) >= 3 && names[2] == render.AnnRevision) {
 				return
 			}
 			key := strings.Join(names, "\x00")
@@ -148,10 +151,36 @@ func ownedNotDesired(desired, live *unstructured.Unstructured) []string {
 			if _, ok, _ := unstructured.NestedFieldNoCopy(desired.Object, names...); !ok {
 				out = append(out, pathString(names))
 			}
-		})
-	}
+		}
+		walkOwned(fields, nil, check)
+	})
 	sort.Strings(out)
 	return out
+}
+
+// walkOwned calls leaf with the leading field names of every leaf of a
+// fieldsV1 map (a key with nothing under it but "."), and of every list
+// element (a key "k:", "v:" or "i:"), under names. Keys of an unknown kind
+// are left out, as fieldpath leaves them out.
+func walkOwned(fields map[string]any, names []string, leaf func([]string)) {
+	for k, v := range fields {
+		if k == "." {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(k, "f:"):
+			path := append(names[:len(names):len(names)], k[2:])
+			under, _ := v.(map[string]any)
+			_, member := under["."]
+			if len(under) == 0 || (member && len(under) == 1) {
+				leaf(path)
+				continue
+			}
+			walkOwned(under, path, leaf)
+		case strings.HasPrefix(k, "k:"), strings.HasPrefix(k, "v:"), strings.HasPrefix(k, "i:"):
+			leaf(names)
+		}
+	}
 }
 
 func lookup(obj map[string]any, path string) any {
