@@ -82,7 +82,8 @@ func (d liveDiffer) Diff(ctx context.Context, env *model.Environment, out *rende
 // environment at a CMF stand-in on a local port without editing it. The
 // flag changes where flinksync connects, not how: the URL must be https://
 // (flinksync never sends CMF credentials in clear, whatever policy
-// waives), and the credentials are still those spec.cmf names.
+// waives), and the credentials are still those spec.cmf names. run gives
+// them to the daemon (daemon.Config.CMFEndpoints), which applies them itself.
 type cmfEndpoints map[string]string
 
 // registerCMFEndpointFlag adds --cmf-endpoint ENV=URL (repeatable).

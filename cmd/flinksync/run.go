@@ -29,7 +29,7 @@ func newRunCommand() *cobra.Command {
 		shardPrefix                                                                            string
 		sharding                                                                               bool
 		interval, driftInterval, gitTimeout, passTimeout                                       time.Duration
-		alertURLs, clusterFlags                                                                []string
+		alertURLs, clusterFlags, cmfEndpointFlags                                              []string
 		leaderElect                                                                            bool
 		read                                                                                   readFlags
 		page                                                                                   statusPageFlags
@@ -47,6 +47,9 @@ state stays. An environment naming a cluster (spec.cluster) syncs there,
 with the kubeconfig of --clusters-dir/<cluster>/kubeconfig (or of --cluster
 NAME=KUBECONFIG); each cluster is probed before a round, and one that does
 not answer fails only its own environments, backing off on its own.
+A target: cmf environment syncs with the CMF of its spec.cmf.endpoint, or
+of --cmf-endpoint ENV=URL; an environment of a revision that --cmf-endpoint
+names but whose target is not cmf fails.
 Every pass has a deadline (--pass-timeout): a render or a sync that runs
 into it is cut off, and /readyz answers 503 while passes are cut off
 (/healthz only says the process answers). SIGTERM lets the apply in flight
@@ -125,6 +128,11 @@ status page: / (every environment), /environments/NAME, /events
 				}
 				dc.Clusters[name] = path
 			}
+			// Only the syntax: the environments are those of each revision
+			// (the daemon fails one whose target is not cmf).
+			if dc.CMFEndpoints, err = parseCMFEndpoints(cmfEndpointFlags); err != nil {
+				return cantRun(err)
+			}
 			if clustersDir != "" {
 				if st, err := os.Stat(clustersDir); err != nil || !st.IsDir() {
 					return cantRun(fmt.Errorf("--clusters-dir %s: not a readable folder", clustersDir))
@@ -185,6 +193,7 @@ status page: / (every environment), /environments/NAME, /events
 	f.StringVar(&kubeconfigPath, "kubeconfig", "", "kubeconfig file of the default cluster, which also holds the Lease and the Events (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	f.StringVar(&clustersDir, "clusters-dir", "", "folder of the clusters environments name in spec.cluster: <dir>/<cluster>/kubeconfig (a Secret per cluster, mounted); read again before every round, so clusters come and go without a restart")
 	registerClusterFlag(cmd, &clusterFlags)
+	registerCMFEndpointFlag(cmd, &cmfEndpointFlags) // cmf.go
 	f.StringVar(&policyFile, "policy", "", "the daemon's own policy (a Policy document); the repository can only tighten it")
 	f.BoolVar(&leaderElect, "leader-elect", false, "hold a Lease so only one replica syncs")
 	f.StringVar(&leaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")

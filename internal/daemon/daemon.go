@@ -98,6 +98,10 @@ type Config struct {
 	// Clusters are named clusters given once at start (name → kubeconfig
 	// path, the --cluster flags); not with ClustersDir.
 	Clusters map[string]string
+	// CMFEndpoints are the CMF URLs target: cmf environments sync with
+	// instead of their spec.cmf.endpoint (environment → https:// URL, the
+	// --cmf-endpoint flags, checked by the CLI); cmf.go applies them.
+	CMFEndpoints map[string]string
 	// StatusPage configures the web status page (page.go); on by default.
 	StatusPage StatusPage
 
