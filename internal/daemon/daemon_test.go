@@ -81,6 +81,11 @@ func TestPushIsAppliedAtOnceWithAWebhookAndBadSignaturesAreRefused(t *testing.T)
 		if e.Result != report.ResultSuccess || len(e.Sizing) == 0 || len(e.Health) == 0 {
 			t.Errorf("%s: status %+v", e.Name, e)
 		}
+		for _, r := range e.Sizing {
+			if len(r.Explanation) > 0 || r.TaskManagers == 0 {
+				t.Errorf("%s: the daemon keeps a sizing's figures, not its explanation: %+v", e.Name, r)
+			}
+		}
 	}
 	// Body too large.
 	big := strings.Repeat("x", MaxWebhookBody+10)

@@ -150,7 +150,7 @@ type Result struct {
 	NodesNeeded int `json:"nodesNeeded"`
 
 	BindingConstraint Constraint `json:"bindingConstraint"`
-	Explanation       []string   `json:"explanation"`
+	Explanation       []string   `json:"explanation,omitempty"`
 }
 
 // InputError is an input Size cannot size: the field and what is wrong.

@@ -51,6 +51,9 @@ type planned struct {
 	seen verdict
 	// ignoreKey is the key of the ignore rules that select p (watch.go).
 	ignoreKey string
+	// prepared is the object as rendered for the pass, before the ignore
+	// rules.
+	prepared *unstructured.Unstructured
 	// slim is true when p.live is a watched object held in part (no spec,
 	// no managed fields) that an earlier pass found clean and unchanged at
 	// this very version: p is unchanged, and p.obj what that pass applied.
@@ -274,11 +277,14 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 			}
 			live[gvk], watched[gvk] = byName, ok
 		}
-		p := &planned{obj: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(obj, hash)}
+		p := &planned{obj: obj, prepared: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(obj, hash)}
 		p.ignoreKey = ignoreFor(env, o).key()
 		if watched[gvk] && p.live != nil {
-			if applied, ok := s.verdicts.cleanHit(p.entry.Key(), hash, p.live.GetResourceVersion(), p.ignoreKey); ok {
-				p.obj, p.action, p.slim = applied, Unchanged, true
+			if honoured, ok := s.verdicts.cleanHit(p.entry.Key(), hash, p.live.GetResourceVersion(), p.ignoreKey); ok {
+				p.action, p.slim = Unchanged, true
+				if honoured != nil {
+					p.obj = honoured
+				}
 			}
 		}
 		st.desired[p.entry.Key()] = true

@@ -7,29 +7,28 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// preparedObj is a rendered object as a pass applies it: a copy placed in
-// the environment's namespace, with the ApplySet label, and its hash.
-type preparedObj struct {
-	obj  *unstructured.Unstructured
-	hash string
-}
+// A prepared object is a rendered object as a pass applies it: a copy
+// placed in the environment's namespace, with the ApplySet label.
 
-// preparedCache keeps, per environment, the prepared copies of the
-// rendered objects of its last pass. The daemon syncs the same rendered
-// objects pass after pass until the next commit; copying and hashing
-// 10,000 of them cost a third of a no-op pass. A pass never changes a
-// prepared object (what it changes, it copies first: ignore.go honour),
-// which TestPreparedObjectsAreNotChangedByAPass checks.
+// preparedCache keeps, per environment, the hashes of the prepared copies
+// of the rendered objects of its last pass. The daemon syncs the same
+// rendered objects pass after pass until the next commit; hashing 10,000
+// of them (JSON and SHA-256) was a tenth of a no-op pass, where the copy
+// (of the top level and the metadata) is cheap to make again and, kept,
+// was 12 MB of the daemon's memory. A pass never changes a rendered
+// object, whose maps the copy shares (what it changes, it copies first:
+// ignore.go honour), which TestWatchedPassesListNothingAndMissNothing
+// checks.
 type preparedCache struct {
 	mu gosync.Mutex
-	// envs is, per environment, its namespace and its prepared objects by
-	// the rendered object they were made from.
+	// envs is, per environment, its namespace and its prepared objects'
+	// hashes by the rendered object they were made from.
 	envs map[string]*preparedEnv
 }
 
 type preparedEnv struct {
 	ns   string
-	objs map[*unstructured.Unstructured]preparedObj
+	objs map[*unstructured.Unstructured]string
 }
 
 // preparedPass is one pass's use of the cache: what it prepares or reuses
@@ -39,32 +38,27 @@ type preparedPass struct {
 	c    *preparedCache
 	env  string
 	ns   string
-	old  map[*unstructured.Unstructured]preparedObj
-	next map[*unstructured.Unstructured]preparedObj
+	old  map[*unstructured.Unstructured]string
+	next map[*unstructured.Unstructured]string
 }
 
 // pass starts a pass over env in namespace ns.
 func (c *preparedCache) pass(env, ns string) *preparedPass {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := &preparedPass{c: c, env: env, ns: ns, next: map[*unstructured.Unstructured]preparedObj{}}
+	p := &preparedPass{c: c, env: env, ns: ns, next: map[*unstructured.Unstructured]string{}}
 	if e := c.envs[env]; e != nil && e.ns == ns {
 		p.old = e.objs
 	}
 	return p
 }
 
-// of is rendered prepared for the pass, reused when an earlier pass
-// prepared the same rendered object for the same namespace.
+// of is rendered prepared for the pass, and its hash, which an earlier
+// pass over the same rendered object for the same namespace computed.
 func (p *preparedPass) of(rendered *unstructured.Unstructured) (*unstructured.Unstructured, string) {
-	if o, ok := p.old[rendered]; ok {
-		p.next[rendered] = o
-		return o.obj, o.hash
-	}
 	// A copy of the top level and the metadata only: the rest is shared
 	// with the rendered object, which neither render nor a pass changes
-	// after the pipeline: deep copies held between passes would double
-	// the memory of the rendered objects.
+	// after the pipeline.
 	obj := &unstructured.Unstructured{Object: maps.Clone(rendered.Object)}
 	md, _ := obj.Object["metadata"].(map[string]any)
 	md = maps.Clone(md)
@@ -81,9 +75,12 @@ func (p *preparedPass) of(rendered *unstructured.Unstructured) (*unstructured.Un
 	}
 	labels[LabelApplySetPart] = ApplySetID(p.ns)
 	obj.SetLabels(labels)
-	o := preparedObj{obj: obj, hash: hashOf(obj.Object)}
-	p.next[rendered] = o
-	return o.obj, o.hash
+	hash, ok := p.old[rendered]
+	if !ok {
+		hash = hashOf(obj.Object)
+	}
+	p.next[rendered] = hash
+	return obj, hash
 }
 
 // done keeps what the pass prepared for the environment's next pass.

@@ -42,14 +42,15 @@ type verdicts struct {
 
 // verdictEntry is a verdict and what the pass that found it knew: the
 // prepared object's own hash (before the ignore rules), the ignore rules'
-// key, the object it applied after them, and whether the live object was
+// key, the object it applied when the ignore rules made it another than
+// the prepared one (nil: the prepared one), and whether the live object was
 // clean (no field another manager added either). A clean verdict is what
 // lets a watched pass take a live object it holds only in part (watch.go).
 type verdictEntry struct {
 	verdict
 	rendered, ignore string
 	clean            bool
-	obj              *unstructured.Unstructured
+	honoured         *unstructured.Unstructured
 }
 
 func (v *verdicts) same(key string, want verdict) bool {
@@ -58,17 +59,18 @@ func (v *verdicts) same(key string, want verdict) bool {
 	return v.m[key].verdict == want
 }
 
-// cleanHit is the object an earlier pass applied for key, when it found
-// the live object at resourceVersion rv clean and unchanged against the
-// same prepared object (hash rendered) under the same ignore rules.
+// cleanHit reports whether an earlier pass found key's live object at
+// resourceVersion rv clean and unchanged against the same prepared object
+// (hash rendered) under the same ignore rules, and the object it applied
+// when the ignore rules made it another than the prepared one.
 func (v *verdicts) cleanHit(key, rendered, rv, ignore string) (*unstructured.Unstructured, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	e, ok := v.m[key]
-	if !ok || !e.clean || e.resourceVersion != rv || e.rendered != rendered || e.ignore != ignore || e.obj == nil {
+	if !ok || !e.clean || e.resourceVersion != rv || e.rendered != rendered || e.ignore != ignore {
 		return nil, false
 	}
-	return e.obj, true
+	return e.honoured, true
 }
 
 // set records p's verdict when unchanged, else forgets key's.
@@ -83,7 +85,11 @@ func (v *verdicts) set(p *planned, unchanged bool) {
 	if v.m == nil {
 		v.m = map[string]verdictEntry{}
 	}
-	v.m[key] = verdictEntry{verdict: p.seen, rendered: p.entry.Hash, ignore: p.ignoreKey, clean: len(p.added) == 0, obj: p.obj}
+	e := verdictEntry{verdict: p.seen, rendered: p.entry.Hash, ignore: p.ignoreKey, clean: len(p.added) == 0}
+	if p.obj != p.prepared {
+		e.honoured = p.obj
+	}
+	v.m[key] = e
 }
 
 // localDiffs is compare(p.obj, p.live), the local pre-check, unless an

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+
+	"github.com/flinksync/flinksync/internal/model"
+	"github.com/flinksync/flinksync/internal/pipeline"
 )
 
 // fdReads counts the reads of FlinkDeployments a client sends: LISTs and
@@ -185,26 +189,43 @@ func TestWatchedPassesListNothingAndMissNothing(t *testing.T) {
 	if w := f.writes.Load(); w != 0 {
 		t.Errorf("the pass after flinksync's own write sent %d writes", w)
 	}
-	checkPrepared(t, s)
+	checkRenderedUnchanged(t, f)
 }
 
-// checkPrepared fails when a pass changed an object the Syncer keeps for
-// the next pass (prepared.go): each must still have the hash it was kept
-// with.
-func checkPrepared(t *testing.T, s *Syncer) {
+// checkRenderedUnchanged runs two passes over one render of f's
+// repository and fails when they changed a rendered object: a pass's
+// prepared objects share the rendered objects' maps (prepared.go), and the
+// daemon keeps a render for many passes.
+func checkRenderedUnchanged(t *testing.T, f *fixture) {
 	t.Helper()
-	s.prepared.mu.Lock()
-	defer s.prepared.mu.Unlock()
-	n := 0
-	for env, e := range s.prepared.envs {
-		for _, o := range e.objs {
-			n++
-			if got := hashOf(o.obj.Object); got != o.hash {
-				t.Errorf("%s: a pass changed the prepared %s %s (hash %s, kept as %s)", env, o.obj.GetKind(), o.obj.GetName(), got, o.hash)
+	res, err := pipeline.Run(os.DirFS(f.dir), pipeline.Options{Revision: "rev1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes := func() map[string]string {
+		out := map[string]string{}
+		for env, r := range res.Rendered {
+			for _, o := range r.Objects {
+				out[env+"/"+o.ID()] = hashOf(o.Object)
+			}
+		}
+		return out
+	}
+	before := hashes()
+	for i := 0; i < 2; i++ {
+		for _, env := range res.Repo.Environments {
+			if env.Spec.Target != model.TargetCMF {
+				f.syncer.Sync(context.Background(), env, res.Rendered[env.Metadata.Name], Options{Guard: res.Guard(env.Metadata.Name)})
 			}
 		}
 	}
-	if n == 0 {
-		t.Error("no prepared object was kept")
+	after := hashes()
+	if len(before) == 0 {
+		t.Fatal("nothing rendered")
+	}
+	for id, h := range before {
+		if after[id] != h {
+			t.Errorf("a pass changed the rendered %s", id)
+		}
 	}
 }
