@@ -23,8 +23,9 @@ type exampleCMF struct{ *cmftest.Server }
 
 // rewrite wraps a CopyTree rewrite: the cmf environment's endpoint (a real
 // CMF's URL in the example) becomes the stand-in's, in the test's copy.
-// The CLI points it there with --cmf-endpoint; the daemon has no such
-// setting, so its tests serve it a repository that names the stand-in.
+// Most daemon tests serve a repository that names the stand-in;
+// TestDaemonCMFEndpointOverride keeps the example's endpoint and gives the
+// daemon Config.CMFEndpoints (run --cmf-endpoint) instead.
 func (c exampleCMF) rewrite(next func(string, []byte) []byte) func(string, []byte) []byte {
 	return func(rel string, data []byte) []byte {
 		if next != nil {
