@@ -230,6 +230,7 @@ func New(cfg Config) (*Daemon, error) {
 		if d.shard, err = newShard(*cfg.Sharding, kube.CoordinationV1().Leases(cfg.Sharding.Namespace), cfg.Registry); err != nil {
 			return nil, err
 		}
+		d.shard.onWake = d.Trigger // another replica's webhook
 	}
 	d.alerts = report.NewAlertQueue(cfg.Alerts, cfg.AlertQueue, d.metrics, cfg.Logger)
 	sync.OnThrottle(d.throttled)

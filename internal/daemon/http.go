@@ -126,6 +126,9 @@ func (d *Daemon) hook(verify verifier) http.HandlerFunc {
 			_, _ = io.WriteString(w, "ignored: "+why+"\n")
 			return
 		}
+		if d.shard != nil {
+			d.shard.sawWebhook(time.Now()) // the other replicas hear of it through the Leases
+		}
 		if !d.leader.Load() {
 			// A standby does not sync; the leader sees the new head at
 			// its next poll.

@@ -72,6 +72,9 @@ type shard struct {
 	owned      *prometheus.GaugeVec
 	skips      prometheus.Counter
 	leaseFails *prometheus.CounterVec
+	// onWake is called when another replica accepted a webhook (the
+	// daemon's Trigger); it must not block.
+	onWake func()
 
 	mu shardState
 }
@@ -88,6 +91,26 @@ type shardState struct {
 	// leader election does, so clocks need not agree.
 	seen map[string]observed
 	mine map[string]bool // the environments owned at the last refresh
+	// webhook is when this replica last accepted a push webhook, written
+	// on its membership Lease (AnnWebhook) at its next renewal; webhooks
+	// is, per other member's Lease, the value last seen there.
+	webhook  time.Time
+	webhooks map[string]string
+}
+
+// AnnWebhook, on a replica's membership Lease, is when it last accepted a
+// push webhook. A webhook reaches one replica (the Service picks one);
+// the others see the annotation change at their next refresh (every
+// RetryPeriod) and look at the remote's head at once, so a push reaches
+// every shard's environments within about two retry periods instead of
+// a poll interval.
+const AnnWebhook = "flinksync.dev/webhook"
+
+// sawWebhook records that this replica accepted a push webhook at t.
+func (s *shard) sawWebhook(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.webhook = t
 }
 
 type observed struct {
@@ -118,6 +141,7 @@ func newShard(cfg Sharding, leases coordclient.LeaseInterface, reg prometheus.Re
 			Help: "Requests on the sharding Leases that failed, by kind: member (renewing this replica's membership), list, env."}, []string{"kind"}),
 	}
 	s.mu.seen = map[string]observed{}
+	s.mu.webhooks = map[string]string{}
 	s.mu.mine = map[string]bool{}
 	for _, c := range []prometheus.Collector{s.members, s.owned, s.skips, s.leaseFails} {
 		if err := reg.Register(c); err != nil {
@@ -214,15 +238,31 @@ func (s *shard) renew(ctx context.Context) error {
 		l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.cfg.Namespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "flinksync"}}}
 		s.hold(l, time.Now())
+		s.markWebhook(l)
 		_, err = s.leases.Create(ctx, l, metav1.CreateOptions{})
 	case err == nil:
 		s.hold(l, time.Now())
+		s.markWebhook(l)
 		_, err = s.leases.Update(ctx, l, metav1.UpdateOptions{})
 	}
 	if err != nil {
 		return fmt.Errorf("membership Lease %s/%s: %w", s.cfg.Namespace, name, err)
 	}
 	return nil
+}
+
+// markWebhook writes on l when this replica last accepted a webhook.
+func (s *shard) markWebhook(l *coordinationv1.Lease) {
+	s.mu.Lock()
+	at := s.mu.webhook
+	s.mu.Unlock()
+	if at.IsZero() {
+		return
+	}
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[AnnWebhook] = at.UTC().Format(time.RFC3339Nano)
 }
 
 // refresh renews this replica's membership and lists the members.
@@ -258,6 +298,13 @@ func (s *shard) refresh(ctx context.Context) error {
 		if id == s.cfg.Identity {
 			continue // this replica judges itself by its own renewals
 		}
+		// Another replica accepted a webhook since the last refresh: the
+		// remote has news, for this replica's environments too.
+		v := l.Annotations[AnnWebhook]
+		if prev, known := s.mu.webhooks[l.Name]; known && prev != v && v != "" && s.onWake != nil {
+			s.onWake()
+		}
+		s.mu.webhooks[l.Name] = v
 		if s.fresh(l, now) {
 			live = append(live, id)
 		}
@@ -265,6 +312,11 @@ func (s *shard) refresh(ctx context.Context) error {
 	for name := range s.mu.seen {
 		if !listed[name] && strings.HasPrefix(name, s.memberPrefix()) {
 			delete(s.mu.seen, name)
+		}
+	}
+	for name := range s.mu.webhooks {
+		if !listed[name] {
+			delete(s.mu.webhooks, name)
 		}
 	}
 	if s.selfLive(now) {
