@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ func cliNoOp(b *testing.B, n int) {
 		b.Fatalf("cold apply exited %d:\n%.2000s%.2000s", code, out, errOut)
 	}
 	var proc, inproc time.Duration
+	var peak float64 // the process's most resident memory, MiB
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		cmd := exec.Command(bin, args...)
@@ -55,6 +57,9 @@ func cliNoOp(b *testing.B, n int) {
 			b.Fatalf("no-op apply: %v\n%.2000s", err, out.String())
 		}
 		proc += time.Since(t0)
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			peak = max(peak, float64(ru.Maxrss)/1024) // kB
+		}
 		if !bytes.Contains(out.Bytes(), []byte(" 0 created, 0 configured")) {
 			b.Fatalf("the no-op apply changed something:\n%.2000s", out.String())
 		}
@@ -80,6 +85,7 @@ func cliNoOp(b *testing.B, n int) {
 	b.StopTimer()
 	b.ReportMetric(proc.Seconds()/float64(b.N), "cli-noop-s")
 	b.ReportMetric(inproc.Seconds()/float64(b.N), "in-proc-s")
+	b.ReportMetric(peak, "cli-peak-RSS-MB")
 }
 
 func runCLI2(args ...string) (int, string, string) {
