@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flinksync/flinksync/internal/testenv"
 	"github.com/flinksync/flinksync/internal/testrepo"
 )
 
@@ -38,26 +37,10 @@ import (
 func BenchmarkDaemonProcess10000Apps(b *testing.B) { daemonProcess(b, 10000) }
 
 func daemonProcess(b *testing.B, n int) {
-	cfg := testenv.Config(b)
-	kc := testenv.WriteKubeconfig(b, cfg)
-	scaleRuns++
-	ns := fmt.Sprintf("bench-run-%d-%d-%d", n, os.Getpid(), scaleRuns)
-	testenv.CreateNamespace(b, cfg, ns)
-	repo := b.TempDir()
-	testrepo.Write(b, repo, testrepo.Files(testrepo.Options{Apps: n, Nodes: max(2000, 5*n), TaskManagers: 1,
-		EnvName: func(int) string { return "bench" }, Namespace: func(string) string { return ns }}))
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "."}, {"-c", "user.name=b", "-c", "user.email=b@x", "commit", "-qm", "apps"}} {
-		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
-			b.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
+	kc, repo, bin := benchSetup(b, "bench-run", testrepo.Options{Apps: n, TaskManagers: 1})
 	head, err := exec.Command("git", "-C", repo, "rev-parse", "HEAD").Output()
 	if err != nil {
 		b.Fatal(err)
-	}
-	bin := filepath.Join(b.TempDir(), "flinksync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

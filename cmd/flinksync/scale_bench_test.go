@@ -17,30 +17,43 @@ import (
 
 var scaleRuns int
 
+// benchSetup prepares a benchmark of the binary over o.Apps applications
+// in one environment, "bench", whose namespace (prefix-apps-pid-run) it
+// creates: the repository, written with testrepo and committed on branch
+// main in a Git checkout of its own (as users run it: apply stamps the
+// revision, run follows the branch), and the binary, built once with `go
+// build`. It returns a kubeconfig for the local control plane, the
+// checkout and the binary.
+func benchSetup(b *testing.B, prefix string, o testrepo.Options) (kc, repo, bin string) {
+	cfg := testenv.Config(b)
+	kc = testenv.WriteKubeconfig(b, cfg)
+	scaleRuns++
+	ns := fmt.Sprintf("%s-%d-%d-%d", prefix, o.Apps, os.Getpid(), scaleRuns)
+	testenv.CreateNamespace(b, cfg, ns)
+	repo = b.TempDir()
+	o.Nodes = max(2000, 5*o.Apps)
+	o.EnvName = func(int) string { return "bench" }
+	o.Namespace = func(string) string { return ns }
+	testrepo.Write(b, repo, testrepo.Files(o))
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "."}, {"-c", "user.name=b", "-c", "user.email=b@x", "commit", "-qm", "apps"}} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+			b.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	bin = filepath.Join(b.TempDir(), "flinksync")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return kc, repo, bin
+}
+
 // cliNoOp measures `flinksync apply` over n applications that are already
 // applied and unchanged, end to end as a user runs it: a separate process
 // (start, load, size, render, policy, connect, list, compare), built once
 // with `go build`. in-proc-s is the same command run inside the benchmark
 // (no process start), profiled to FLINKSYNC_BENCH_PROFILE when set.
 func cliNoOp(b *testing.B, n int) {
-	cfg := testenv.Config(b)
-	kc := testenv.WriteKubeconfig(b, cfg)
-	scaleRuns++
-	ns := fmt.Sprintf("bench-cli-%d-%d-%d", n, os.Getpid(), scaleRuns)
-	testenv.CreateNamespace(b, cfg, ns)
-	repo := b.TempDir()
-	testrepo.Write(b, repo, testrepo.Files(testrepo.Options{Apps: n, Nodes: max(2000, 5*n), EnvName: func(int) string { return "bench" },
-		Namespace: func(string) string { return ns }}))
-	// A Git checkout, as users run it: apply stamps the revision.
-	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=b", "-c", "user.email=b@x", "commit", "-qm", "apps"}} {
-		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
-			b.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	bin := filepath.Join(b.TempDir(), "flinksync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	kc, repo, bin := benchSetup(b, "bench-cli", testrepo.Options{Apps: n})
 	args := []string{"apply", "--repo", repo, "--kubeconfig", kc}
 	if code, out, errOut := runCLI2(args...); code != 0 {
 		b.Fatalf("cold apply exited %d:\n%.2000s%.2000s", code, out, errOut)

@@ -233,6 +233,32 @@ func shardRepo(t *testing.T) string {
 	return dir
 }
 
+// startShardReplica runs replica id of the sharded daemons whose Leases
+// are named after "shard"+suffix, with sharding's timings: it follows
+// git's main branch every 300 ms on the control plane cfg (extra, when
+// set, changes the Config first) until the test ends.
+func startShardReplica(t *testing.T, cfg *rest.Config, git *gitServer, suffix, id string, sharding Sharding, extra func(*Config)) *Daemon {
+	t.Helper()
+	sharding.Prefix, sharding.Identity = "shard"+suffix, id
+	c := Config{
+		Remote:   &source.Remote{URL: git.url(), Ref: "main", CacheDir: t.TempDir(), Timeout: 5 * time.Second},
+		Interval: 300 * time.Millisecond, DriftInterval: time.Hour,
+		RestConfig: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sharding: &sharding,
+	}
+	if extra != nil {
+		extra(&c)
+	}
+	d, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d
+}
+
 // TestThreeShardsSplitTheEnvironmentsAndTakeOverFromADeadOne: three
 // replicas over six environments on the real API server. Each environment
 // is synced by exactly one replica, the one its status says owns it; a
@@ -423,23 +449,7 @@ func TestShardLosingAnEnvironmentForgetsItsMetrics(t *testing.T) {
 	suffix := fmt.Sprintf("-d%d", fixtureN.Add(1))
 	git := newGitServer(t, shardRepo(t), testenv.UniqueNamespaces(t, cfg, suffix))
 	envs := []string{"dev", "prod", "prod-eu", "qa", "sandbox", "staging"}
-	start := func(id string) *Daemon {
-		sh := testSharding
-		sh.Prefix, sh.Identity = "shard"+suffix, id
-		d, err := New(Config{
-			Remote:   &source.Remote{URL: git.url(), Ref: "main", CacheDir: t.TempDir(), Timeout: 5 * time.Second},
-			Interval: 300 * time.Millisecond, DriftInterval: time.Hour,
-			RestConfig: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sharding: &sh,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = d.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		return d
-	}
+	start := func(id string) *Daemon { return startShardReplica(t, cfg, git, suffix, id, testSharding, nil) }
 	// exports: whether d exports flinksync_reconcile_total of env; series:
 	// the metrics of which d exports a series of env.
 	exports := func(d *Daemon, env string) bool {

@@ -1,17 +1,13 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/flinksync/flinksync/internal/source"
 	"github.com/flinksync/flinksync/internal/testenv"
 )
 
@@ -29,20 +25,9 @@ func TestAWebhookWakesEveryShard(t *testing.T) {
 		// a member seen to come or go makes the replicas look at the head
 		// too, which this test must not count on.
 		sh := Sharding{Namespace: "default", LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: time.Second}
-		sh.Prefix, sh.Identity = "shard"+suffix, id
-		d, err := New(Config{
-			Remote:   &source.Remote{URL: git.url(), Ref: "main", CacheDir: t.TempDir(), Timeout: 5 * time.Second},
-			Interval: time.Hour, DriftInterval: time.Hour, WebhookSecret: []byte("tok"),
-			RestConfig: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sharding: &sh,
+		return startShardReplica(t, cfg, git, suffix, id, sh, func(c *Config) {
+			c.Interval, c.WebhookSecret = time.Hour, []byte("tok")
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = d.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		return d
 	}
 	a, b := start("a"), start("b")
 	// appliedEverywhere: each environment at rev by the replica that owns

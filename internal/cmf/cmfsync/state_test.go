@@ -204,9 +204,11 @@ func TestPruneOfRunningCMFApplicationWaitsForSavepoint(t *testing.T) {
 	}
 }
 
-// TestPruneKeepsCMFApplicationWhenSavepointFails: a FAILED savepoint keeps
-// the application running; the change fails with the operator's error.
-func TestPruneKeepsCMFApplicationWhenSavepointFails(t *testing.T) {
+// pruningOrders applies the example to CMF, removes orders-enrich from the
+// repository and applies again, which takes the savepoint prune waits for:
+// it returns the fixture and that savepoint's path in CMF, still pending.
+func pruningOrders(t *testing.T) (*fixture, string) {
+	t.Helper()
 	f := newFixture(t, cmftest.MTLS)
 	mustOK(t, f.pass(sync.ModeApply))
 	if err := os.Remove(filepath.Join(f.dir, "apps/orders-enrich.yaml")); err != nil {
@@ -217,7 +219,14 @@ func TestPruneKeepsCMFApplicationWhenSavepointFails(t *testing.T) {
 	if len(sps) != 1 {
 		t.Fatalf("savepoints: %v", sps)
 	}
-	f.s.SetSavepoint(sps[0], "FAILED", "checkpoint storage unreachable")
+	return f, sps[0]
+}
+
+// TestPruneKeepsCMFApplicationWhenSavepointFails: a FAILED savepoint keeps
+// the application running; the change fails with the operator's error.
+func TestPruneKeepsCMFApplicationWhenSavepointFails(t *testing.T) {
+	f, savepoint := pruningOrders(t)
+	f.s.SetSavepoint(savepoint, "FAILED", "checkpoint storage unreachable")
 	r := f.pass(sync.ModeApply)
 	c := changeOf(r, "FlinkApplication", "orders-enrich")
 	if r.OK() || c.Action != sync.Failed || !strings.Contains(c.Message, "FAILED (checkpoint storage unreachable)") || f.s.Get(ordersPath) == nil ||
@@ -226,7 +235,7 @@ func TestPruneKeepsCMFApplicationWhenSavepointFails(t *testing.T) {
 	}
 	// What the change and the SavepointFailed alert say to do is what
 	// takes a new one: the next pass asks CMF again under the same name.
-	name := sps[0][strings.LastIndex(sps[0], "/")+1:]
+	name := savepoint[strings.LastIndex(savepoint, "/")+1:]
 	retry := "delete savepoint " + name + " of application orders-enrich in CMF environment prod-cmf to take a new savepoint"
 	if got := r.Savepoints[0].Retry(); got != retry || !strings.Contains(c.Message, retry) {
 		t.Fatalf("retry: %q, change %q; want %q in both", got, c.Message, retry)
@@ -236,7 +245,7 @@ func TestPruneKeepsCMFApplicationWhenSavepointFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = f.pass(sync.ModeApply)
-	if sp := f.s.Get(sps[0]); sp == nil || len(r.Savepoints) != 1 || r.Savepoints[0].Failed() || f.s.Get(ordersPath) == nil {
+	if sp := f.s.Get(savepoint); sp == nil || len(r.Savepoints) != 1 || r.Savepoints[0].Failed() || f.s.Get(ordersPath) == nil {
 		t.Fatalf("after deleting the failed savepoint: %v %+v", sp, r.Savepoints)
 	}
 	// A stateless application goes at once.
@@ -361,17 +370,8 @@ func TestIgnoreRulesOnCMF(t *testing.T) {
 // finished more than sync.SavepointFreshness ago (taken for an earlier
 // removal) does not license the delete; prune takes the next one.
 func TestPruneTakesANewCMFSavepointWhenTheLastIsStale(t *testing.T) {
-	f := newFixture(t, cmftest.MTLS)
-	mustOK(t, f.pass(sync.ModeApply))
-	if err := os.Remove(filepath.Join(f.dir, "apps/orders-enrich.yaml")); err != nil {
-		t.Fatal(err)
-	}
-	f.pass(sync.ModeApply)
-	sps := f.s.Paths(ordersPath + "/savepoints/")
-	if len(sps) != 1 {
-		t.Fatalf("savepoints: %v", sps)
-	}
-	f.s.SetSavepoint(sps[0], "COMPLETED", "s3://acme/old")
+	f, savepoint := pruningOrders(t)
+	f.s.SetSavepoint(savepoint, "COMPLETED", "s3://acme/old")
 	env, out, _ := f.render()
 	sy := f.syncer()
 	sy.Now = func() time.Time { return time.Now().Add(sync.SavepointFreshness + time.Minute) }
