@@ -280,7 +280,7 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 		p := &planned{obj: obj, prepared: obj, mapping: m, live: live[gvk][obj.GetName()], entry: entryFor(obj, hash)}
 		p.ignoreKey = ignoreFor(env, o).key()
 		if watched[gvk] && p.live != nil {
-			if honoured, ok := s.verdicts.cleanHit(p.entry.Key(), hash, p.live.GetResourceVersion(), p.ignoreKey); ok {
+			if honoured, ok := s.verdicts.cleanHit(p.entry.Key(), hash, p.live, p.ignoreKey); ok {
 				p.action, p.slim = Unchanged, true
 				if honoured != nil {
 					p.obj = honoured

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	gosync "sync"
@@ -51,6 +52,11 @@ type verdictEntry struct {
 	rendered, ignore string
 	clean            bool
 	honoured         *unstructured.Unstructured
+	// generation and meta are the live object's metadata.generation and
+	// metaPrint: a later version whose status alone changed still
+	// matches them (statusOnly).
+	generation int64
+	meta       string
 }
 
 func (v *verdicts) same(key string, want verdict) bool {
@@ -63,14 +69,34 @@ func (v *verdicts) same(key string, want verdict) bool {
 // resourceVersion rv clean and unchanged against the same prepared object
 // (hash rendered) under the same ignore rules, and the object it applied
 // when the ignore rules made it another than the prepared one.
-func (v *verdicts) cleanHit(key, rendered, rv, ignore string) (*unstructured.Unstructured, bool) {
+func (v *verdicts) cleanHit(key, rendered string, live *unstructured.Unstructured, ignore string) (*unstructured.Unstructured, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	e, ok := v.m[key]
-	if !ok || !e.clean || e.resourceVersion != rv || e.rendered != rendered || e.ignore != ignore {
+	if !ok || !e.clean || e.rendered != rendered || e.ignore != ignore {
+		return nil, false
+	}
+	if e.resourceVersion != live.GetResourceVersion() && !e.statusOnly(live) {
 		return nil, false
 	}
 	return e.honoured, true
+}
+
+// statusOnly reports whether live differs from the version e was found at
+// in its status alone: the same metadata.generation (which the API server
+// raises on every change but the status subresource's, and which objects
+// without one, such as ConfigMaps, do not have) and the same labels,
+// annotations, owners, finalizers and deletion mark. An operator writes
+// its status often; that costs a watched pass no read.
+func (e verdictEntry) statusOnly(live *unstructured.Unstructured) bool {
+	return e.generation > 0 && live.GetGeneration() == e.generation && metaPrint(live) == e.meta
+}
+
+// metaPrint is what of an object's metadata statusOnly compares.
+func metaPrint(u *unstructured.Unstructured) string {
+	md, _ := u.Object["metadata"].(map[string]any)
+	b, _ := json.Marshal([]any{md["labels"], md["annotations"], md["ownerReferences"], md["finalizers"], md["deletionTimestamp"]})
+	return string(b)
 }
 
 // set records p's verdict when unchanged, else forgets key's.
@@ -85,7 +111,8 @@ func (v *verdicts) set(p *planned, unchanged bool) {
 	if v.m == nil {
 		v.m = map[string]verdictEntry{}
 	}
-	e := verdictEntry{verdict: p.seen, rendered: p.entry.Hash, ignore: p.ignoreKey, clean: len(p.added) == 0}
+	e := verdictEntry{verdict: p.seen, rendered: p.entry.Hash, ignore: p.ignoreKey, clean: len(p.added) == 0,
+		generation: p.live.GetGeneration(), meta: metaPrint(p.live)}
 	if p.obj != p.prepared {
 		e.honoured = p.obj
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flinksync/flinksync/internal/model"
 	"github.com/flinksync/flinksync/internal/pipeline"
+	"github.com/flinksync/flinksync/internal/testenv"
 )
 
 // fdReads counts the reads of FlinkDeployments a client sends: LISTs and
@@ -133,6 +134,49 @@ func TestWatchedPassesListNothingAndMissNothing(t *testing.T) {
 	}
 	if kinds, objs := s.Watching(); kinds == 0 || objs == 0 {
 		t.Errorf("Watching() = %d kinds, %d objects", kinds, objs)
+	}
+
+	// The operator writes a status: a new version, with its spec and
+	// metadata as they were. The pass reads nothing, and its health is the
+	// new status, from the watch.
+	old := f.fd("dev", "orders-enrich").GetResourceVersion()
+	testenv.SetStatus(t, f.cfg, fdGVR, f.ns("dev"), "orders-enrich", map[string]any{
+		"lifecycleState": "STABLE", "jobManagerDeploymentStatus": "READY", "jobStatus": map[string]any{"state": "RUNNING"}})
+	waitWatch(t, s, f.ns("dev"), "orders-enrich", old, false)
+	reads.lists.Store(0)
+	reads.gets.Store(0)
+	res = f.pass(ctx, Options{})
+	mustOK(t, res)
+	if l, g := reads.lists.Load(), reads.gets.Load(); l != 0 || g != 0 {
+		t.Errorf("a pass after a status change sent %d LISTs and %d GETs of FlinkDeployments; want none", l, g)
+	}
+	healthy := false
+	for _, h := range res["dev"].Health {
+		healthy = healthy || (h.App == "orders-enrich" && h.Health == Healthy)
+	}
+	if !healthy {
+		t.Errorf("dev's orders-enrich is Healthy by the status the watch holds: %+v", res["dev"].Health)
+	}
+
+	// A label added behind Git's back changes no generation: the pass
+	// still reads the object and reports it.
+	old = f.fd("dev", "clickstream-filter").GetResourceVersion()
+	if _, err := f.dyn.Resource(fdGVR).Namespace(f.ns("dev")).Patch(ctx, "clickstream-filter", types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"added-by":"hand"}}}`), metav1.PatchOptions{FieldManager: "kubectl-label"}); err != nil {
+		t.Fatal(err)
+	}
+	waitWatch(t, s, f.ns("dev"), "clickstream-filter", old, false)
+	res = f.pass(ctx, Options{})
+	labelled := false
+	for _, d := range res["dev"].Drift {
+		labelled = labelled || (d.Name == "clickstream-filter" && strings.Contains(d.Field, "added-by"))
+	}
+	if !labelled {
+		t.Errorf("dev reports the label added by hand: %+v", res["dev"].Drift)
+	}
+	if _, err := f.dyn.Resource(fdGVR).Namespace(f.ns("dev")).Patch(ctx, "clickstream-filter", types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"added-by":null}}}`), metav1.PatchOptions{FieldManager: "kubectl-label"}); err != nil {
+		t.Fatal(err)
 	}
 
 	// A change behind Git's back, once the watch has it.
