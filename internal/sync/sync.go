@@ -13,6 +13,11 @@
 // the environment's namespace. Orphans finds the inventories no environment
 // syncs any more (an environment removed, renamed or moved).
 //
+// A pass reads the live objects with one LIST per kind (the CLI), or from
+// watches the Syncer keeps (WatchLive, the daemon; watch.go), where an
+// object is taken as the watch holds it only while an earlier pass's
+// verdict vouches for that version.
+//
 // An environment the pipeline marked blocked is never touched. Sync reads
 // the model and the rendered objects; it knows nothing of Git or policy.
 // Every pass returns a Result value, which the CLI prints and the daemon
