@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -76,7 +77,10 @@ func (s *Syncer) listRaw(ctx context.Context, m *meta.RESTMapping, ns string) (m
 	return byName, decodeErr
 }
 
-// listChunks sends the LIST at path in chunks and passes every item on.
+// listChunks sends the LIST at path in chunks and passes every item on
+// as the answer arrives: the API server writes a list's items one after
+// another, so they are decoded while it encodes the rest, and a page of
+// 100 MB is never held whole.
 func (s *Syncer) listChunks(ctx context.Context, path, resource string, items chan<- json.RawMessage) error {
 	cont := ""
 	for {
@@ -84,26 +88,87 @@ func (s *Syncer) listChunks(ctx context.Context, path, resource string, items ch
 		if cont != "" {
 			req = req.Param("continue", cont)
 		}
-		raw, err := req.Do(ctx).Raw()
+		body, err := req.Stream(ctx)
 		if err != nil {
 			return err
 		}
-		var list struct {
-			Metadata struct {
-				Continue string `json:"continue"`
-			} `json:"metadata"`
-			Items []json.RawMessage `json:"items"`
-		}
-		if err := json.Unmarshal(raw, &list); err != nil {
+		cont, err = splitList(json.NewDecoder(bufio.NewReaderSize(body, 64<<10)), items)
+		body.Close()
+		if err != nil {
 			return fmt.Errorf("decoding the list of %s: %w", resource, err)
 		}
-		for _, it := range list.Items {
-			items <- it
-		}
-		if cont = list.Metadata.Continue; cont == "" {
+		if cont == "" {
 			return nil
 		}
 	}
+}
+
+// splitList reads one JSON list object from dec, passing each of its items
+// on whole, and returns its metadata's continue token.
+func splitList(dec *json.Decoder, items chan<- json.RawMessage) (cont string, err error) {
+	if err := expectDelim(dec, '{'); err != nil {
+		return "", err
+	}
+	seen := map[any]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		if seen[tok] && (tok == "items" || tok == "metadata") {
+			return "", fmt.Errorf("%v twice", tok)
+		}
+		seen[tok] = true
+		switch tok {
+		case "metadata":
+			var md struct {
+				Continue string `json:"continue"`
+			}
+			if err := dec.Decode(&md); err != nil {
+				return "", fmt.Errorf("metadata: %w", err)
+			}
+			cont = md.Continue
+		case "items":
+			tok, err := dec.Token()
+			if err != nil {
+				return "", err
+			}
+			if tok == nil { // "items": null, an empty list
+				continue
+			}
+			if tok != json.Delim('[') {
+				return "", fmt.Errorf("items: want an array, got %v", tok)
+			}
+			for dec.More() {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return "", fmt.Errorf("items: %w", err)
+				}
+				items <- raw
+			}
+			if err := expectDelim(dec, ']'); err != nil {
+				return "", err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return "", fmt.Errorf("%v: %w", tok, err)
+			}
+		}
+	}
+	return cont, expectDelim(dec, '}')
+}
+
+// expectDelim reads the next token of dec, which must be delimiter d.
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("want %q, got %v", d, tok)
+	}
+	return nil
 }
 
 // restFor is an unversioned REST client of cfg for listRaw, set up as
