@@ -401,10 +401,13 @@ func (d *Daemon) reconcile(ctx context.Context) outcome {
 
 // compact trims what the daemon holds of a render until the next commit:
 // the sizing's figures, not their explanations (`flinksync size` prints
-// them), which were 20 MB at 10,000 apps. (Copying the rendered objects
-// once, away from the render's garbage, gave back 4 MB of 332: not worth
-// its CPU.)
+// them), which were 20 MB at 10,000 apps; the repository's documents
+// without their field lines and effective forms (model.Repository.Compact,
+// 13 MB more), which only the pipeline's stages read. (Copying the
+// rendered objects once, away from the render's garbage, gave back 4 MB of
+// 332: not worth its CPU.)
 func compact(res *pipeline.Result) {
+	res.Repo.Compact()
 	if res.Sizing != nil {
 		for _, r := range res.Sizing.Results {
 			r.Explanation = nil
@@ -586,11 +589,7 @@ func (d *Daemon) syncEnv(ctx context.Context, j job, why string, clusterErr erro
 	cluster := clusters.DisplayName(env.Spec.Cluster)
 	d.metrics.Pass(r)
 	d.metrics.Findings(name, cluster, append(envFindings(res.Findings, name, res), r.Findings...))
-	if res.Sizing != nil {
-		for _, s := range envSizing(res.Sizing, name) {
-			d.metrics.TaskManagers(name, cluster, s.App, s.TaskManagers)
-		}
-	}
+	d.metrics.TaskManagers(name, cluster, envSizing(res.Sizing, name))
 	if d.events != nil && env.Spec.Cluster == clusters.Default {
 		// Events stay on the default cluster, with the Lease: an Event
 		// there about an environment of another cluster would name objects

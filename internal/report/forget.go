@@ -16,6 +16,7 @@ func (m *Metrics) Forget(env string) {
 	for _, v := range m.perEnvironment() {
 		v.DeletePartialMatch(labels)
 	}
+	m.apps.forget(env)
 }
 
 // perEnvironment are the metrics with an environment label.
@@ -24,7 +25,7 @@ func (m *Metrics) perEnvironment() []interface {
 } {
 	return []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.reconcile, m.duration, m.drifted, m.dryRuns, m.managed, m.findings, m.health, m.taskManager,
+	}{m.reconcile, m.duration, m.drifted, m.dryRuns, m.managed, m.findings,
 		m.upgrades.total, m.upgrades.inProgress}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/sizing"
 	"github.com/flinksync/flinksync/internal/sync"
 )
 
@@ -24,7 +25,7 @@ func TestForgetDropsEverySeriesOfTheEnvironment(t *testing.T) {
 			Health:   []sync.AppHealth{{App: "orders", Health: sync.Progressing}},
 			Upgrades: []sync.Upgrade{{ObjectID: id, Job: "orders", State: sync.UpgradeInProgress}}})
 		m.Findings(env, cluster, []*diag.Finding{{Severity: diag.Warning}})
-		m.TaskManagers(env, cluster, "orders", 2)
+		m.TaskManagers(env, cluster, []*sizing.Result{{App: "orders", TaskManagers: 2}})
 	}
 	pass("prod", "")
 	pass("prod", "b") // moved to cluster b: its series on default go, b's come

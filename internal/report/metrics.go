@@ -9,6 +9,7 @@ import (
 	"github.com/flinksync/flinksync/internal/buildinfo"
 	"github.com/flinksync/flinksync/internal/clusters"
 	"github.com/flinksync/flinksync/internal/diag"
+	"github.com/flinksync/flinksync/internal/sizing"
 	"github.com/flinksync/flinksync/internal/sync"
 )
 
@@ -32,8 +33,8 @@ type Metrics struct {
 	gitErrors   *prometheus.CounterVec
 	sourceUp    prometheus.Gauge
 	revision    *prometheus.GaugeVec
-	health      *prometheus.GaugeVec
-	taskManager *prometheus.GaugeVec
+	// flinksync_app_health and flinksync_taskmanagers (appseries.go).
+	apps *appSeries
 	// Alert delivery (AlertQueue).
 	alertsSent    *prometheus.CounterVec
 	alertFailures *prometheus.CounterVec
@@ -79,11 +80,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 when the last request to the Git remote succeeded, else 0."}),
 		revision: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_source_revision_info",
 			Help: "The Git revision the daemon rendered last (value 1)."}, []string{"revision"}),
-		health: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_app_health",
-			Help: "1 for each application's current health status (Healthy, Progressing, Degraded, Unknown), 0 for the others."},
-			[]string{"cluster", "environment", "app", "status"}),
-		taskManager: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flinksync_taskmanagers",
-			Help: "TaskManagers sizing gives each application in each environment."}, []string{"cluster", "environment", "app"}),
+		apps: newAppSeries(),
 		alertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_alerts_sent_total",
 			Help: "Alert notifications a webhook accepted, by target (the URL's host) and alert."}, []string{"target", "alert"}),
 		alertFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flinksync_alert_failures_total",
@@ -107,7 +104,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		envOn: map[string]string{},
 	}
 	reg.MustRegister(m.reconcile, m.duration, m.drifted, m.dryRuns, m.managed, m.findings, m.gitRequests, m.gitErrors,
-		m.sourceUp, m.revision, m.health, m.taskManager, m.alertsSent, m.alertFailures, m.alertsDropped, m.alertQueue,
+		m.sourceUp, m.revision, m.apps, m.alertsSent, m.alertFailures, m.alertsDropped, m.alertQueue,
 		m.lastPass, m.passTimeouts, m.abandoned, m.clusterUp)
 	m.throttle = newThrottleMetrics()
 	reg.MustRegister(m.throttle.collectors()...)
@@ -164,10 +161,11 @@ func (m *Metrics) Findings(env, cluster string, fs []*diag.Finding) {
 	m.findings.WithLabelValues(cluster, env, string(diag.Warning)).Set(warns)
 }
 
-// TaskManagers sets the sized TaskManager count of an app.
-func (m *Metrics) TaskManagers(env, cluster, app string, n int) {
+// TaskManagers sets the sized TaskManager counts of environment env's
+// apps, rs: an app not in rs has no series.
+func (m *Metrics) TaskManagers(env, cluster string, rs []*sizing.Result) {
 	m.on(env, cluster)
-	m.taskManager.WithLabelValues(cluster, env, app).Set(float64(n))
+	m.apps.setTaskManagers(env, cluster, rs)
 }
 
 // on notes that env is on cluster: when it was on another one before, its
@@ -181,9 +179,10 @@ func (m *Metrics) on(env, cluster string) {
 		return
 	}
 	old := prometheus.Labels{"cluster": prev, "environment": env}
-	for _, g := range []*prometheus.GaugeVec{m.drifted, m.managed, m.findings, m.health, m.taskManager} {
+	for _, g := range []*prometheus.GaugeVec{m.drifted, m.managed, m.findings} {
 		g.DeletePartialMatch(old)
 	}
+	m.apps.moved(env, cluster)
 }
 
 // ClusterUp sets whether cluster (its display name) answered its probe.
@@ -239,10 +238,7 @@ func (m *Metrics) Pass(r *sync.Result) {
 	// argocd_app_info): a 0 for each other status was three series more
 	// per app, 30,000 at 10,000 apps, which neither the alert
 	// (status="Degraded" > 0) nor a dashboard needs.
-	m.health.DeletePartialMatch(prometheus.Labels{"environment": r.Environment})
-	for _, h := range r.Health {
-		m.health.WithLabelValues(c, r.Environment, h.App, string(h.Health)).Set(1)
-	}
+	m.apps.setHealth(r.Environment, c, r.Health)
 }
 
 // AlertSent counts one attempt to deliver an alert to target without the
