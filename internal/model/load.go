@@ -749,3 +749,35 @@ func LoadPolicyFile(file string) (*Policy, []*diag.Finding, error) {
 	}
 	return l.repo.Policies[0], nil, nil
 }
+
+// Compact drops what only the stages that read a repository whole need:
+// the line of every field (LineOf gives the document's line after it),
+// the effective forms per environment (EffectiveApps,
+// EffectiveStatements and EffectiveCatalogs give none) and the files'
+// documents (Reach says a file reaches every environment). The documents, their files and first
+// lines stay, and the lookups by name. A holder that keeps a repository
+// past the pipeline, as the daemon does between revisions, keeps it in
+// less than half the memory: at 10,000 apps the field lines alone were
+// 13 MB.
+func (r *Repository) Compact() {
+	settle := func(o *Origin) { *o = Origin{File: o.File, Line: o.Line} }
+	for _, e := range r.Environments {
+		settle(&e.Origin)
+	}
+	for _, p := range r.Pools {
+		settle(&p.Origin)
+	}
+	for _, a := range r.Apps {
+		settle(&a.Origin)
+	}
+	for _, p := range r.Policies {
+		settle(&p.Origin)
+	}
+	for _, s := range r.Statements {
+		settle(&s.Origin)
+	}
+	for _, c := range r.Catalogs {
+		settle(&c.Origin)
+	}
+	r.effective, r.effectiveStatements, r.effectiveCatalogs, r.docs = nil, nil, nil, nil
+}
