@@ -396,7 +396,11 @@ func (d *Daemon) reconcile(ctx context.Context) outcome {
 		d.cutIf(ctx, stageSource)
 		return idle
 	}
-	return d.render(ctx, fsys, rev)
+	o := d.render(ctx, fsys, rev)
+	if o != cut { // a render cut off may still be reading
+		d.cfg.Remote.Release()
+	}
+	return o
 }
 
 // compact trims what the daemon holds of a render until the next commit:
