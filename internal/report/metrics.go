@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/flinksync/flinksync/internal/buildinfo"
 	"github.com/flinksync/flinksync/internal/clusters"
@@ -110,6 +111,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.throttle.collectors()...)
 	reg.MustRegister(m.upgrades.collectors()...)
 	registerBuildInfo(reg, buildinfo.Get())
+	// The Go runtime's (go_*: heap, garbage collection, goroutines) and
+	// the process's (process_*: resident memory, CPU, open files), as
+	// every Go exporter has them.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
