@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/rest"
@@ -110,7 +113,8 @@ func (s *Syncer) Watching() (kinds, objects int) {
 // cached is the live objects of m's resource in ns as the watch holds
 // them, by name, and true; false when the Syncer does not watch, or the
 // watch has not finished its first LIST (it is started then, for the next
-// pass). The objects are the watch's own: a pass never changes them.
+// pass). The objects are made afresh from what the watch keeps on every
+// call: the pass's own.
 func (w *liveWatch) cached(m *meta.RESTMapping, ns string) (map[string]*unstructured.Unstructured, bool) {
 	if w == nil {
 		return nil, false
@@ -141,8 +145,12 @@ func (w *liveWatch) cached(m *meta.RESTMapping, ns string) (map[string]*unstruct
 	items := x.informer.GetStore().List()
 	byName := make(map[string]*unstructured.Unstructured, len(items))
 	for _, it := range items {
-		if u, ok := it.(*unstructured.Unstructured); ok {
-			byName[u.GetName()] = u
+		if o, ok := it.(*slimObject); ok {
+			u, err := o.object()
+			if err != nil {
+				return nil, false // not expected: it was marshalled from such an object; read afresh
+			}
+			byName[o.Name] = u
 		}
 	}
 	return byName, true
@@ -153,10 +161,13 @@ func (w *liveWatch) cached(m *meta.RESTMapping, ns string) (map[string]*unstruct
 // metadata but the managed fields, and its status. The spec and the
 // managed fields, most of an object, are read fresh when the pass compares
 // it: 10,000 FlinkDeployments held whole were most of the daemon's memory.
+// What is kept is held as its JSON, one allocation (a slimObject), not as
+// maps: the maps' many small allocations, made among the rest of each
+// event's decoding, pinned pages of the heap that held little else.
 func slim(obj any) (any, error) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
-		return obj, nil
+		return obj, nil // a slimObject already, or a deletion's tombstone
 	}
 	out := map[string]any{"apiVersion": u.Object["apiVersion"], "kind": u.Object["kind"]}
 	if md, ok := u.Object["metadata"].(map[string]any); ok {
@@ -167,7 +178,31 @@ func slim(obj any) (any, error) {
 	if st, ok := u.Object["status"]; ok {
 		out["status"] = st
 	}
-	return &unstructured.Unstructured{Object: out}, nil
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("keeping %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+	}
+	return &slimObject{ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), ResourceVersion: u.GetResourceVersion()}, raw: raw}, nil
+}
+
+// slimObject is a watched object as a watch keeps it: its name, namespace
+// and resourceVersion for the watch's own bookkeeping, and what slim keeps
+// of it as JSON. It is never changed once made.
+type slimObject struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	raw []byte
+}
+
+func (o *slimObject) DeepCopyObject() runtime.Object { return o }
+
+// object is the kept part of o as an unstructured object of its own.
+func (o *slimObject) object() (*unstructured.Unstructured, error) {
+	var m map[string]any
+	if err := utiljson.Unmarshal(o.raw, &m); err != nil {
+		return nil, err
+	}
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
 // key is a string that differs between two sets of ignore rules.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -57,7 +58,7 @@ func waitWatch(t *testing.T, s *Syncer, ns, name, old string, gone bool) {
 			if gone && !exists {
 				return
 			}
-			if u, ok := it.(*unstructured.Unstructured); ok && !gone && u.GetResourceVersion() != old {
+			if o, ok := it.(*slimObject); ok && !gone && o.ResourceVersion != old {
 				return
 			}
 		}
@@ -271,5 +272,43 @@ func checkRenderedUnchanged(t *testing.T, f *fixture) {
 		if after[id] != h {
 			t.Errorf("a pass changed the rendered %s", id)
 		}
+	}
+}
+
+// A watched object is kept as one JSON document of its kind, metadata
+// without managed fields, and status (no spec), and comes back from it as
+// the same values; slim takes what it made back as it is (client-go may
+// hand a transform its own output).
+func TestSlimKeepsMetadataAndStatusOnly(t *testing.T) {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+		"metadata": map[string]any{"name": "orders", "namespace": "ns", "resourceVersion": "42", "generation": int64(3),
+			"labels": map[string]any{"app.kubernetes.io/managed-by": "flinksync"}, "managedFields": []any{map[string]any{"manager": "flinksync"}}},
+		"spec":   map[string]any{"job": map[string]any{"parallelism": int64(4)}},
+		"status": map[string]any{"lifecycleState": "STABLE", "jobStatus": map[string]any{"state": "RUNNING"}, "observedGeneration": int64(3)},
+	}}
+	kept, err := slim(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := kept.(*slimObject)
+	if !ok {
+		t.Fatalf("slim gave %T", kept)
+	}
+	if o.Name != "orders" || o.Namespace != "ns" || o.ResourceVersion != "42" {
+		t.Errorf("kept as %s/%s at %s", o.Namespace, o.Name, o.ResourceVersion)
+	}
+	if again, _ := slim(o); again != o {
+		t.Error("slim of a slimObject is not that object")
+	}
+	back, err := o.object()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"apiVersion": u.Object["apiVersion"], "kind": u.Object["kind"], "metadata": map[string]any{"name": "orders", "namespace": "ns",
+		"resourceVersion": "42", "generation": int64(3), "labels": map[string]any{"app.kubernetes.io/managed-by": "flinksync"}},
+		"status": u.Object["status"]}
+	if !reflect.DeepEqual(back.Object, want) {
+		t.Errorf("kept %v\nwant %v", back.Object, want)
 	}
 }
