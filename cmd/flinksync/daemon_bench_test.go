@@ -25,8 +25,13 @@ import (
 // in-process BenchmarkDaemon10000Apps counts the benchmark's own memory
 // and code too). After the first apply and one drift pass, an idle
 // window of 61 s (head checks every 5 s, drift passes every 30 s):
-//   - idle-RSS-MB: VmRSS at its end; peak-RSS-MB: VmHWM, the most since
-//     the start (the cold apply of 10,000 objects);
+//   - idle-RSS-MB: VmRSS at its end, of which idle-anon-MB is the heap's
+//     and the runtime's (RssAnon) and idle-file-MB the binary's code and
+//     data read from its file (RssFile); heap-inuse-MB: the Go heap's pages
+//     in use (go_memstats_heap_inuse_bytes);
+//   - window-peak-RSS-MB: the most resident during the window (its drift
+//     passes), peak-RSS-MB: before it, since the start (the cold apply of
+//     10,000 objects);
 //   - idle-cpu-%: the process's CPU over the window, in % of one core;
 //     idle-cpu-%-default-drift: the same at the default 5 min drift
 //     interval (the window's CPU less its drift passes', plus one pass per
@@ -84,8 +89,11 @@ func daemonProcess(b *testing.B, n int) {
 	firstApply := time.Since(start)
 	time.Sleep(drift + 5*time.Second) // one drift pass after the apply: steady
 
+	b.ReportMetric(procField(b, cmd.Process.Pid, "VmHWM"), "peak-RSS-MB")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		// The most resident from here on: Linux resets VmHWM to VmRSS.
+		hwm := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", cmd.Process.Pid), []byte("5"), 0) == nil
 		sum0, n0 := promHistogram(b, addr, "flinksync_reconcile_duration_seconds")
 		c0, w0 := procCPU(b, cmd.Process.Pid), time.Now()
 		time.Sleep(61 * time.Second)
@@ -101,7 +109,12 @@ func daemonProcess(b *testing.B, n int) {
 			b.ReportMetric(100*(heads+pass/(5*time.Minute).Seconds()), "idle-cpu-%-default-drift")
 		}
 		b.ReportMetric(procField(b, cmd.Process.Pid, "VmRSS"), "idle-RSS-MB")
-		b.ReportMetric(procField(b, cmd.Process.Pid, "VmHWM"), "peak-RSS-MB")
+		b.ReportMetric(procField(b, cmd.Process.Pid, "RssAnon"), "idle-anon-MB")
+		b.ReportMetric(procField(b, cmd.Process.Pid, "RssFile"), "idle-file-MB")
+		if hwm {
+			b.ReportMetric(procField(b, cmd.Process.Pid, "VmHWM"), "window-peak-RSS-MB")
+		}
+		b.ReportMetric(scrape(b, addr)["go_memstats_heap_inuse_bytes"]/(1<<20), "heap-inuse-MB")
 	}
 	b.ReportMetric(firstApply.Seconds(), "first-apply-s")
 }
@@ -141,15 +154,23 @@ func procField(b *testing.B, pid int, field string) float64 {
 // promHistogram is the sum and count of a histogram on the daemon's
 // /metrics, over all its series.
 func promHistogram(b *testing.B, addr, name string) (sum float64, count uint64) {
+	m := scrape(b, addr)
+	return m[name+"_sum"], uint64(m[name+"_count"])
+}
+
+// scrape is the daemon's /metrics, each metric's samples summed over its
+// series, by name.
+func scrape(b *testing.B, addr string) map[string]float64 {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
 	for _, line := range strings.Split(string(data), "\n") {
 		fields := strings.Fields(line)
-		if len(fields) != 2 {
+		if len(fields) != 2 || strings.HasPrefix(line, "#") {
 			continue
 		}
 		metric := fields[0]
@@ -157,14 +178,9 @@ func promHistogram(b *testing.B, addr, name string) (sum float64, count uint64) 
 			metric = metric[:i]
 		}
 		v, _ := strconv.ParseFloat(fields[1], 64)
-		switch metric {
-		case name + "_sum":
-			sum += v
-		case name + "_count":
-			count += uint64(v)
-		}
+		out[metric] += v
 	}
-	return sum, count
+	return out
 }
 
 func tail(s string, n int) string {
