@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	gosync "sync"
@@ -294,26 +295,20 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 	if err := s.refreshWatched(ctx, st, watched); err != nil {
 		return nil, err
 	}
-	for i, p := range st.objects {
-		switch {
-		case p.entry.isInventory():
-			p.refuse(fmt.Sprintf("ConfigMap %s/%s is flinksync's inventory of this environment; Git may not declare it: rename the object in Git", ns, InventoryName))
-		case p.live == nil:
-			p.action = Created
-		case !own.owns(p.live) && !own.adopts(p.live):
-			p.refuse(own.refusal(p.live))
-		default:
-			if !own.owns(p.live) {
-				p.message = fmt.Sprintf("adopted: the live object is annotated %s=%s", AnnAdopt, own.env)
+	// Each object is compared with its live one on its own, on every CPU
+	// at once: one by one, comparing 10,000 took 0.9 s of a 3 s CLI no-op.
+	workers := min(runtime.GOMAXPROCS(0), len(st.objects))
+	var wg gosync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(st.objects); i += workers {
+				s.compareOne(env, own, st.objects[i], rendered[i], ns)
 			}
-			if p.slim {
-				continue // unchanged: an earlier pass found this very version clean
-			}
-			obj := p.obj
-			p.honourIgnoreRules(env, rendered[i], own.owns(p.live)) // ignore.go: p.obj keeps what the rules ignore
-			p.diffs = s.localDiffs(p, obj)                          // the server settles these in confirm
-		}
+		}()
 	}
+	wg.Wait()
 	if st.dryRuns, err = s.confirm(ctx, st); err != nil {
 		return nil, err
 	}
@@ -324,6 +319,30 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 	}
 	st.refuseOwned()
 	return st, nil
+}
+
+// compareOne settles what a pass can of object p (rendered from o)
+// before asking the API server: refused (the inventory, another owner's),
+// created, or its field diffs against the live object.
+func (s *Syncer) compareOne(env *model.Environment, own owner, p *planned, o *render.Object, ns string) {
+	switch {
+	case p.entry.isInventory():
+		p.refuse(fmt.Sprintf("ConfigMap %s/%s is flinksync's inventory of this environment; Git may not declare it: rename the object in Git", ns, InventoryName))
+	case p.live == nil:
+		p.action = Created
+	case !own.owns(p.live) && !own.adopts(p.live):
+		p.refuse(own.refusal(p.live))
+	default:
+		if !own.owns(p.live) {
+			p.message = fmt.Sprintf("adopted: the live object is annotated %s=%s", AnnAdopt, own.env)
+		}
+		if p.slim {
+			return // unchanged: an earlier pass found this very version clean
+		}
+		obj := p.obj
+		p.honourIgnoreRules(env, o, own.owns(p.live)) // ignore.go: p.obj keeps what the rules ignore
+		p.diffs = s.localDiffs(p, obj)                // the server settles these in confirm
+	}
 }
 
 // decide sets the action of an object compared with its live one, from its
