@@ -234,6 +234,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d.alerts = report.NewAlertQueue(cfg.Alerts, cfg.AlertQueue, d.metrics, cfg.Logger)
 	sync.OnThrottle(d.throttled)
+	sync.OnWatchRefused(d.watchRefused)
 	d.alerter = &report.Alerter{Targets: cfg.Alerts, Metrics: d.metrics, Queue: d.alerts, TTL: alertTTL(cfg)}
 	if cfg.Remote != nil {
 		prev := cfg.Remote.OnRequest

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -65,6 +66,31 @@ type watched struct {
 	informer cache.SharedIndexInformer
 	stop     context.CancelFunc
 	used     time.Time
+	// refused is set when the API server refused the watch or its LIST
+	// (refusal): the watch is stopped, passes LIST, and it is tried again
+	// watchRetry after.
+	refused time.Time
+}
+
+// watchRetry is how long after a refusal a watch is tried again (the
+// identity may have been granted watch since).
+const watchRetry = 10 * time.Minute
+
+// watchRefused is told of each watch the API server refuses (OnWatchRefused).
+var watchRefused atomic.Pointer[func(resource, namespace string, err error)]
+
+// OnWatchRefused sets what is told of a watch the API server refused
+// (the daemon's identity lacks watch or list on a kind, say): the daemon
+// logs it. Passes then read that kind with a LIST, as the CLI does, and
+// the watch is tried again 10 minutes later; client-go's own retries and
+// log lines are not left to repeat. The last caller wins, for every
+// Syncer of the process.
+func OnWatchRefused(f func(resource, namespace string, err error)) { watchRefused.Store(&f) }
+
+// refusal reports whether err is the API server refusing a request, not
+// a passing failure a retry may mend.
+func refusal(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsMethodNotSupported(err) || apierrors.IsNotFound(err)
 }
 
 // WatchLive makes the Syncer keep a watch of every kind and namespace its
@@ -111,9 +137,9 @@ func (s *Syncer) Watching() (kinds, objects int) {
 }
 
 // cached is the live objects of m's resource in ns as the watch holds
-// them, by name, and true; false when the Syncer does not watch, or the
+// them, by name, and true; false when the Syncer does not watch, the
 // watch has not finished its first LIST (it is started then, for the next
-// pass). The objects are made afresh from what the watch keeps on every
+// pass), or the API server refused it. The objects are made afresh from what the watch keeps on every
 // call: the pass's own.
 func (w *liveWatch) cached(m *meta.RESTMapping, ns string) (map[string]*unstructured.Unstructured, bool) {
 	if w == nil {
@@ -130,16 +156,37 @@ func (w *liveWatch) cached(m *meta.RESTMapping, ns string) (map[string]*unstruct
 	}
 	key := watchKey{m.Resource, ns}
 	x, ok := w.kinds[key]
+	if ok && !x.refused.IsZero() && now.Sub(x.refused) > watchRetry {
+		delete(w.kinds, key)
+		ok = false
+	}
 	if !ok {
 		ctx, stop := context.WithCancel(w.ctx)
 		inf := dynamicinformer.NewFilteredDynamicInformer(w.dyn, m.Resource, ns, 0, cache.Indexers{}, nil).Informer()
-		_ = inf.SetTransform(slim) // before Run: it cannot fail then
 		x = &watched{informer: inf, stop: stop}
+		// Both before Run: they cannot fail then.
+		_ = inf.SetTransform(slim)
+		_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+			if !refusal(err) {
+				cache.DefaultWatchErrorHandler(ctx, r, err)
+				return
+			}
+			w.mu.Lock()
+			first := x.refused.IsZero()
+			if first {
+				x.refused = w.now()
+			}
+			w.mu.Unlock()
+			stop()
+			if f := watchRefused.Load(); first && f != nil && *f != nil {
+				(*f)(key.gvr.Resource, key.ns, err)
+			}
+		})
 		w.kinds[key] = x
 		go inf.RunWithContext(ctx)
 	}
 	x.used = now
-	if !x.informer.HasSynced() {
+	if !x.refused.IsZero() || !x.informer.HasSynced() {
 		return nil, false
 	}
 	items := x.informer.GetStore().List()

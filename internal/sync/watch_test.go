@@ -6,13 +6,17 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	gosync "sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/flinksync/flinksync/internal/model"
@@ -310,5 +314,84 @@ func TestSlimKeepsMetadataAndStatusOnly(t *testing.T) {
 		"status": u.Object["status"]}
 	if !reflect.DeepEqual(back.Object, want) {
 		t.Errorf("kept %v\nwant %v", back.Object, want)
+	}
+}
+
+// TestRefusedWatchIsToldOnceAndPassesList: an identity without `watch`
+// (RBAC) gets its watches refused. Each refusal is told once (the daemon
+// logs it), the watch is not retried pass after pass, and passes read the
+// kind with a LIST: they stay correct, a change behind Git's back is
+// still found at once.
+func TestRefusedWatchIsToldOnceAndPassesList(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	name := "nowatch" + f.suffix
+	kc := kubernetes.NewForConfigOrDie(f.cfg)
+	noWatch := []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"},
+		Verbs: []string{"get", "list", "create", "update", "patch", "delete", "deletecollection", "escalate", "bind"}}}
+	if _, err := kc.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: noWatch},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var mu gosync.Mutex
+	told := map[string]int{}
+	OnWatchRefused(func(resource, namespace string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if apierrors.IsForbidden(err) {
+			told[resource+" "+namespace]++
+		}
+	})
+	defer OnWatchRefused(nil)
+	s, err := New(testenv.UserConfig(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WatchLive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f.syncer = s
+	mustOK(t, f.pass(ctx, Options{}))
+	key := "flinkdeployments " + f.ns("dev")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := told[key]
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the refused watch of %s was not told in 10 s (told: %v)", key, told)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 3 {
+		mustOK(t, f.pass(ctx, Options{}))
+	}
+	if _, err := f.dyn.Resource(fdGVR).Namespace(f.ns("dev")).Patch(ctx, "orders-enrich", types.MergePatchType,
+		[]byte(`{"spec":{"taskManager":{"replicas":17}}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.pass(ctx, Options{})
+	if r := res["dev"]; len(r.Drift) != 1 || r.Drift[0].Field != "spec.taskManager.replicas" {
+		t.Errorf("the edit made right before the pass is drift: %s %+v", r.Summary(), r.Drift)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for k, n := range told {
+		if n != 1 {
+			t.Errorf("the refused watch of %s was told %d times over 5 passes, want once", k, n)
+		}
+	}
+	if kinds, _ := s.Watching(); kinds == 0 {
+		t.Error("Watching() = 0 kinds: the refused watches should stay known (not retried before 10 min)")
 	}
 }
