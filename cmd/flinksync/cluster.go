@@ -183,7 +183,22 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 	if dirty {
 		rev += "-dirty"
 	}
-	res, err := runPipeline(f.repo, f.policy, rev, f.read.limits())
+	// Each environment's LISTs start as soon as the repository is loaded,
+	// while it renders (sync.Syncer.Prefetch).
+	prefetch := func(repo *model.Repository) {
+		if earlyErr != nil {
+			return
+		}
+		for _, e := range repo.Environments {
+			if f.env != "" && e.Metadata.Name != f.env {
+				continue
+			}
+			if sy, err := early.For(e); err == nil {
+				sy.Prefetch(context.Background(), e)
+			}
+		}
+	}
+	res, err := runPipelineLoaded(f.repo, f.policy, rev, f.read.limits(), prefetch)
 	if err != nil {
 		return nil, err
 	}

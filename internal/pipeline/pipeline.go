@@ -53,6 +53,11 @@ type Options struct {
 	Daemon *model.Policy
 	// Now decides which waivers have expired; zero means time.Now.
 	Now time.Time
+	// Loaded, when set, is called with the repository once it is loaded,
+	// before it is sized and rendered, on the caller's goroutine: the CLI
+	// starts reading the clusters then (sync.Syncer.Prefetch). It must not
+	// change the repository.
+	Loaded func(*model.Repository)
 }
 
 // Result is everything one pass produced.
@@ -103,6 +108,9 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 	repo, findings, err := model.LoadFS(fsys)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Loaded != nil {
+		opts.Loaded(repo)
 	}
 	res := &Result{revision: opts.Revision, Repo: repo, Rendered: map[string]*render.Environment{}, Blocked: map[string][]string{}}
 

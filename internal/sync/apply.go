@@ -269,11 +269,15 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 		}
 		if _, listed := live[gvk]; !listed {
 			// The daemon's watch (watch.go) holds the kind's live objects;
-			// otherwise, and until its first LIST is in, one LIST now.
+			// otherwise, and until its first LIST is in, one LIST now, or
+			// the one Prefetch sent while the repository rendered.
 			byName, ok := s.watch.cached(m, ns)
 			if !ok {
-				if byName, err = s.listRaw(ctx, m, ns); err != nil {
-					return nil, fmt.Errorf("listing %s in %s: %w", m.Resource.Resource, ns, err)
+				var pre bool
+				if byName, pre = s.takePrefetched(ctx, m, ns); !pre {
+					if byName, err = s.listRaw(ctx, m, ns); err != nil {
+						return nil, fmt.Errorf("listing %s in %s: %w", m.Resource.Resource, ns, err)
+					}
 				}
 			}
 			live[gvk], watched[gvk] = byName, ok

@@ -84,6 +84,8 @@ type Syncer struct {
 	// watch keeps the live objects current for the daemon (watch.go); nil
 	// in the CLI.
 	watch *liveWatch
+	// prefetch holds the LISTs Prefetch started (prefetch.go).
+	prefetch prefetches
 }
 
 // New makes a Syncer for cfg. A zero QPS in cfg is raised to DefaultQPS.
