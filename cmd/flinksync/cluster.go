@@ -176,12 +176,26 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 			go func() { ch <- early.Warm(context.Background(), name) }()
 		}
 	}
-	rev, dirty, err := source.Revision(f.repo)
-	if err != nil {
-		return nil, err
+	// The revision, and whether the work tree is dirty (a walk of every
+	// file), while the repository loads.
+	type revision struct {
+		rev   string
+		dirty bool
+		err   error
 	}
-	if dirty {
-		rev += "-dirty"
+	revCh := make(chan revision, 1)
+	go func() {
+		var r revision
+		r.rev, r.dirty, r.err = source.Revision(f.repo)
+		revCh <- r
+	}()
+	var rev revision
+	revisionOf := func() string {
+		rev = <-revCh
+		if rev.dirty {
+			return rev.rev + "-dirty"
+		}
+		return rev.rev
 	}
 	// Each environment's LISTs start as soon as the repository is loaded,
 	// while it renders (sync.Syncer.Prefetch).
@@ -198,9 +212,12 @@ func (f *clusterFlags) prepare() (*prepared, error) {
 			}
 		}
 	}
-	res, err := runPipelineLoaded(f.repo, f.policy, rev, f.read.limits(), prefetch)
+	res, err := runPipelineWith(f.repo, f.policy, f.read.limits(), pipeline.Options{Loaded: prefetch, RevisionOf: revisionOf})
 	if err != nil {
 		return nil, err
+	}
+	if rev.err != nil {
+		return nil, rev.err
 	}
 	if err := endpoints.check(res.Repo); err != nil {
 		return nil, err

@@ -66,12 +66,12 @@ Exit codes: 0 no errors, 1 errors found, 2 could not run.`,
 // runPipeline reads the repository folder and the daemon policy file and
 // runs load → size → render → policy.
 func runPipeline(repo, policyFile, revision string, lim source.Limits) (*pipeline.Result, error) {
-	return runPipelineLoaded(repo, policyFile, revision, lim, nil)
+	return runPipelineWith(repo, policyFile, lim, pipeline.Options{Revision: revision})
 }
 
-// runPipelineLoaded is runPipeline calling loaded with the repository as
-// soon as it is loaded (pipeline.Options.Loaded).
-func runPipelineLoaded(repo, policyFile, revision string, lim source.Limits, loaded func(*model.Repository)) (*pipeline.Result, error) {
+// runPipelineWith is runPipeline with opts (the daemon's policy is set
+// from policyFile).
+func runPipelineWith(repo, policyFile string, lim source.Limits, opts pipeline.Options) (*pipeline.Result, error) {
 	daemon, err := daemonPolicy(policyFile)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,8 @@ func runPipelineLoaded(repo, policyFile, revision string, lim source.Limits, loa
 		return nil, err
 	}
 	defer dir.Close()
-	return pipeline.Run(dir, pipeline.Options{Daemon: daemon, Revision: revision, Loaded: loaded})
+	opts.Daemon = daemon
+	return pipeline.Run(dir, opts)
 }
 
 // openRepo opens the repository folder the one way every command reads it:

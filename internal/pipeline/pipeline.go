@@ -49,6 +49,10 @@ func Rules() []diag.RuleInfo {
 type Options struct {
 	// Revision is written to every object's flinksync.dev/revision annotation.
 	Revision string
+	// RevisionOf, when set, gives Revision once the repository is loaded:
+	// the CLI works out whether the work tree is dirty (a walk of every
+	// file) while the repository loads.
+	RevisionOf func() string
 	// Daemon is the daemon's own policy (--policy FILE), or nil.
 	Daemon *model.Policy
 	// Now decides which waivers have expired; zero means time.Now.
@@ -111,6 +115,9 @@ func Run(fsys fs.FS, opts Options) (*Result, error) {
 	}
 	if opts.Loaded != nil {
 		opts.Loaded(repo)
+	}
+	if opts.RevisionOf != nil {
+		opts.Revision = opts.RevisionOf()
 	}
 	res := &Result{revision: opts.Revision, Repo: repo, Rendered: map[string]*render.Environment{}, Blocked: map[string][]string{}}
 
