@@ -254,8 +254,11 @@ func (s *Syncer) read(ctx context.Context, env *model.Environment, out *render.E
 	mappings := map[schema.GroupVersionKind]*meta.RESTMapping{}
 	watched := map[schema.GroupVersionKind]bool{}
 	rendered := make([]*render.Object, 0, len(out.Objects))
-	for _, o := range out.Objects {
-		obj, hash := prep.of(o.Unstructured)
+	// Prepared before the first LIST is waited for: the CLI's LISTs were
+	// started while the repository rendered (Prefetch).
+	preparedObjs, hashes := prep.all(out.Objects)
+	for i, o := range out.Objects {
+		obj, hash := preparedObjs[i], hashes[i]
 		gvk := obj.GroupVersionKind()
 		m, known := mappings[gvk]
 		if !known {

@@ -2,9 +2,12 @@ package sync
 
 import (
 	"maps"
+	"runtime"
 	gosync "sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flinksync/flinksync/internal/render"
 )
 
 // A prepared object is a rendered object as a pass applies it: a copy
@@ -79,8 +82,30 @@ func (p *preparedPass) of(rendered *unstructured.Unstructured) (*unstructured.Un
 	if !ok {
 		hash = hashOf(obj.Object)
 	}
-	p.next[rendered] = hash
 	return obj, hash
+}
+
+// all prepares every object of objs, on every CPU at once (it is safe
+// for concurrent use: it only reads what earlier passes kept), and keeps
+// each hash for the next pass.
+func (p *preparedPass) all(objs []*render.Object) (prepared []*unstructured.Unstructured, hashes []string) {
+	prepared, hashes = make([]*unstructured.Unstructured, len(objs)), make([]string, len(objs))
+	workers := min(runtime.GOMAXPROCS(0), len(objs))
+	var wg gosync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(objs); i += workers {
+				prepared[i], hashes[i] = p.of(objs[i].Unstructured)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, o := range objs {
+		p.next[o.Unstructured] = hashes[i]
+	}
+	return prepared, hashes
 }
 
 // done keeps what the pass prepared for the environment's next pass.
