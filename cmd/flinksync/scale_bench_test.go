@@ -51,17 +51,30 @@ func benchSetup(b *testing.B, prefix string, o testrepo.Options) (kc, repo, bin 
 // applied and unchanged, end to end as a user runs it: a separate process
 // (start, load, size, render, policy, connect, list, compare), built once
 // with `go build`. in-proc-s is the same command run inside the benchmark
-// (no process start), profiled to FLINKSYNC_BENCH_PROFILE when set.
+// (no process start), profiled to FLINKSYNC_BENCH_PROFILE when set. With
+// FLINKSYNC_BENCH_BASELINE=<another flinksync binary>, that binary runs the
+// same command just before each run (baseline-noop-s): a change is judged
+// against it at the same hour on the same machine.
 func cliNoOp(b *testing.B, n int) {
 	kc, repo, bin := benchSetup(b, "bench-cli", testrepo.Options{Apps: n})
 	args := []string{"apply", "--repo", repo, "--kubeconfig", kc}
 	if code, out, errOut := runCLI2(args...); code != 0 {
 		b.Fatalf("cold apply exited %d:\n%.2000s%.2000s", code, out, errOut)
 	}
-	var proc, inproc time.Duration
+	var proc, inproc, base time.Duration
 	var peak float64 // the process's most resident memory, MiB
+	baseline := os.Getenv("FLINKSYNC_BENCH_BASELINE")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if baseline != "" {
+			// Another build of flinksync, run just before, on the same
+			// cluster: the machine's speed drifts over hours.
+			t0 := time.Now()
+			if out, err := exec.Command(baseline, args...).CombinedOutput(); err != nil {
+				b.Fatalf("baseline no-op apply: %v\n%.2000s", err, out)
+			}
+			base += time.Since(t0)
+		}
 		cmd := exec.Command(bin, args...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -97,6 +110,9 @@ func cliNoOp(b *testing.B, n int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(proc.Seconds()/float64(b.N), "cli-noop-s")
+	if baseline != "" {
+		b.ReportMetric(base.Seconds()/float64(b.N), "baseline-noop-s")
+	}
 	b.ReportMetric(inproc.Seconds()/float64(b.N), "in-proc-s")
 	b.ReportMetric(peak, "cli-peak-RSS-MB")
 }
