@@ -52,8 +52,29 @@ func (s *Syncer) Prefetch(ctx context.Context, env *model.Environment) {
 	if env.Spec.Target == model.TargetCMF || s.watch != nil {
 		return
 	}
-	name, ns := env.Metadata.Name, env.Spec.Namespace
+	name, ns, target := env.Metadata.Name, env.Spec.Namespace, env.Spec.Target
+	list := func(gk schema.GroupKind) {
+		m, err := s.mapper.RESTMapping(gk)
+		if err != nil || m.Scope.Name() != meta.RESTScopeNameNamespace {
+			return
+		}
+		p := &prefetched{done: make(chan struct{})}
+		if !s.prefetch.start(prefetchKey{m.Resource, ns}, p) {
+			return
+		}
+		go func() {
+			defer close(p.done)
+			p.byName, p.err = s.listRaw(ctx, m, ns)
+			p.at = s.Now()
+		}()
+	}
 	go func() {
+		// The kind of the target's applications, most of the objects,
+		// before the inventory is read and decoded (a tenth of a second
+		// at 10,000 entries, with the repository loading beside it).
+		if gk, ok := appKindOf[target]; ok {
+			list(gk)
+		}
 		inv, _, err := s.inventoryOf(ctx, name, ns)
 		if err != nil {
 			return
@@ -65,21 +86,15 @@ func (s *Syncer) Prefetch(ctx context.Context, env *model.Environment) {
 			}
 		}
 		for gk := range kinds {
-			m, err := s.mapper.RESTMapping(gk)
-			if err != nil || m.Scope.Name() != meta.RESTScopeNameNamespace {
-				continue
-			}
-			p := &prefetched{done: make(chan struct{})}
-			if !s.prefetch.start(prefetchKey{m.Resource, ns}, p) {
-				continue
-			}
-			go func() {
-				defer close(p.done)
-				p.byName, p.err = s.listRaw(ctx, m, ns)
-				p.at = s.Now()
-			}()
+			list(gk)
 		}
 	}()
+}
+
+// appKindOf is the kind each target renders an application as.
+var appKindOf = map[model.Target]schema.GroupKind{
+	model.TargetFKO: {Group: "flink.apache.org", Kind: "FlinkDeployment"},
+	model.TargetCFK: {Group: "platform.confluent.io", Kind: "FlinkApplication"},
 }
 
 // start records p unless a LIST of key is already under way.
