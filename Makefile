@@ -40,7 +40,7 @@ bench: controlplane
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s); their seed corpora run in `make test`
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./internal/model:FuzzLoad ./internal/model:FuzzClassifySQL ./internal/render:FuzzOverlay ./internal/render:FuzzOverlayFiles ./internal/render:FuzzMapPatches ./internal/sizing:FuzzSize ./internal/sizing:FuzzParseFlinkDuration ./internal/flinkconf:FuzzParseDuration ./internal/source:FuzzDirReader ./internal/redact:FuzzText ./internal/sync:FuzzPointerRoundTrip
+FUZZ_TARGETS := ./internal/model:FuzzLoad ./internal/model:FuzzClassifySQL ./internal/render:FuzzOverlay ./internal/render:FuzzOverlayFiles ./internal/render:FuzzMapPatches ./internal/sizing:FuzzSize ./internal/sizing:FuzzParseFlinkDuration ./internal/flinkconf:FuzzParseDuration ./internal/source:FuzzDirReader ./internal/redact:FuzzText ./internal/sync:FuzzPointerRoundTrip ./internal/sync:FuzzSplitList
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz: $$fn ($$pkg) for $(FUZZTIME)"; 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; 	done
 
