@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/flinksync/flinksync/internal/model"
@@ -326,19 +325,8 @@ func TestRefusedWatchIsToldOnceAndPassesList(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	name := "nowatch" + f.suffix
-	kc := kubernetes.NewForConfigOrDie(f.cfg)
-	noWatch := []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"},
-		Verbs: []string{"get", "list", "create", "update", "patch", "delete", "deletecollection", "escalate", "bind"}}}
-	if _, err := kc.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: noWatch},
-		metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	noWatch := f.userWith("nowatch", rbacv1.PolicyRule{APIGroups: []string{"*"}, Resources: []string{"*"},
+		Verbs: []string{"get", "list", "create", "update", "patch", "delete", "deletecollection", "escalate", "bind"}})
 	var mu gosync.Mutex
 	told := map[string]int{}
 	OnWatchRefused(func(resource, namespace string, err error) {
@@ -349,7 +337,7 @@ func TestRefusedWatchIsToldOnceAndPassesList(t *testing.T) {
 		}
 	})
 	defer OnWatchRefused(nil)
-	s, err := New(testenv.UserConfig(t, name))
+	s, err := New(noWatch)
 	if err != nil {
 		t.Fatal(err)
 	}
