@@ -13,10 +13,12 @@
 // the environment's namespace. Orphans finds the inventories no environment
 // syncs any more (an environment removed, renamed or moved).
 //
-// A pass reads the live objects with one LIST per kind (the CLI), or from
-// watches the Syncer keeps (WatchLive, the daemon; watch.go), where an
-// object is taken as the watch holds it only while an earlier pass's
-// verdict vouches for that version.
+// A pass reads the live objects with one LIST per kind (the CLI, which
+// starts them while the repository renders: Prefetch, prefetch.go), or
+// from watches the Syncer keeps (WatchLive, the daemon; watch.go), where
+// an object is taken as the watch holds it only while an earlier pass's
+// verdict vouches for that version; a watch the API server refuses is
+// told once (OnWatchRefused) and its kind LISTed.
 //
 // An environment the pipeline marked blocked is never touched. Sync reads
 // the model and the rendered objects; it knows nothing of Git or policy.
